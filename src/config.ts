@@ -1,0 +1,153 @@
+// The single source of defaults: every setting, its type, its default and its limits.
+// config/default.yaml mirrors these values for users to copy; a user's file is merged over them.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+const camera = z.object({
+  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." or "-"'),
+  /** file path, file://, rtsp://, http(s):// (MJPEG or HLS), udp:// (MPEG-TS) or demo: */
+  url: z.string().min(1),
+  /** Restart a file from the start when it ends (files only). */
+  loop: z.boolean().default(false),
+  /** Read a file at its native rate, as a live camera would deliver it (files only). */
+  realtime: z.boolean().default(true),
+  /** Frames per second ffmpeg delivers: the detection rate of this camera. */
+  fps: z.number().positive().max(60).default(5),
+  width: z.number().int().min(32).max(4096).default(640),
+  height: z.number().int().min(32).max(4096).default(360),
+  enabled: z.boolean().default(true),
+});
+
+const source = z.object({
+  /** Restart ffmpeg when it sends no frame for this long. */
+  stallTimeoutSec: z.number().positive().default(10),
+  backoffInitialMs: z.number().int().positive().default(500),
+  backoffMaxMs: z.number().int().positive().default(30_000),
+  /** Frames a camera may queue before its oldest are dropped (and counted). */
+  bufferFrames: z.number().int().min(1).max(100).default(2),
+});
+
+const detect = z.object({
+  model: z.enum(['ssd', 'tiny']).default('tiny'),
+  minConfidence: z.number().min(0).max(1).default(0.5),
+  /** Input size of the TinyFaceDetector: a multiple of 32. */
+  tinyInputSize: z.number().int().multipleOf(32).min(128).max(1024).default(416),
+  /** Faces narrower than this (pixels) are ignored: too small to recognise. */
+  minFaceSize: z.number().int().min(8).default(32),
+  /** Model worker threads (each has its own WASM runtime); 0 = one per core. */
+  workers: z.number().int().min(0).max(64).default(0),
+});
+
+const track = z.object({
+  iouThreshold: z.number().min(0).max(1).default(0.3),
+  /** A track unseen for this long is closed. */
+  maxAgeMs: z.number().int().positive().default(1500),
+  /** Recognition attempts a track gets; the vote is over these. */
+  maxAttempts: z.number().int().min(1).max(50).default(5),
+  /** Least time between two attempts of one track. */
+  attemptIntervalMs: z.number().int().min(0).default(200),
+});
+
+const match = z.object({
+  /** Cosine similarity at or above which the best gallery match is a known identity. */
+  threshold: z.number().min(-1).max(1).default(0.93),
+  /** Cosine similarity below which a face is declared unknown (between the two: no decision yet). */
+  unknownThreshold: z.number().min(-1).max(1).default(0.9),
+  alertUnknown: z.boolean().default(false),
+  /** No second alert for the same identity on the same camera within this time. */
+  cooldownSec: z.number().min(0).default(30),
+  topK: z.number().int().min(1).max(100).default(3),
+});
+
+const gallery = z.object({
+  path: z.string().min(1).default('var/gallery.db'),
+  maxImageBytes: z.number().int().positive().default(10 * 1024 * 1024),
+  /** An enrolled face must be at least this wide (pixels) in the photo. */
+  minFaceSize: z.number().int().min(16).default(48),
+  /** Detector confidence an enrolled face must reach. */
+  minConfidence: z.number().min(0).max(1).default(0.5),
+});
+
+const server = z.object({
+  host: z.string().default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(8080),
+  /** API key for /alerts and the gallery API; the environment variable UNMASK_API_KEY wins. */
+  apiKey: z.string().min(8).optional(),
+  /** Messages a subscriber may have queued before it is closed as too slow. */
+  subscriberQueue: z.number().int().min(1).default(64),
+  /** Bytes a subscriber may have unsent in its socket before it is closed as too slow. */
+  subscriberMaxBufferedBytes: z.number().int().min(1024).default(8 * 1024 * 1024),
+});
+
+export const configSchema = z
+  .object({
+    cameras: z.array(camera).default([]),
+    source: source.prefault({}),
+    detect: detect.prefault({}),
+    track: track.prefault({}),
+    match: match.prefault({}),
+    gallery: gallery.prefault({}),
+    server: server.prefault({}),
+    log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info') }).prefault({}),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const seen = new Set<string>();
+    c.cameras.forEach((cam, i) => {
+      if (seen.has(cam.name)) ctx.addIssue({ code: 'custom', path: ['cameras', i, 'name'], message: `duplicate camera name "${cam.name}"` });
+      seen.add(cam.name);
+    });
+    if (c.match.unknownThreshold > c.match.threshold)
+      ctx.addIssue({ code: 'custom', path: ['match', 'unknownThreshold'], message: 'must not exceed match.threshold' });
+    if (c.source.backoffMaxMs < c.source.backoffInitialMs)
+      ctx.addIssue({ code: 'custom', path: ['source', 'backoffMaxMs'], message: 'must be at least source.backoffInitialMs' });
+  });
+
+export type Config = z.infer<typeof configSchema>;
+export type CameraConfig = Config['cameras'][number];
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Validates a plain object; the error lists every bad key with what it expects. */
+export function parseConfig(raw: unknown, origin = 'config'): Config {
+  const result = configSchema.safeParse(raw ?? {});
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const key = issue.path.length ? issue.path.join('.') : '(top level)';
+    return `  ${key}: ${issue.message}`;
+  });
+  throw new ConfigError(`invalid ${origin}:\n${lines.join('\n')}`);
+}
+
+/** Reads and validates a YAML config file. */
+export function loadConfig(file: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config ${file}: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`config ${file} is not valid YAML: ${(err as Error).message}`);
+  }
+  return parseConfig(raw, `config ${file}`);
+}
+
+/** The API key in force: the environment wins over the file. */
+export function apiKeyOf(config: Config, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env.UNMASK_API_KEY || config.server.apiKey;
+}
+
+/** Number of model worker threads: the configured count, or one per core. */
+export function workerCount(config: Config, cores: number): number {
+  return config.detect.workers > 0 ? config.detect.workers : Math.max(1, cores);
+}

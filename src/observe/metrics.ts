@@ -1,0 +1,90 @@
+// Prometheus metrics of the whole service, on one registry served at /metrics.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: 'unmask_process_' });
+
+export const framesIn = new Counter({
+  name: 'unmask_frames_in_total',
+  help: 'Frames received from ffmpeg, per camera',
+  labelNames: ['camera'] as const,
+  registers: [registry],
+});
+
+export const framesDropped = new Counter({
+  name: 'unmask_frames_dropped_total',
+  help: 'Frames dropped because the camera buffer was full (oldest dropped first), per camera',
+  labelNames: ['camera'] as const,
+  registers: [registry],
+});
+
+export const cameraState = new Gauge({
+  name: 'unmask_camera_state',
+  help: '1 for the state each camera is in now (connecting, live, retrying, stopped), 0 for the others',
+  labelNames: ['camera', 'state'] as const,
+  registers: [registry],
+});
+
+export const cameraRestarts = new Counter({
+  name: 'unmask_camera_restarts_total',
+  help: 'ffmpeg restarts per camera (exit or stall)',
+  labelNames: ['camera', 'reason'] as const,
+  registers: [registry],
+});
+
+export const stageSeconds = new Histogram({
+  name: 'unmask_stage_seconds',
+  help: 'Time spent in each pipeline stage, per call',
+  labelNames: ['stage'] as const,
+  buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+  registers: [registry],
+});
+
+export const frameToAlertSeconds = new Histogram({
+  name: 'unmask_frame_to_alert_seconds',
+  help: 'From the frame arriving from ffmpeg to the alert leaving the server',
+  buckets: [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5],
+  registers: [registry],
+});
+
+export const facesDetected = new Counter({
+  name: 'unmask_faces_detected_total',
+  help: 'Faces found by the detector, per camera',
+  labelNames: ['camera'] as const,
+  registers: [registry],
+});
+
+export const alertsSent = new Counter({
+  name: 'unmask_alerts_sent_total',
+  help: 'Alerts produced, per camera and kind (known, unknown)',
+  labelNames: ['camera', 'kind'] as const,
+  registers: [registry],
+});
+
+export const subscribers = new Gauge({
+  name: 'unmask_subscribers',
+  help: 'WebSocket subscribers connected now',
+  registers: [registry],
+});
+
+export const subscribersDropped = new Counter({
+  name: 'unmask_subscribers_closed_slow_total',
+  help: 'Subscribers closed because their queue overflowed',
+  registers: [registry],
+});
+
+export const galleryFaces = new Gauge({
+  name: 'unmask_gallery_faces',
+  help: 'Face samples in the in-memory gallery index',
+  registers: [registry],
+});
+
+/** Runs `fn` and records its duration under `stage`. */
+export async function timed<T>(stage: string, fn: () => Promise<T>): Promise<T> {
+  const end = stageSeconds.startTimer({ stage });
+  try {
+    return await fn();
+  } finally {
+    end();
+  }
+}
