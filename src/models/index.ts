@@ -1,0 +1,37 @@
+// The models of the service, as configured: detector and recognizer behind their interfaces.
+import { cpus } from 'node:os';
+import { workerCount, type Config } from '../config.ts';
+import { ModelPool } from './pool.ts';
+import type { Detector, Recognizer } from './types.ts';
+
+export type { Detector, Recognizer } from './types.ts';
+
+export interface Models {
+  detector: Detector;
+  recognizer: Recognizer;
+  /** Requests in flight: the pipeline uses it to keep the workers fed but not flooded. */
+  readonly busy: number;
+  readonly threads: number;
+  close(): Promise<void>;
+}
+
+/** Starts the model workers (one per core unless `detect.workers` says otherwise). */
+export async function loadModels(config: Config, threads = workerCount(config, cpus().length)): Promise<Models> {
+  const pool = await ModelPool.start(threads, config.detect);
+  const recognizer: Recognizer = {
+    id: pool.recognizerId,
+    version: pool.version,
+    dims: pool.dims,
+    template: pool.template,
+    embed: (crops) => pool.embed(crops),
+  };
+  return {
+    detector: pool,
+    recognizer,
+    get busy() {
+      return pool.busy;
+    },
+    threads: pool.size,
+    close: () => pool.close(),
+  };
+}

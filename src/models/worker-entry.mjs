@@ -1,0 +1,5 @@
+// Worker threads start from plain JavaScript: register tsx here, then run the TypeScript worker.
+import { register } from 'tsx/esm/api';
+
+register();
+await import('./worker.ts');
