@@ -7,7 +7,13 @@ import { z } from 'zod';
 const camera = z.object({
   name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." or "-"'),
   /** file path, file://, rtsp://, http(s):// (MJPEG or HLS), udp:// (MPEG-TS) or demo: */
-  url: z.string().min(1),
+  url: z
+    .string()
+    .min(1)
+    .refine((url) => {
+      const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
+      return scheme === undefined || ['file', 'rtsp', 'rtsps', 'http', 'https', 'udp', 'demo'].includes(scheme);
+    }, 'a file path or a file:, rtsp(s)://, http(s)://, udp:// or demo: URL'),
   /** Restart a file from the start when it ends (files only). */
   loop: z.boolean().default(false),
   /** Read a file at its native rate, as a live camera would deliver it (files only). */
@@ -47,13 +53,19 @@ const track = z.object({
   maxAttempts: z.number().int().min(1).max(50).default(5),
   /** Least time between two attempts of one track. */
   attemptIntervalMs: z.number().int().min(0).default(200),
+  /** Face quality (0–1) a frame needs for an attempt; 0.5 passes a sharp 32 px face, not a blurred small one. */
+  minQuality: z.number().min(0).max(1).default(0.5),
+  /** After this long without an attempt, a track's frames qualify whatever their quality (else a poor camera never alerts). */
+  qualityWaitMs: z.number().int().min(0).default(1000),
+  /** A later attempt needs a better frame than the best attempted so far, or this long since the last attempt. */
+  retryAfterMs: z.number().int().min(0).default(1000),
 });
 
 const match = z.object({
   /** Cosine similarity at or above which the best gallery match is a known identity. */
-  threshold: z.number().min(-1).max(1).default(0.93),
+  threshold: z.number().min(-1).max(1).default(0.92),
   /** Cosine similarity below which a face is declared unknown (between the two: no decision yet). */
-  unknownThreshold: z.number().min(-1).max(1).default(0.9),
+  unknownThreshold: z.number().min(-1).max(1).default(0.88),
   alertUnknown: z.boolean().default(false),
   /** No second alert for the same identity on the same camera within this time. */
   cooldownSec: z.number().min(0).default(30),
@@ -63,10 +75,14 @@ const match = z.object({
 const gallery = z.object({
   path: z.string().min(1).default('var/gallery.db'),
   maxImageBytes: z.number().int().positive().default(10 * 1024 * 1024),
+  /** Photos with more pixels are refused before decoding (a small file can decode to gigabytes). */
+  maxImagePixels: z.number().int().positive().default(40_000_000),
   /** An enrolled face must be at least this wide (pixels) in the photo. */
   minFaceSize: z.number().int().min(16).default(48),
   /** Detector confidence an enrolled face must reach. */
   minConfidence: z.number().min(0).max(1).default(0.5),
+  /** How often the running service looks for gallery changes made by another process (`unmask enroll`); 0 = never. */
+  reloadIntervalMs: z.number().int().min(0).default(2000),
 });
 
 const server = z.object({
@@ -76,8 +92,10 @@ const server = z.object({
   apiKey: z.string().min(8).optional(),
   /** Messages a subscriber may have queued before it is closed as too slow. */
   subscriberQueue: z.number().int().min(1).default(64),
-  /** Bytes a subscriber may have unsent in its socket before it is closed as too slow. */
+  /** A subscriber's queue moves into its socket only while the socket holds fewer unsent bytes than this. */
   subscriberMaxBufferedBytes: z.number().int().min(1024).default(8 * 1024 * 1024),
+  /** Ping interval of the /alerts heartbeat; a subscriber that misses a pong is dropped. */
+  heartbeatSec: z.number().positive().max(3600).default(30),
 });
 
 export const configSchema = z

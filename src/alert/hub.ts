@@ -1,0 +1,300 @@
+// The WebSocket alert hub: subscribers connect to /alerts, choose what they receive with a filter,
+// and get alerts pushed as JSON. A slow subscriber has a bounded queue and is closed when it
+// overflows, so it can neither grow memory nor delay anyone else.
+import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { ALERT_SCHEMA, type AlertMessage } from '../types.ts';
+import { stageLogger } from '../observe/log.ts';
+import { frameToAlertSeconds, subscribers as subscribersGauge, subscribersDropped } from '../observe/metrics.ts';
+import { unauthorizedBody, type AuthResult } from '../server/auth.ts';
+import { FilterError, matches, parseFilterQuery, parseSubscribeMessage, type AlertFilter } from './filter.ts';
+
+export const ALERTS_PATH = '/alerts';
+
+/** Close code for a subscriber whose queue overflowed (4000–4999: application codes). */
+export const CLOSE_SLOW_SUBSCRIBER = 4008;
+const SLOW_SUBSCRIBER_REASON = 'slow subscriber: queue overflow';
+/** Close code when the server shuts down ("going away"). */
+export const CLOSE_GOING_AWAY = 1001;
+
+// Clients only send small subscribe messages; anything bigger is a mistake or an attack.
+const MAX_INCOMING_BYTES = 16 * 1024;
+// At shutdown, how long a client gets to answer the close handshake before its socket is cut.
+const SHUTDOWN_GRACE_MS = 2000;
+
+export interface AlertHubOptions {
+  /** Messages a subscriber may have queued before it is closed as too slow. */
+  subscriberQueue: number;
+  /** The queue is flushed into the socket only while its unsent bytes stay below this. */
+  subscriberMaxBufferedBytes: number;
+  /** Interval of the ping/pong heartbeat; a client that misses one pong is dropped. */
+  heartbeatSec: number;
+}
+
+/** Decides whether an upgrade request may connect (the server passes its API-key check). */
+export type UpgradeAuthorizer = (request: IncomingMessage) => AuthResult;
+
+/** A message waiting in a subscriber's queue: alerts get their `sentTime` when they are sent. */
+interface Outgoing {
+  /** The JSON text; for an alert, without its closing brace so that `sentTime` can be appended. */
+  text: string;
+  isAlert: boolean;
+}
+
+interface Subscriber {
+  ws: WebSocket;
+  filter: AlertFilter;
+  queue: Outgoing[];
+  /** Whether a pong arrived since the last ping. */
+  alive: boolean;
+  remote: string;
+}
+
+type ControlMessage =
+  | { type: 'hello'; schema: typeof ALERT_SCHEMA; filter: AlertFilter }
+  | { type: 'subscribed'; filter: AlertFilter }
+  | { type: 'error'; message: string };
+
+const log = stageLogger('alert');
+
+export class AlertHub {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_INCOMING_BYTES, clientTracking: false });
+  /** Subscribers that receive alerts. */
+  private readonly subscribers = new Set<Subscriber>();
+  /** Every open socket, including slow subscribers being closed: what shutdown must wait for. */
+  private readonly sockets = new Set<WebSocket>();
+  private heartbeat?: NodeJS.Timeout;
+  private attachedTo?: Server;
+  private authorizeUpgrade?: UpgradeAuthorizer;
+  private closing?: Promise<void>;
+
+  constructor(private readonly options: AlertHubOptions) {
+    if (!(options.subscriberQueue >= 1)) throw new RangeError(`subscriberQueue must be at least 1, got ${options.subscriberQueue}`);
+    if (!(options.subscriberMaxBufferedBytes >= 1))
+      throw new RangeError(`subscriberMaxBufferedBytes must be at least 1, got ${options.subscriberMaxBufferedBytes}`);
+    if (!(options.heartbeatSec > 0)) throw new RangeError(`heartbeatSec must be positive, got ${options.heartbeatSec}`);
+  }
+
+  /** Subscribers connected now (slow subscribers being closed are not counted). */
+  get subscriberCount(): number {
+    return this.subscribers.size;
+  }
+
+  /** Serves WebSocket upgrades of `server` at /alerts, for requests that `authorize` accepts. */
+  attach(server: Server, authorize: UpgradeAuthorizer): void {
+    if (this.attachedTo) throw new Error('AlertHub is already attached to a server');
+    this.attachedTo = server;
+    this.authorizeUpgrade = authorize;
+    server.on('upgrade', this.onUpgrade);
+    this.heartbeat = setInterval(() => this.checkHeartbeats(), this.options.heartbeatSec * 1000);
+    this.heartbeat.unref();
+  }
+
+  /**
+   * Queues `alert` for every subscriber whose filter matches it and returns how many that is.
+   * Synchronous and never blocks: the alert is serialised once, and a subscriber whose queue is
+   * full is closed (code 4008) instead of waited for.
+   */
+  publish(alert: AlertMessage): number {
+    const frameTime = Date.parse(alert.frameTime);
+    if (Number.isFinite(frameTime)) frameToAlertSeconds.observe(Math.max(0, Date.now() - frameTime) / 1000);
+
+    let prepared: Outgoing | undefined;
+    let queued = 0;
+    for (const subscriber of this.subscribers) {
+      if (!matches(subscriber.filter, alert)) continue;
+      prepared ??= prepareAlert(alert);
+      if (this.enqueue(subscriber, prepared)) queued++;
+    }
+    return queued;
+  }
+
+  /** Closes every socket with 1001 (cut after a short grace) and refuses new connections. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    clearInterval(this.heartbeat);
+    for (const subscriber of this.subscribers) this.removeSubscriber(subscriber);
+    await Promise.all([...this.sockets].map((ws) => closeWithGrace(ws)));
+    this.wss.close();
+  }
+
+  private readonly onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    // Until ws owns the socket, a reset by the client must not become an uncaught error.
+    const onSocketError = (err: Error) => log.debug({ err }, 'socket error during WebSocket upgrade');
+    socket.on('error', onSocketError);
+
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    if (url.pathname !== ALERTS_PATH) {
+      rejectUpgrade(socket, 404, { error: 'not_found', message: `no WebSocket endpoint at ${url.pathname}: alerts are at ${ALERTS_PATH}` });
+      return;
+    }
+    if (this.closing) {
+      rejectUpgrade(socket, 503, { error: 'unavailable', message: 'the server is shutting down' });
+      return;
+    }
+    const auth = this.authorizeUpgrade!(request);
+    if (!auth.ok) {
+      log.info({ remote: request.socket.remoteAddress, reason: auth.message }, 'WebSocket upgrade refused');
+      rejectUpgrade(socket, 401, unauthorizedBody(auth.message));
+      return;
+    }
+    let filter: AlertFilter;
+    try {
+      filter = parseFilterQuery(url.searchParams);
+    } catch (err) {
+      if (!(err instanceof FilterError)) throw err;
+      rejectUpgrade(socket, 400, { error: 'bad_request', message: err.message });
+      return;
+    }
+    this.wss.handleUpgrade(request, socket, head, (ws) => {
+      socket.removeListener('error', onSocketError);
+      this.addSubscriber(ws, filter, `${request.socket.remoteAddress}:${request.socket.remotePort}`);
+    });
+  };
+
+  private addSubscriber(ws: WebSocket, filter: AlertFilter, remote: string): void {
+    const subscriber: Subscriber = { ws, filter, queue: [], alive: true, remote };
+    this.sockets.add(ws);
+    this.subscribers.add(subscriber);
+    subscribersGauge.inc();
+    log.info({ remote, filter, subscribers: this.subscribers.size }, 'subscriber connected');
+
+    ws.on('pong', () => {
+      subscriber.alive = true;
+    });
+    ws.on('message', (data, isBinary) => this.onMessage(subscriber, data, isBinary));
+    ws.on('error', (err) => log.warn({ err, remote }, 'subscriber socket error'));
+    ws.on('close', (code, reason) => {
+      this.sockets.delete(ws);
+      this.removeSubscriber(subscriber);
+      log.info({ remote, code, reason: reason.toString(), subscribers: this.subscribers.size }, 'subscriber disconnected');
+    });
+    this.enqueue(subscriber, control({ type: 'hello', schema: ALERT_SCHEMA, filter }));
+  }
+
+  /** Stops delivering to `subscriber`; true when it was still a subscriber. */
+  private removeSubscriber(subscriber: Subscriber): boolean {
+    subscriber.queue.length = 0;
+    if (!this.subscribers.delete(subscriber)) return false;
+    subscribersGauge.dec();
+    return true;
+  }
+
+  private onMessage(subscriber: Subscriber, data: RawData, isBinary: boolean): void {
+    if (!this.subscribers.has(subscriber)) return;
+    if (isBinary) {
+      this.enqueue(subscriber, control({ type: 'error', message: 'binary messages are not understood: send JSON text' }));
+      return;
+    }
+    let message: unknown;
+    try {
+      message = JSON.parse(rawText(data));
+    } catch (err) {
+      this.enqueue(subscriber, control({ type: 'error', message: `message is not JSON: ${(err as Error).message}` }));
+      return;
+    }
+    try {
+      subscriber.filter = parseSubscribeMessage(message);
+    } catch (err) {
+      if (!(err instanceof FilterError)) throw err;
+      this.enqueue(subscriber, control({ type: 'error', message: err.message }));
+      return;
+    }
+    log.debug({ remote: subscriber.remote, filter: subscriber.filter }, 'subscriber changed its filter');
+    // Through the queue, so that every alert after this reply was chosen by the new filter.
+    this.enqueue(subscriber, control({ type: 'subscribed', filter: subscriber.filter }));
+  }
+
+  /** Appends to the subscriber's queue and flushes; closes the subscriber when the queue is full. */
+  private enqueue(subscriber: Subscriber, message: Outgoing): boolean {
+    if (subscriber.queue.length >= this.options.subscriberQueue) {
+      this.dropSlow(subscriber);
+      return false;
+    }
+    subscriber.queue.push(message);
+    this.flush(subscriber);
+    return true;
+  }
+
+  private flush(subscriber: Subscriber): void {
+    const { ws, queue } = subscriber;
+    while (queue.length > 0 && ws.readyState === WebSocket.OPEN && ws.bufferedAmount < this.options.subscriberMaxBufferedBytes) {
+      const message = queue.shift()!;
+      const text = message.isAlert ? `${message.text},"sentTime":${JSON.stringify(new Date().toISOString())}}` : message.text;
+      // The callback runs once the socket has taken the data: room for the next queued message.
+      ws.send(text, (err) => {
+        if (!err) this.flush(subscriber);
+      });
+    }
+  }
+
+  private dropSlow(subscriber: Subscriber): void {
+    if (!this.removeSubscriber(subscriber)) return;
+    subscribersDropped.inc();
+    log.warn(
+      { remote: subscriber.remote, queued: this.options.subscriberQueue, bufferedBytes: subscriber.ws.bufferedAmount },
+      'closing slow subscriber: its queue overflowed',
+    );
+    // The close frame follows the data already in the socket; ws cuts the socket if the
+    // handshake does not complete within its close timeout, so memory stays bounded.
+    subscriber.ws.close(CLOSE_SLOW_SUBSCRIBER, SLOW_SUBSCRIBER_REASON);
+  }
+
+  private checkHeartbeats(): void {
+    for (const subscriber of this.subscribers) {
+      if (!subscriber.alive) {
+        log.warn({ remote: subscriber.remote }, 'dropping subscriber: no pong since the last heartbeat');
+        this.removeSubscriber(subscriber);
+        subscriber.ws.terminate();
+        continue;
+      }
+      subscriber.alive = false;
+      subscriber.ws.ping();
+    }
+  }
+}
+
+/** Serialises an alert once for all its subscribers, leaving `sentTime` to be filled in at send. */
+function prepareAlert(alert: AlertMessage): Outgoing {
+  const { sentTime: _setAtSend, ...rest } = alert;
+  return { text: JSON.stringify(rest).slice(0, -1), isAlert: true };
+}
+
+function control(message: ControlMessage): Outgoing {
+  return { text: JSON.stringify(message), isAlert: false };
+}
+
+function rawText(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  return data.toString('utf8');
+}
+
+/** Answers an upgrade request with a plain HTTP error (the client sees the status, not a close). */
+function rejectUpgrade(socket: Duplex, status: number, body: Record<string, string>): void {
+  const text = JSON.stringify(body);
+  socket.once('finish', () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
+      'Connection: close\r\n' +
+      'Content-Type: application/json; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+  );
+}
+
+function closeWithGrace(ws: WebSocket): Promise<void> {
+  return new Promise((resolve) => {
+    if (ws.readyState === WebSocket.CLOSED) return resolve();
+    const cut = setTimeout(() => ws.terminate(), SHUTDOWN_GRACE_MS);
+    ws.once('close', () => {
+      clearTimeout(cut);
+      resolve();
+    });
+    ws.close(CLOSE_GOING_AWAY, 'server shutting down');
+  });
+}

@@ -1,0 +1,120 @@
+// The HTTP server: /healthz and /metrics for probes, the API plugins and the /alerts WebSocket
+// behind the API key. Every route needs the key unless it is marked public, so a route added by a
+// plugin is protected without having to remember it.
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import type { Config } from '../config.ts';
+import type { CameraState } from '../source/camera.ts';
+import { ALERTS_PATH, type AlertHub } from '../alert/hub.ts';
+import { stageLogger, type Logger } from '../observe/log.ts';
+import { registry } from '../observe/metrics.ts';
+import { authorize, unauthorizedBody } from './auth.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Served without the API key. */
+    public?: boolean;
+  }
+}
+
+export interface CameraHealth {
+  state: CameraState;
+  /** The last failure of the camera's ffmpeg (exit, stall, error output), if any. */
+  lastError?: string;
+  /** ISO-8601 time the camera entered its current state. */
+  since: string;
+  restarts: number;
+  framesIn: number;
+  framesDropped: number;
+  /** ISO-8601 time of the last frame received, if any. */
+  lastFrameAt?: string;
+}
+
+export interface HealthReport {
+  /** 'degraded' when any enabled camera is not live; served with 503 then. */
+  status: 'ok' | 'degraded';
+  uptimeSec: number;
+  /** By camera name. */
+  cameras: Record<string, CameraHealth>;
+  subscribers: number;
+  gallery: { identities: number; samples: number };
+  /** Model names, versions and backends, as the caller reports them. */
+  models?: Record<string, unknown>;
+}
+
+/** What the caller reports; the server decides the status from it and the config. */
+export type HealthSnapshot = Omit<HealthReport, 'status'>;
+
+/** ok only when every camera enabled in the config is live (a camera missing from the report is not). */
+function healthStatus(config: Config, cameras: HealthSnapshot['cameras']): HealthReport['status'] {
+  const enabled = config.cameras.filter((camera) => camera.enabled);
+  return enabled.every((camera) => cameras[camera.name]?.state === 'live') ? 'ok' : 'degraded';
+}
+
+export interface ServerOptions {
+  /** The effective config (after command-line overrides): its enabled cameras decide /healthz. */
+  config: Config;
+  /** The key in force (apiKeyOf(config)); required by everything but /healthz and /metrics. */
+  apiKey: string;
+  health: () => HealthSnapshot;
+  hub: AlertHub;
+  /** Route plugins (e.g. the gallery API), registered behind the API key. */
+  plugins?: FastifyPluginAsync[];
+}
+
+/** The fastify instance buildServer returns (its logger is the service's pino logger). */
+export type UnmaskServer = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>;
+
+const PROBE_PATHS = new Set(['/healthz', '/metrics']);
+
+/**
+ * Builds the server without listening: the caller calls `listen({ host, port })` with
+ * config.server. Closing the server closes the alert hub first (its sockets would hold it open).
+ */
+export function buildServer(opts: ServerOptions): UnmaskServer {
+  const { apiKey, hub, config } = opts;
+  if (!apiKey) throw new Error('an API key is required: set the environment variable UNMASK_API_KEY or server.apiKey in the config');
+
+  const app = Fastify({
+    loggerInstance: stageLogger('server'),
+    // Probes come every few seconds; logging each would drown the service's own logs.
+    logController: new LogController({ disableRequestLogging: (request) => PROBE_PATHS.has(pathOf(request.url)) }),
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.routeOptions.config.public) return;
+    const auth = authorize(request.raw, apiKey);
+    if (!auth.ok) return reply.code(401).send(unauthorizedBody(auth.message));
+  });
+
+  app.get('/healthz', { config: { public: true } }, async (_request, reply) => {
+    const snapshot = opts.health();
+    const report: HealthReport = { ...snapshot, status: healthStatus(config, snapshot.cameras) };
+    return reply.code(report.status === 'ok' ? 200 : 503).send(report);
+  });
+
+  app.get('/metrics', { config: { public: true } }, async (_request, reply) => {
+    return reply.type(registry.contentType).send(await registry.metrics());
+  });
+
+  // A plain GET of the WebSocket endpoint (a browser tab, curl without upgrade headers).
+  app.get(ALERTS_PATH, async (_request, reply) => {
+    return reply
+      .code(426)
+      .header('Upgrade', 'websocket')
+      .send({ error: 'upgrade_required', message: `${ALERTS_PATH} is a WebSocket endpoint: connect with a WebSocket client` });
+  });
+
+  for (const plugin of opts.plugins ?? []) app.register(plugin);
+
+  hub.attach(app.server, (request) => authorize(request, apiKey));
+  app.addHook('preClose', async () => {
+    await hub.close();
+  });
+  return app;
+}
+
+function pathOf(url: string): string {
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
