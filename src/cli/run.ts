@@ -1,0 +1,65 @@
+// `unmask run`: the service.
+import type { Command } from 'commander';
+import { parseConfig, type Config } from '../config.ts';
+import { startService } from '../service.ts';
+import type { AlertMessage } from '../types.ts';
+import { configFrom, parseSourceFlag, withGallery } from './options.ts';
+
+interface RunFlags {
+  config?: string;
+  source: string[];
+  gallery?: string;
+  port?: string;
+  host?: string;
+}
+
+/** The config with the flags applied; `--source` replaces the configured cameras. */
+export function runConfig(flags: RunFlags): Config {
+  const base = withGallery(configFrom(flags.config), flags.gallery);
+  const raw: Record<string, unknown> = { ...base, server: { ...base.server } };
+  if (flags.source.length) {
+    // Each --source NAME=URL is a camera with the defaults of cameras[]; validated like the file.
+    raw.cameras = flags.source.map((s) => ({ ...parseSourceFlag(s), loop: /^(file:|\/|\.)/.test(parseSourceFlag(s).url) }));
+  }
+  if (flags.port !== undefined) (raw.server as Record<string, unknown>).port = Number(flags.port);
+  if (flags.host !== undefined) (raw.server as Record<string, unknown>).host = flags.host;
+  return parseConfig(raw, 'configuration (file and flags)');
+}
+
+function printAlert(alert: AlertMessage): void {
+  const who = alert.identity ? `${alert.identity.name} (#${alert.identity.id})` : 'unknown face';
+  console.log(
+    `${alert.frameTime}  ${alert.camera}  track ${alert.trackId}  ${who}  score ${alert.score.toFixed(3)}  votes ${alert.votes}`,
+  );
+}
+
+export function registerRunCommand(program: Command): void {
+  program
+    .command('run')
+    .description('run the service: cameras → recognition → WebSocket alerts (and alerts on this console)')
+    .option('-c, --config <file>', 'YAML config (default: config/default.yaml, else built-in defaults)')
+    .option('-s, --source <name=url>', 'a camera, repeatable; replaces the configured cameras', (v: string, all: string[]) => [...all, v], [])
+    .option('-g, --gallery <file>', 'gallery database (SQLite)')
+    .option('-p, --port <n>', 'HTTP/WebSocket port')
+    .option('--host <address>', 'address to listen on')
+    .action(async (flags: RunFlags) => {
+      const config = runConfig(flags);
+      const service = await startService(config, { onAlert: printAlert });
+      console.log(`unmask is running at ${service.url}`);
+      console.log(`  alerts:  ws${service.url.slice(4)}/alerts?api_key=${service.apiKey}`);
+      console.log(`  health:  ${service.url}/healthz    metrics: ${service.url}/metrics`);
+      if (service.apiKeyGenerated)
+        console.log('  (no API key configured: this one was generated for this run; set UNMASK_API_KEY to choose one)');
+      console.log(`  cameras: ${[...service.cameras.keys()].join(', ') || 'none (add one with --source NAME=URL)'}`);
+      let stopping = false;
+      const stop = async (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        console.log(`\n${signal}: stopping…`);
+        await service.stop();
+        process.exit(0);
+      };
+      process.on('SIGINT', () => void stop('SIGINT'));
+      process.on('SIGTERM', () => void stop('SIGTERM'));
+    });
+}

@@ -1,0 +1,176 @@
+// The pipeline's stages, one RxJS operator each, over the typed messages of src/types.ts.
+// Each stage holds no model itself: models and state come in, so stages can be tested alone.
+import { concatMap, map, mergeMap, type OperatorFunction } from 'rxjs';
+import { alignToTemplate } from '../align/warp.ts';
+import { INPAINT_TEMPLATE } from '../align/templates.ts';
+import type { Config } from '../config.ts';
+import { TrackAlerts, type AlertPolicy } from '../match/decide.ts';
+import type { Detector, Recognizer } from '../models/types.ts';
+import { faceQuality } from '../track/quality.ts';
+import { IouTracker } from '../track/tracker.ts';
+import { AttemptScheduler, TrackVote, type AttemptPolicy } from '../track/vote.ts';
+import type { AlignedFace, DetectedFace, Frame, FaceObservation, Identification, Identity } from '../types.ts';
+
+/** Where the time of each stage goes (metrics, and the bench's percentiles). */
+export type StageClock = (stage: string, ms: number) => void;
+
+export interface GalleryMatcher {
+  /** Best match per identity, best first. */
+  search(embedding: Float32Array, k: number): { identity: Identity; score: number }[];
+  /** The identity of an id, or undefined once it has been deleted. */
+  identity(id: number): Identity | undefined;
+}
+
+export interface DetectedFrame {
+  frame: Frame;
+  faces: DetectedFace[];
+}
+
+export interface TrackedFrame {
+  frame: Frame;
+  /** Faces of this frame whose track gets a recognition attempt now. */
+  attempts: FaceObservation[];
+}
+
+/** A track's decision worth an alert (the cool-down is applied by the alert stage). */
+export interface TrackDecision {
+  identification: Identification;
+  votes: number;
+}
+
+async function timedCall<T>(clock: StageClock, stage: string, fn: () => Promise<T> | T): Promise<T> {
+  const start = performance.now();
+  try {
+    return await fn();
+  } finally {
+    clock(stage, performance.now() - start);
+  }
+}
+
+/** detect: faces with landmarks; faces narrower than `minFaceSize` are dropped (too small to recognise). */
+export function detectStage(detector: Detector, minFaceSize: number, clock: StageClock): OperatorFunction<Frame, DetectedFrame> {
+  return concatMap(async (frame) => {
+    const faces = await timedCall(clock, 'detect', () => detector.detect(frame.image));
+    return { frame, faces: faces.filter((f) => f.box.width >= minFaceSize) };
+  });
+}
+
+interface TrackState {
+  scheduler: AttemptScheduler;
+  vote: TrackVote;
+  alerts: TrackAlerts;
+}
+
+/** Per-camera state of the track and match stages: the tracker and each live track's vote. */
+export class CameraTracks {
+  readonly tracker: IouTracker;
+  private readonly tracks = new Map<number, TrackState>();
+
+  constructor(private readonly config: Pick<Config, 'track'>) {
+    this.tracker = new IouTracker(config.track);
+  }
+
+  get size(): number {
+    return this.tracks.size;
+  }
+
+  state(trackId: number, firstSeen: number): TrackState {
+    let s = this.tracks.get(trackId);
+    if (!s) {
+      s = { scheduler: new AttemptScheduler(this.config.track as AttemptPolicy, firstSeen), vote: new TrackVote(), alerts: new TrackAlerts() };
+      this.tracks.set(trackId, s);
+    }
+    return s;
+  }
+
+  /** Per-track state exists only while the tracker holds the track. */
+  forget(trackIds: readonly number[]): void {
+    for (const id of trackIds) this.tracks.delete(id);
+  }
+}
+
+/** track: one track per person across frames; picks the frames of each track worth recognising. */
+export function trackStage(tracks: CameraTracks, clock: StageClock): OperatorFunction<DetectedFrame, TrackedFrame> {
+  return map(({ frame, faces }) => {
+    const start = performance.now();
+    const update = tracks.tracker.update(faces, frame.time);
+    tracks.forget(update.closed);
+    const attempts: FaceObservation[] = [];
+    for (const t of update.tracks) {
+      const quality = faceQuality(t.face, frame.image);
+      if (tracks.state(t.trackId, t.firstSeen).scheduler.claim(quality, frame.time))
+        attempts.push({ camera: frame.camera, frameSeq: frame.seq, frameTime: frame.time, trackId: t.trackId, face: t.face, quality });
+    }
+    clock('track', performance.now() - start);
+    return { frame, attempts };
+  });
+}
+
+/** align: each attempted face warped to the inpainting template and to the recognizer's own. */
+export function alignStage(recognizer: Recognizer, clock: StageClock): OperatorFunction<TrackedFrame, AlignedFace[]> {
+  return map(({ frame, attempts }) => {
+    const start = performance.now();
+    const aligned = attempts.map((observation) => ({
+      observation,
+      crop: alignToTemplate(frame.image, observation.face.landmarks, INPAINT_TEMPLATE).crop,
+      recognizerCrop: alignToTemplate(frame.image, observation.face.landmarks, recognizer.template).crop,
+    }));
+    if (attempts.length) clock('align', performance.now() - start);
+    return aligned;
+  });
+}
+
+export interface EmbeddedFace {
+  aligned: AlignedFace;
+  embedding: Float32Array;
+}
+
+/** embed: one batch per frame through the recognizer. */
+export function embedStage(recognizer: Recognizer, clock: StageClock): OperatorFunction<AlignedFace[], EmbeddedFace[]> {
+  return concatMap(async (faces) => {
+    if (faces.length === 0) return [];
+    const embeddings = await timedCall(clock, 'embed', () => recognizer.embed(faces.map((f) => f.recognizerCrop)));
+    return faces.map((aligned, i) => ({ aligned, embedding: embeddings[i] }));
+  });
+}
+
+/**
+ * match: each attempt against the gallery, into its track's vote; emits a decision when the vote
+ * turns into something to alert (once per track and identity).
+ */
+export function matchStage(
+  gallery: GalleryMatcher,
+  tracks: CameraTracks,
+  policy: AlertPolicy & { topK: number },
+  clock: StageClock,
+): OperatorFunction<EmbeddedFace[], TrackDecision> {
+  return mergeMap((faces) => {
+    const start = performance.now();
+    const decisions: TrackDecision[] = [];
+    for (const { aligned, embedding } of faces) {
+      const obs = aligned.observation;
+      const [best] = gallery.search(embedding, policy.topK);
+      const matched = best && best.score >= policy.unknownThreshold ? best : null;
+      const state = tracks.state(obs.trackId, obs.frameTime);
+      state.vote.add({ identityId: matched?.identity.id ?? null, score: best?.score ?? -1, quality: obs.quality });
+      const summary = state.vote.summary();
+      const verdict = state.alerts.next(summary, policy);
+      if (!verdict) continue;
+      // The vote's leader may not be this attempt's best match; name it from the gallery.
+      const identity = verdict.kind === 'known' ? gallery.identity(verdict.identityId) : null;
+      if (verdict.kind === 'known' && !identity) continue; // deleted from the gallery meanwhile
+      decisions.push({
+        identification: {
+          observation: obs,
+          identity: identity ?? null,
+          score: verdict.score,
+          crop: aligned.crop,
+          embedding,
+        },
+        votes: verdict.votes,
+      });
+    }
+    if (faces.length) clock('match', performance.now() - start);
+    return decisions;
+  });
+}

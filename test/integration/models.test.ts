@@ -1,0 +1,75 @@
+// The real models (face-api on tfjs-wasm, in worker threads) on the real photos that face-api ships.
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alignToTemplate } from '../../src/align/warp.ts';
+import { parseConfig } from '../../src/config.ts';
+import { loadModels, type Models } from '../../src/models/index.ts';
+import type { RgbImage } from '../../src/types.ts';
+
+const demoDir = join(dirname(createRequire(import.meta.url).resolve('@vladmandic/face-api/package.json')), 'demo');
+
+async function load(file: string, flop = false): Promise<RgbImage> {
+  const { data, info } = await sharp(join(demoDir, file)).flop(flop).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, data: new Uint8Array(data) };
+}
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let d = 0, na = 0, nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    d += a[i] * b[i]; na += a[i] * a[i]; nb += b[i] * b[i];
+  }
+  return d / Math.sqrt(na * nb);
+}
+
+describe('face-api models in worker threads', () => {
+  let models: Models;
+  beforeAll(async () => {
+    models = await loadModels(parseConfig({ detect: { model: 'ssd' } }), 2);
+  });
+  afterAll(() => models?.close());
+
+  it('finds the three people of sample1.jpg, with 68 landmarks inside each box', async () => {
+    const faces = await models.detector.detect(await load('sample1.jpg'));
+    expect(faces).toHaveLength(3);
+    for (const f of faces) {
+      expect(f.score).toBeGreaterThan(0.5);
+      expect(f.landmarks).toHaveLength(68);
+      const inside = f.landmarks.filter(
+        (p) => p.x >= f.box.x - 0.1 * f.box.width && p.x <= f.box.x + 1.1 * f.box.width && p.y >= f.box.y - 0.1 * f.box.height && p.y <= f.box.y + 1.1 * f.box.height,
+      );
+      expect(inside.length).toBeGreaterThanOrEqual(60);
+    }
+  });
+
+  it('embeds the same person closer than different people (mirrored photo against the original)', async () => {
+    const image = await load('sample3.jpg');
+    const mirrored = await load('sample3.jpg', true);
+    const crops = async (img: RgbImage) =>
+      (await models.detector.detect(img))
+        .sort((a, b) => a.box.x - b.box.x)
+        .map((f) => alignToTemplate(img, f.landmarks, models.recognizer.template).crop);
+    const a = await models.recognizer.embed(await crops(image));
+    const b = (await models.recognizer.embed(await crops(mirrored))).reverse(); // mirrored: right to left
+    expect(a.length).toBe(3);
+    expect(b.length).toBe(3);
+    for (let i = 0; i < 3; i++) {
+      expect(a[i]).toHaveLength(128);
+      const same = cosine(a[i], b[i]);
+      expect(same).toBeGreaterThan(0.92);
+      for (let j = 0; j < 3; j++) if (j !== i) expect(cosine(a[i], b[j])).toBeLessThan(same);
+    }
+  });
+
+  it('spreads requests over both workers and returns the same result as one at a time', async () => {
+    const image = await load('sample2.jpg');
+    const alone = await models.detector.detect(image);
+    const together = await Promise.all([models.detector.detect(image), models.detector.detect(image)]);
+    for (const r of together) expect(r.map((f) => Math.round(f.box.x))).toEqual(alone.map((f) => Math.round(f.box.x)));
+  });
+
+  it('a crop of the wrong size is refused with a clear error', async () => {
+    await expect(models.recognizer.embed([{ width: 10, height: 10, data: new Uint8Array(300) }])).rejects.toThrow(/150×150/);
+  });
+});

@@ -1,0 +1,68 @@
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { apiKeyOf, ConfigError, loadConfig, parseConfig, workerCount } from '../../src/config.ts';
+import { parseSourceFlag } from '../../src/cli/options.ts';
+import { runConfig } from '../../src/cli/run.ts';
+
+describe('config', () => {
+  it('config/default.yaml states exactly the built-in defaults', () => {
+    const file = parseConfig(parse(readFileSync('config/default.yaml', 'utf8')));
+    const defaults = parseConfig({});
+    expect({ ...file, cameras: [] }).toEqual(defaults);
+    expect(file.cameras).toHaveLength(1);
+    expect(file.cameras[0].url).toBe('demo:');
+  });
+
+  it('an error names every bad key and what it expects', () => {
+    let message = '';
+    try {
+      parseConfig({ detect: { model: 'yolo' }, match: { threshold: 2 }, cameras: [{ name: 'door' }], typo: true });
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/detect\.model: .*"ssd"\|"tiny"/);
+    expect(message).toMatch(/match\.threshold: .*<=1/);
+    expect(message).toMatch(/cameras\.0\.url: .*expected string/);
+    expect(message).toMatch(/typo/);
+  });
+
+  it('refuses thresholds in the wrong order and duplicate camera names', () => {
+    expect(() => parseConfig({ match: { threshold: 0.8, unknownThreshold: 0.9 } })).toThrow(/match\.unknownThreshold: must not exceed/);
+    expect(() => parseConfig({ cameras: [{ name: 'a', url: 'x.mp4' }, { name: 'a', url: 'y.mp4' }] })).toThrow(/cameras\.1\.name: duplicate/);
+  });
+
+  it('reports unreadable files and bad YAML with the file name', () => {
+    expect(() => loadConfig('/nonexistent/unmask.yaml')).toThrow(/cannot read config \/nonexistent\/unmask.yaml/);
+  });
+
+  it('takes the API key from the environment first', () => {
+    const config = parseConfig({ server: { apiKey: 'from-the-file' } });
+    expect(apiKeyOf(config, { UNMASK_API_KEY: 'from-the-env' })).toBe('from-the-env');
+    expect(apiKeyOf(config, {})).toBe('from-the-file');
+    expect(apiKeyOf(parseConfig({}), {})).toBeUndefined();
+  });
+
+  it('uses one worker per core unless told', () => {
+    expect(workerCount(parseConfig({}), 2)).toBe(2);
+    expect(workerCount(parseConfig({ detect: { workers: 3 } }), 2)).toBe(3);
+  });
+});
+
+describe('run flags', () => {
+  it('--source, --gallery and --port override the file', () => {
+    const config = runConfig({ source: ['door=rtsp://10.0.0.5/live', 'lobby=/videos/lobby.mp4'], gallery: '/tmp/g.db', port: '9999' });
+    expect(config.cameras.map((c) => [c.name, c.url, c.loop])).toEqual([
+      ['door', 'rtsp://10.0.0.5/live', false],
+      ['lobby', '/videos/lobby.mp4', true],
+    ]);
+    expect(config.gallery.path).toBe('/tmp/g.db');
+    expect(config.server.port).toBe(9999);
+  });
+
+  it('a bad flag is a config error that says what is expected', () => {
+    expect(() => parseSourceFlag('rtsp://nohost')).toThrow(/NAME=URL/);
+    expect(() => runConfig({ source: [], port: 'eighty' })).toThrow(/server\.port/);
+  });
+});
