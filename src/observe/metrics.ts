@@ -20,7 +20,7 @@ export const framesDropped = new Counter({
 
 export const cameraState = new Gauge({
   name: 'unmask_camera_state',
-  help: '1 for the state each camera is in now (connecting, live, retrying, stopped), 0 for the others',
+  help: '1 for the state each camera is in now (connecting, live, retrying, ended, stopped), 0 for the others',
   labelNames: ['camera', 'state'] as const,
   registers: [registry],
 });
