@@ -59,6 +59,8 @@ const track = z.object({
   qualityWaitMs: z.number().int().min(0).default(1000),
   /** A later attempt needs a better frame than the best attempted so far, or this long since the last attempt. */
   retryAfterMs: z.number().int().min(0).default(1000),
+  /** After its attempts, a track is re-checked this often (0: never): a track can pass to another person. */
+  reverifyMs: z.number().int().min(0).default(2000),
 });
 
 const match = z.object({

@@ -1,7 +1,5 @@
 // The running service: models, gallery, cameras, pipeline, HTTP API and WebSocket alerts, together.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { AlertHub } from './alert/hub.ts';
 import { apiKeyOf, type CameraConfig, type Config } from './config.ts';
 import { Enroller } from './gallery/enroll.ts';
@@ -66,15 +64,14 @@ export async function startService(config: Config, options: ServiceOptions = {})
     cleanup.push(() => models.close());
     log.info({ detector: models.detector.id, recognizer: models.recognizer.id, threads: models.threads }, 'models loaded');
 
-    mkdirSync(dirname(config.gallery.path), { recursive: true });
     const store = GalleryStore.open(config.gallery.path);
     cleanup.push(() => store.close());
-    const enroller = new Enroller({ store, detector: models.detector, recognizer: models.recognizer, settings: config.gallery });
+    const enroller = new Enroller({ store, detector: models.enrollDetector, recognizer: models.recognizer, settings: config.gallery });
     if (config.cameras.some((c) => c.enabled && c.url === DEMO_URL) && store.listIdentities().length === 0) {
       const seeded = await seedDemoGallery(store, enroller);
       log.info({ identities: seeded }, 'empty gallery: enrolled the demo people');
     }
-    const { index, reembed } = await GalleryIndex.open(store, models.recognizer, { pollIntervalMs: 2000 });
+    const { index, reembed } = await GalleryIndex.open(store, models.recognizer, { pollIntervalMs: config.gallery.reloadIntervalMs });
     cleanup.push(() => index.close());
     if (reembed.total > 0) log.info(reembed, 're-embedded gallery samples for the current recognizer');
 

@@ -7,7 +7,10 @@ import type { Detector, Recognizer } from './types.ts';
 export type { Detector, Recognizer } from './types.ts';
 
 export interface Models {
+  /** The stream's detector, as configured (fast). */
   detector: Detector;
+  /** For enrollment photos: accuracy over speed (SSD MobileNetV1), whatever the stream uses. */
+  enrollDetector: Detector;
   recognizer: Recognizer;
   /** Requests in flight: the pipeline uses it to keep the workers fed but not flooded. */
   readonly busy: number;
@@ -27,6 +30,9 @@ export async function loadModels(config: Config, threads = workerCount(config, c
   };
   return {
     detector: pool,
+    // Candidates down to 0.3 so that a refused photo can say how close it came; the gallery's
+    // minConfidence decides.
+    enrollDetector: pool.detectorWith({ model: 'ssd', minConfidence: 0.3, tinyInputSize: config.detect.tinyInputSize }),
     recognizer,
     get busy() {
       return pool.busy;

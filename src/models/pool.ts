@@ -86,6 +86,14 @@ export class ModelPool implements Detector, Recognizer, Closable {
     return this.request({ op: 'detect', image }) as Promise<DetectedFace[]>;
   }
 
+  /** A detector with other settings, running on the same workers. */
+  detectorWith(settings: DetectorSettings): Detector {
+    return {
+      id: `faceapi-${settings.model}`,
+      detect: (image) => this.request({ op: 'detect', image, settings }) as Promise<DetectedFace[]>,
+    };
+  }
+
   embed(crops: RgbImage[]): Promise<Float32Array[]> {
     if (crops.length === 0) return Promise.resolve([]);
     return this.request({ op: 'embed', crops }) as Promise<Float32Array[]>;

@@ -6,7 +6,7 @@ import { FaceApiDetector, type DetectorSettings } from './faceapi/detector.ts';
 import { FaceApiRecognizer } from './faceapi/recognizer.ts';
 
 export type WorkerRequest =
-  | { id: number; op: 'detect'; image: RgbImage }
+  | { id: number; op: 'detect'; image: RgbImage; settings?: DetectorSettings }
   | { id: number; op: 'embed'; crops: RgbImage[] };
 
 export type WorkerReply =
@@ -21,9 +21,17 @@ const settings = workerData as DetectorSettings;
 
 try {
   const [detector, recognizer] = await Promise.all([FaceApiDetector.create(settings), FaceApiRecognizer.create()]);
+  // Detectors with other settings (enrollment's accurate one) share the loaded nets; made on first use.
+  const others = new Map<string, Promise<FaceApiDetector>>();
+  const detectorFor = (s: DetectorSettings | undefined) => {
+    if (!s) return Promise.resolve(detector);
+    const key = JSON.stringify(s);
+    if (!others.has(key)) others.set(key, FaceApiDetector.create(s));
+    return others.get(key)!;
+  };
   port.on('message', async (req: WorkerRequest) => {
     try {
-      const result = req.op === 'detect' ? await detector.detect(req.image) : await recognizer.embed(req.crops);
+      const result = req.op === 'detect' ? await (await detectorFor(req.settings)).detect(req.image) : await recognizer.embed(req.crops);
       port.postMessage({ id: req.id, ok: true, result } satisfies WorkerReply);
     } catch (err) {
       port.postMessage({ id: req.id, ok: false, error: (err as Error).message } satisfies WorkerReply);

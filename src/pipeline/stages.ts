@@ -75,11 +75,13 @@ export class CameraTracks {
   }
 
   state(trackId: number, firstSeen: number): TrackState {
-    let s = this.tracks.get(trackId);
-    if (!s) {
-      s = { scheduler: new AttemptScheduler(this.config.track as AttemptPolicy, firstSeen), vote: new TrackVote(), alerts: new TrackAlerts() };
-      this.tracks.set(trackId, s);
-    }
+    return this.tracks.get(trackId) ?? this.restart(trackId, firstSeen);
+  }
+
+  /** A fresh vote for the track: it now shows someone else than the one its vote is about. */
+  restart(trackId: number, time: number): TrackState {
+    const s = { scheduler: new AttemptScheduler(this.config.track as AttemptPolicy, time), vote: new TrackVote(), alerts: new TrackAlerts() };
+    this.tracks.set(trackId, s);
     return s;
   }
 
@@ -151,7 +153,14 @@ export function matchStage(
       const obs = aligned.observation;
       const [best] = gallery.search(embedding, policy.topK);
       const matched = best && best.score >= policy.unknownThreshold ? best : null;
-      const state = tracks.state(obs.trackId, obs.frameTime);
+      let state = tracks.state(obs.trackId, obs.frameTime);
+      // A confident match for someone else than an established vote's leader: the tracker has
+      // carried the track over to another person. Their frames start a vote of their own.
+      const before = state.vote.summary();
+      if (best && best.score >= policy.threshold && before.votes >= 2 && before.identityId !== best.identity.id) {
+        state = tracks.restart(obs.trackId, obs.frameTime);
+        state.scheduler.claim(obs.quality, obs.frameTime); // this attempt is the new vote's first
+      }
       state.vote.add({ identityId: matched?.identity.id ?? null, score: best?.score ?? -1, quality: obs.quality });
       const summary = state.vote.summary();
       const verdict = state.alerts.next(summary, policy);

@@ -12,6 +12,11 @@ export interface AttemptPolicy {
   qualityWaitMs: number;
   /** A later attempt needs a frame better than every one attempted so far, or this long (ms) since the last attempt. */
   retryAfterMs: number;
+  /**
+   * Once all attempts are used, one more every this long (ms; 0: never), so that a track the tracker
+   * carried over to another person (a cut, people passing) is noticed and re-identified.
+   */
+  reverifyMs: number;
 }
 
 /**
@@ -53,7 +58,11 @@ export class AttemptScheduler {
   claim(quality: number, time: number): boolean {
     if (!(quality >= 0 && quality <= 1)) throw new RangeError(`AttemptScheduler: quality must be in [0, 1], got ${quality}`);
     if (!Number.isFinite(time)) throw new RangeError(`AttemptScheduler: time must be finite, got ${time}`);
-    if (this.exhausted) return false;
+    if (this.exhausted) {
+      if (this.policy.reverifyMs <= 0 || time - this.lastAttempt < this.policy.reverifyMs) return false;
+      this.lastAttempt = time;
+      return true;
+    }
     const sinceLast = time - this.lastAttempt;
     const passesFloor = quality >= this.policy.minQuality || sinceLast >= this.policy.qualityWaitMs;
     if (!passesFloor) return false;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AttemptScheduler, TrackVote, type AttemptPolicy } from '../../src/track/vote.ts';
 
-const policy: AttemptPolicy = { maxAttempts: 3, attemptIntervalMs: 200, minQuality: 0.5, qualityWaitMs: 1000, retryAfterMs: 600 };
+const policy: AttemptPolicy = { maxAttempts: 3, attemptIntervalMs: 200, minQuality: 0.5, qualityWaitMs: 1000, retryAfterMs: 600, reverifyMs: 0 };
 
 describe('AttemptScheduler', () => {
   it('takes the first frame that passes the quality floor', () => {
@@ -43,6 +43,12 @@ describe('AttemptScheduler', () => {
     expect(claimed).toEqual([true, true, true, false, false, false]);
     expect(s.exhausted).toBe(true);
     expect(s.count).toBe(3);
+  });
+
+  it('after maxAttempts, re-checks the track every reverifyMs', () => {
+    const s = new AttemptScheduler({ ...policy, reverifyMs: 2000 }, 0);
+    const claimed = [0, 200, 400, 1000, 2300, 2500, 4300, 4500].map((t, i) => s.claim(Math.min(0.6 + i * 0.1, 1), t));
+    expect(claimed).toEqual([true, true, true, false, false, true, false, true]);
   });
 
   it('refuses bad input', () => {

@@ -1,0 +1,215 @@
+// `unmask enroll` and `unmask gallery list | remove`: the gallery from the command line.
+import { readFile, stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import cliProgress from 'cli-progress';
+import { InvalidArgumentError, type Command } from 'commander';
+import { ConfigError, type Config } from '../config.ts';
+import { configFrom } from './options.ts';
+import { Enroller } from '../gallery/enroll.ts';
+import { GalleryError, imageTooLarge } from '../gallery/errors.ts';
+import { GalleryStore, validIdentityName } from '../gallery/store.ts';
+import type { Detector, Recognizer } from '../models/types.ts';
+
+export interface GalleryCliModels {
+  /** The accurate detector for enrollment photos. */
+  enrollDetector: Detector;
+  recognizer: Recognizer;
+  close(): Promise<void>;
+}
+
+export interface GalleryCliDeps {
+  /** The models enrollment runs; the real ones by default (tests pass fakes). */
+  loadModels?: (config: Config) => Promise<GalleryCliModels>;
+}
+
+interface FileOptions {
+  gallery?: string;
+  config?: string;
+}
+
+interface EnrollOptions extends FileOptions {
+  name: string;
+  face?: number;
+}
+
+// Loaded on first use, so that `gallery list` does not start the model runtime. Enrollment handles
+// one photo at a time: one model worker is enough and starts fastest.
+async function loadRealModels(config: Config): Promise<GalleryCliModels> {
+  const { loadModels } = await import('../models/index.ts');
+  return loadModels(config, 1);
+}
+
+function parseNonNegativeInt(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number, 0 or more');
+  return Number(value);
+}
+
+function parsePositiveInt(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('expected an identity id (a whole number, 1 or more)');
+  return Number(value);
+}
+
+export function registerGalleryCommands(program: Command, deps: GalleryCliDeps = {}): void {
+  const loadModels = deps.loadModels ?? loadRealModels;
+
+  program
+    .command('enroll')
+    .description('add photos of one person to the gallery (the identity is created if new)')
+    .requiredOption('--name <name>', 'who the photos show')
+    .argument('<images...>', 'photo files (JPEG, PNG, WebP, GIF, TIFF, AVIF, HEIF)')
+    .option('--face <n>', 'which face when a photo shows several, numbered from 0 left to right', parseNonNegativeInt)
+    .option('--gallery <file>', 'gallery database (default: gallery.path of the config)')
+    .option('--config <file>', 'config file (YAML)')
+    .action((images: string[], options: EnrollOptions) => reportingErrors(() => enrollCommand(images, options, loadModels)));
+
+  const gallery = program.command('gallery').description('inspect and edit the gallery');
+  gallery
+    .command('list')
+    .description('identities with their number of face samples')
+    .option('--gallery <file>', 'gallery database (default: gallery.path of the config)')
+    .option('--config <file>', 'config file (YAML)')
+    .action((options: FileOptions) => reportingErrors(async () => listCommand(options)));
+  gallery
+    .command('remove')
+    .description('delete an identity and all its face samples')
+    .argument('<id>', 'identity id (see `unmask gallery list`)', parsePositiveInt)
+    .option('--gallery <file>', 'gallery database (default: gallery.path of the config)')
+    .option('--config <file>', 'config file (YAML)')
+    .action((id: number, options: FileOptions) => reportingErrors(async () => removeCommand(id, options)));
+}
+
+/** Errors a user can fix are printed as one clear message with a non-zero exit; bugs keep their stack. */
+async function reportingErrors(command: () => Promise<void>): Promise<void> {
+  try {
+    await command();
+  } catch (err) {
+    if (!(err instanceof GalleryError || err instanceof ConfigError)) throw err;
+    process.stderr.write(`error: ${err.message}\n`);
+    process.exitCode = 1;
+  }
+}
+
+function configOf(options: FileOptions): Config {
+  return configFrom(options.config);
+}
+
+function galleryPathOf(options: FileOptions, config: Config): string {
+  return options.gallery ?? config.gallery.path;
+}
+
+/** The photo's bytes; its size is checked before reading, so a huge file is refused without loading it. */
+async function readPhoto(file: string, maxImageBytes: number): Promise<Buffer> {
+  let size: number;
+  try {
+    const info = await stat(file);
+    if (!info.isFile()) throw new Error('not a regular file');
+    size = info.size;
+  } catch (err) {
+    throw new GalleryError('not_an_image', 415, `cannot read ${file}: ${(err as Error).message}`);
+  }
+  if (size > maxImageBytes) throw imageTooLarge(`${size} bytes, more than gallery.maxImageBytes (${maxImageBytes})`);
+  return readFile(file);
+}
+
+async function enrollCommand(
+  images: string[],
+  options: EnrollOptions,
+  loadModels: (config: Config) => Promise<GalleryCliModels>,
+): Promise<void> {
+  const config = configOf(options);
+  validIdentityName(options.name); // before the models take seconds to load
+  const store = GalleryStore.open(galleryPathOf(options, config));
+  let models: GalleryCliModels | undefined;
+  const progress = new cliProgress.MultiBar(
+    { stream: process.stderr, format: 'enrolling {bar} {value}/{total} {file}', hideCursor: true, clearOnComplete: true },
+    cliProgress.Presets.shades_classic,
+  );
+  // The bar draws on stderr when it is a terminal; result lines then go through it so that they
+  // print above the bar instead of tearing it. Redirected output gets plain lines.
+  let barShown = false;
+  const say = (line: string, isError = false) => {
+    if (barShown && (isError || process.stdout.isTTY)) progress.log(`${line}\n`);
+    else (isError ? process.stderr : process.stdout).write(`${line}\n`);
+  };
+  const stopBar = () => {
+    if (!barShown) return;
+    progress.update(); // prints the lines still queued: stop() alone would drop them
+    progress.stop();
+    barShown = false;
+  };
+  try {
+    models = await loadModels(config);
+    const enroller = new Enroller({ store, detector: models.enrollDetector, recognizer: models.recognizer, settings: config.gallery });
+    const existing = store.findIdentityByName(options.name);
+    const identity = existing ?? store.createIdentity(options.name);
+    let stored = 0, duplicates = 0, failed = 0;
+    const bar = progress.create(images.length, 0, { file: '' });
+    barShown = Boolean(process.stderr.isTTY);
+    for (const file of images) {
+      bar.update({ file: basename(file) });
+      try {
+        const bytes = await readPhoto(file, config.gallery.maxImageBytes);
+        const result = await enroller.enroll(identity.id, bytes, { faceIndex: options.face });
+        if (result.duplicate) {
+          duplicates++;
+          say(`= ${file}: already enrolled for "${identity.name}" (sample ${result.sample.id}); not stored again`);
+        } else {
+          stored++;
+          say(`✓ ${file}: enrolled for "${identity.name}" (sample ${result.sample.id})`);
+        }
+      } catch (err) {
+        if (!(err instanceof GalleryError)) throw err;
+        failed++;
+        say(`✗ ${file}: ${err.message.replaceAll('\n', '\n    ')}`, true);
+      }
+      bar.increment();
+    }
+    stopBar();
+    if (!existing && stored === 0 && duplicates === 0) {
+      store.deleteIdentity(identity.id);
+      say(`identity "${identity.name}" not created: none of its photos could be enrolled`, true);
+    } else {
+      say(
+        `"${identity.name}" (identity ${identity.id}${existing ? '' : ', new'}): ${stored} enrolled, ` +
+          `${duplicates} already there, ${failed} failed — ${store.path}`,
+      );
+    }
+    if (failed) process.exitCode = 1;
+  } finally {
+    stopBar();
+    await models?.close();
+    store.close();
+  }
+}
+
+function listCommand(options: FileOptions): void {
+  const store = GalleryStore.open(galleryPathOf(options, configOf(options)), { create: false });
+  try {
+    const identities = store.listIdentities();
+    if (!identities.length) {
+      process.stdout.write(`the gallery ${store.path} has no identities yet\n`);
+      return;
+    }
+    const rows = [['ID', 'NAME', 'SAMPLES', 'CREATED'], ...identities.map((i) => [String(i.id), i.name, String(i.sampleCount), i.createdAt])];
+    const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
+    const numeric = [true, false, true, false];
+    for (const row of rows) {
+      const cells = row.map((cell, column) => (numeric[column] ? cell.padStart(widths[column]) : cell.padEnd(widths[column])));
+      process.stdout.write(`${cells.join('  ').trimEnd()}\n`);
+    }
+  } finally {
+    store.close();
+  }
+}
+
+function removeCommand(id: number, options: FileOptions): void {
+  const store = GalleryStore.open(galleryPathOf(options, configOf(options)), { create: false });
+  try {
+    const { identity, sampleIds } = store.deleteIdentity(id);
+    process.stdout.write(
+      `removed identity ${identity.id} "${identity.name}" and its ${sampleIds.length} face sample${sampleIds.length === 1 ? '' : 's'} from ${store.path}\n`,
+    );
+  } finally {
+    store.close();
+  }
+}

@@ -1,0 +1,291 @@
+// Enrollment: one photo → checked, one face chosen, embedded, stored with what re-embedding needs.
+// Every check runs before the single write, so a refused photo leaves the gallery untouched.
+import { createHash } from 'node:crypto';
+import sharp, { type Sharp } from 'sharp';
+import { dlibChipTemplate } from '../align/templates.ts';
+import { alignToTemplate } from '../align/warp.ts';
+import type { Config } from '../config.ts';
+import type { Detector, Recognizer } from '../models/types.ts';
+import { stageLogger } from '../observe/log.ts';
+import type { Box, DetectedFace, Identity, Point, RgbImage } from '../types.ts';
+import {
+  faceIndexOutOfRange,
+  faceTooSmall,
+  identityNotFound,
+  imageTooLarge,
+  multipleFaces,
+  noFace,
+  notAnImage,
+  type FaceChoice,
+} from './errors.ts';
+import type { FaceSource, GalleryStore, SampleRecord } from './store.ts';
+
+export type EnrollSettings = Pick<Config['gallery'], 'maxImageBytes' | 'maxImagePixels' | 'minFaceSize' | 'minConfidence'>;
+
+export interface EnrollOptions {
+  /** Which face when the photo shows several, numbered from 0 left to right. */
+  faceIndex?: number;
+}
+
+export interface EnrollResult {
+  identity: Identity;
+  sample: SampleRecord;
+  /** The identity already had this photo: nothing was stored, `sample` is the earlier one. */
+  duplicate: boolean;
+}
+
+export type ReembedProgress = (done: number, total: number) => void;
+
+export interface ReembedReport {
+  /** Samples that were embedded by another recognizer or version. */
+  total: number;
+  reembedded: number;
+  /** Samples whose face source could not be read; they stay out of the index until fixed or removed. */
+  failed: number[];
+}
+
+/** Formats that are photos; sharp also reads SVG, PDF and others, which have no business here. */
+const PHOTO_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'heif']);
+/** Longest side the detector sees: larger photos are shrunk for detection only (crops use full resolution). */
+const DETECTION_MAX_SIDE = 2048;
+/** Aligned face as shown to users (API thumbnail): the whole face with some forehead and chin. */
+export const THUMBNAIL_TEMPLATE = dlibChipTemplate('thumbnail-112-p0.35', 112, 0.35);
+/**
+ * The face source keeps this much of the box's side on each side of it, so that any recognizer's
+ * template (tighter or looser than today's) can later be cut from it without the photo.
+ */
+const FACE_SOURCE_MARGIN = 0.6;
+const FACE_SOURCE_MAX_SIDE = 400;
+const FACE_SOURCE_QUALITY = 92;
+const THUMBNAIL_QUALITY = 85;
+const REEMBED_BATCH = 16;
+
+const log = stageLogger('gallery');
+
+export class Enroller {
+  readonly settings: EnrollSettings;
+  private readonly store: GalleryStore;
+  private readonly detector: Detector;
+  private readonly recognizer: Recognizer;
+
+  constructor(deps: { store: GalleryStore; detector: Detector; recognizer: Recognizer; settings: EnrollSettings }) {
+    this.store = deps.store;
+    this.detector = deps.detector;
+    this.recognizer = deps.recognizer;
+    this.settings = deps.settings;
+  }
+
+  async enroll(identityId: number, bytes: Uint8Array, { faceIndex }: EnrollOptions = {}): Promise<EnrollResult> {
+    const record = this.store.getIdentity(identityId);
+    if (!record) throw identityNotFound(identityId);
+    const identity = { id: record.id, name: record.name };
+    const { maxImageBytes, minFaceSize } = this.settings;
+    if (bytes.length > maxImageBytes)
+      throw imageTooLarge(`${bytes.length} bytes, more than gallery.maxImageBytes (${maxImageBytes})`);
+    const imageSha256 = createHash('sha256').update(bytes).digest('hex');
+    const earlier = this.store.findSampleByHash(identityId, imageSha256);
+    if (earlier) return { identity, sample: earlier, duplicate: true };
+
+    const image = await decodeImage(bytes, this.settings.maxImagePixels);
+    const { face, choice } = this.chooseFace(await this.detectFaces(image), faceIndex);
+    if (face.box.width < minFaceSize) throw faceTooSmall(choice, minFaceSize);
+
+    const [embedding] = await embedCrops(this.recognizer, [alignToTemplate(image, face.landmarks, this.recognizer.template).crop]);
+    const thumbnailJpeg = await toJpeg(alignToTemplate(image, face.landmarks, THUMBNAIL_TEMPLATE).crop, THUMBNAIL_QUALITY);
+    const source = await faceSourceOf(image, face);
+    const { sample, duplicate } = this.store.addSample({
+      identityId,
+      imageSha256,
+      box: face.box,
+      score: face.score,
+      recognizerId: this.recognizer.id,
+      recognizerVersion: this.recognizer.version,
+      embedding,
+      thumbnailJpeg,
+      source,
+    });
+    return { identity, sample, duplicate };
+  }
+
+  /** Faces at or above the enrollment confidence, left to right, in the photo's pixels. */
+  private async detectFaces(image: RgbImage): Promise<{ confident: DetectedFace[]; rejected: DetectedFace[] }> {
+    const scale = Math.min(1, DETECTION_MAX_SIDE / Math.max(image.width, image.height));
+    const detected =
+      scale < 1
+        ? (await this.detector.detect(await resized(image, scale))).map((f) => scaledFace(f, 1 / scale))
+        : await this.detector.detect(image);
+    const confident = detected.filter((f) => f.score >= this.settings.minConfidence).sort((a, b) => a.box.x - b.box.x);
+    return { confident, rejected: detected.filter((f) => f.score < this.settings.minConfidence) };
+  }
+
+  private chooseFace(
+    { confident, rejected }: { confident: DetectedFace[]; rejected: DetectedFace[] },
+    faceIndex: number | undefined,
+  ): { face: DetectedFace; choice: FaceChoice } {
+    if (!confident.length) {
+      const best = Math.max(...rejected.map((f) => f.score));
+      throw noFace(
+        rejected.length
+          ? `${rejected.length} candidate${rejected.length === 1 ? '' : 's'} scored below gallery.minConfidence ` +
+              `(${this.settings.minConfidence}), the best ${best.toFixed(2)}; use a sharper, frontal, well-lit photo`
+          : 'use a photo where the face is frontal, well lit and not covered',
+      );
+    }
+    const choices: FaceChoice[] = confident.map((f, index) => ({ index, box: f.box, score: f.score }));
+    let chosen = 0;
+    if (faceIndex !== undefined) {
+      if (!Number.isInteger(faceIndex) || faceIndex < 0 || faceIndex >= confident.length)
+        throw faceIndexOutOfRange(faceIndex, choices);
+      chosen = faceIndex;
+    } else if (confident.length > 1) {
+      throw multipleFaces(choices);
+    }
+    return { face: confident[chosen], choice: choices[chosen] };
+  }
+}
+
+/**
+ * Re-embeds, from their face sources, the samples made by another recognizer or version, so that
+ * the whole gallery is comparable with what the current recognizer makes of a live face.
+ */
+export async function reembedStaleSamples(
+  store: GalleryStore,
+  recognizer: Recognizer,
+  onProgress?: ReembedProgress,
+): Promise<ReembedReport> {
+  const staleIds = store.staleSampleIds(recognizer.id, recognizer.version);
+  const report: ReembedReport = { total: staleIds.length, reembedded: 0, failed: [] };
+  if (!staleIds.length) return report;
+  log.info({ samples: staleIds.length, recognizer: recognizer.id, version: recognizer.version }, 're-embedding gallery samples');
+  onProgress?.(0, staleIds.length);
+  for (let start = 0; start < staleIds.length; start += REEMBED_BATCH) {
+    const batchIds = staleIds.slice(start, start + REEMBED_BATCH);
+    const ready: { sampleId: number; crop: RgbImage }[] = [];
+    for (const sampleId of batchIds) {
+      const source = store.faceSource(sampleId);
+      if (!source) continue; // removed meanwhile
+      try {
+        const image = await decodeImage(source.jpeg, FACE_SOURCE_MAX_SIDE * FACE_SOURCE_MAX_SIDE);
+        ready.push({ sampleId, crop: alignToTemplate(image, source.landmarks, recognizer.template).crop });
+      } catch (err) {
+        report.failed.push(sampleId);
+        log.warn({ sampleId, err }, 'cannot re-embed a gallery sample: its face source is unreadable');
+      }
+    }
+    const embeddings = await embedCrops(recognizer, ready.map((r) => r.crop));
+    ready.forEach(({ sampleId }, i) => {
+      if (store.updateEmbedding(sampleId, recognizer.id, recognizer.version, embeddings[i])) report.reembedded++;
+    });
+    onProgress?.(Math.min(start + REEMBED_BATCH, staleIds.length), staleIds.length);
+  }
+  return report;
+}
+
+/** A copy of `embedding` scaled to unit length; an error for the wrong size or a zero/non-finite vector. */
+export function l2Normalised(embedding: ArrayLike<number>, dims: number): Float32Array {
+  if (embedding.length !== dims) throw new Error(`embedding has ${embedding.length} dimensions, the recognizer makes ${dims}`);
+  let sum = 0;
+  for (let i = 0; i < dims; i++) sum += embedding[i] * embedding[i];
+  const norm = Math.sqrt(sum);
+  if (!Number.isFinite(norm) || norm === 0) throw new Error('embedding is zero or not finite: it has no direction to compare');
+  const out = new Float32Array(dims);
+  for (let i = 0; i < dims; i++) out[i] = embedding[i] / norm;
+  return out;
+}
+
+async function embedCrops(recognizer: Recognizer, crops: RgbImage[]): Promise<Float32Array[]> {
+  if (!crops.length) return [];
+  const embeddings = await recognizer.embed(crops);
+  if (embeddings.length !== crops.length)
+    throw new Error(`recognizer ${recognizer.id} returned ${embeddings.length} embeddings for ${crops.length} crops`);
+  return embeddings.map((e) => l2Normalised(e, recognizer.dims));
+}
+
+/**
+ * Decodes a photo to packed RGB, upright (EXIF orientation applied), transparency flattened onto
+ * white. Refuses what is not a photo, and photos over `maxPixels` before decoding them.
+ */
+export async function decodeImage(bytes: Uint8Array, maxPixels: number): Promise<RgbImage> {
+  if (!bytes.length) throw notAnImage('the file is empty');
+  let format: string | undefined;
+  let width = 0, height = 0;
+  try {
+    ({ format, width, height } = await sharp(bytes).metadata());
+  } catch {
+    throw notAnImage(`the data is not in a known image format (send JPEG, PNG, WebP, GIF, TIFF, AVIF or HEIF)`);
+  }
+  if (!format || !PHOTO_FORMATS.has(format))
+    throw notAnImage(`${format ?? 'unknown'} is not a photo format (send JPEG, PNG, WebP, GIF, TIFF, AVIF or HEIF)`);
+  if (width * height > maxPixels)
+    throw imageTooLarge(`${width}×${height} = ${width * height} pixels, more than gallery.maxImagePixels (${maxPixels})`);
+  try {
+    const pipeline = sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' })
+      .rotate()
+      .flatten({ background: '#ffffff' })
+      .toColourspace('srgb');
+    return await toRgb(pipeline);
+  } catch (err) {
+    throw notAnImage(`the ${format} data cannot be decoded (${(err as Error).message})`);
+  }
+}
+
+async function toRgb(pipeline: Sharp): Promise<RgbImage> {
+  const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3) throw new Error(`expected 3 colour channels, got ${info.channels}`);
+  return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+}
+
+function fromRgb(image: RgbImage): Sharp {
+  return sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } });
+}
+
+function toJpeg(image: RgbImage, quality: number): Promise<Buffer> {
+  return fromRgb(image).jpeg({ quality }).toBuffer();
+}
+
+function resized(image: RgbImage, scale: number): Promise<RgbImage> {
+  const width = Math.max(1, Math.round(image.width * scale));
+  const height = Math.max(1, Math.round(image.height * scale));
+  return toRgb(fromRgb(image).resize(width, height, { fit: 'fill' }));
+}
+
+function scaledFace(face: DetectedFace, factor: number): DetectedFace {
+  const { box } = face;
+  return {
+    score: face.score,
+    box: { x: box.x * factor, y: box.y * factor, width: box.width * factor, height: box.height * factor },
+    landmarks: face.landmarks.map((p) => ({ x: p.x * factor, y: p.y * factor })),
+  };
+}
+
+/** The part of the photo a face source keeps: the face and its landmarks, plus a margin, inside the photo. */
+export function faceSourceRegion(face: DetectedFace, imageWidth: number, imageHeight: number): Box {
+  let x0 = face.box.x, y0 = face.box.y;
+  let x1 = face.box.x + face.box.width, y1 = face.box.y + face.box.height;
+  for (const p of face.landmarks) {
+    x0 = Math.min(x0, p.x); y0 = Math.min(y0, p.y);
+    x1 = Math.max(x1, p.x); y1 = Math.max(y1, p.y);
+  }
+  const margin = Math.max(face.box.width, face.box.height) * FACE_SOURCE_MARGIN;
+  const left = Math.min(imageWidth - 1, Math.max(0, Math.floor(x0 - margin)));
+  const top = Math.min(imageHeight - 1, Math.max(0, Math.floor(y0 - margin)));
+  const right = Math.max(left + 1, Math.min(imageWidth, Math.ceil(x1 + margin)));
+  const bottom = Math.max(top + 1, Math.min(imageHeight, Math.ceil(y1 + margin)));
+  return { x: left, y: top, width: right - left, height: bottom - top };
+}
+
+/** The face with its margin as a JPEG at most FACE_SOURCE_MAX_SIDE px, and the landmarks in its pixels. */
+async function faceSourceOf(image: RgbImage, face: DetectedFace): Promise<FaceSource> {
+  const region = faceSourceRegion(face, image.width, image.height);
+  const scale = Math.min(1, FACE_SOURCE_MAX_SIDE / Math.max(region.width, region.height));
+  const width = Math.max(1, Math.round(region.width * scale));
+  const height = Math.max(1, Math.round(region.height * scale));
+  const jpeg = await fromRgb(image)
+    .extract({ left: region.x, top: region.y, width: region.width, height: region.height })
+    .resize(width, height, { fit: 'fill' })
+    .jpeg({ quality: FACE_SOURCE_QUALITY })
+    .toBuffer();
+  const sx = width / region.width, sy = height / region.height;
+  const landmarks: Point[] = face.landmarks.map((p) => ({ x: (p.x - region.x) * sx, y: (p.y - region.y) * sy }));
+  return { jpeg, landmarks };
+}

@@ -1,0 +1,451 @@
+// The gallery of record: identities and their face samples in one SQLite file (WAL, so the service
+// can read while `unmask enroll` writes). Synchronous by design: better-sqlite3 calls are short and
+// never overlap, which also makes each check-then-write below atomic.
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Box, Identity, Point } from '../types.ts';
+import {
+  galleryNotFound,
+  galleryUnreadable,
+  identityExists,
+  identityNotFound,
+  invalidName,
+  photoOfOtherIdentity,
+  sampleNotFound,
+} from './errors.ts';
+
+export interface IdentityRecord extends Identity {
+  createdAt: string;
+  sampleCount: number;
+}
+
+export interface SampleRecord {
+  id: number;
+  identityId: number;
+  /** SHA-256 (hex) of the photo's bytes as uploaded. */
+  imageSha256: string;
+  /** The face in the photo's pixels, and the detector's confidence in it. */
+  box: Box;
+  score: number;
+  recognizerId: string;
+  recognizerVersion: string;
+  createdAt: string;
+}
+
+/** What re-embedding needs instead of the photo: the face with a margin, and its landmarks in that crop. */
+export interface FaceSource {
+  jpeg: Buffer;
+  landmarks: Point[];
+}
+
+export interface NewSample {
+  identityId: number;
+  imageSha256: string;
+  box: Box;
+  score: number;
+  recognizerId: string;
+  recognizerVersion: string;
+  /** L2-normalised. */
+  embedding: Float32Array;
+  thumbnailJpeg: Buffer;
+  source: FaceSource;
+}
+
+export interface StoredEmbedding {
+  sampleId: number;
+  identity: Identity;
+  embedding: Float32Array;
+}
+
+/** Changes announced after they are committed, so that an in-memory index can follow the store. */
+export type GalleryChange =
+  | {
+      type: 'sample-embedded';
+      sampleId: number;
+      identity: Identity;
+      recognizerId: string;
+      recognizerVersion: string;
+      embedding: Float32Array;
+    }
+  | { type: 'samples-removed'; sampleIds: number[] };
+
+export type GalleryListener = (change: GalleryChange) => void;
+
+/** Two boxes of the same photo overlapping this much (IoU) are the same face. */
+const SAME_FACE_IOU = 0.5;
+const MAX_NAME_LENGTH = 100;
+
+// Each entry migrates the schema from version i to i + 1 (PRAGMA user_version). Append, never edit.
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE identities (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,  -- ids are never reused: clients may cache by id
+    name        TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    created_at  INTEGER NOT NULL                    -- ms since epoch
+  );
+  CREATE TABLE samples (
+    id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+    identity_id         INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+    image_sha256        TEXT NOT NULL,
+    box                 TEXT NOT NULL,              -- JSON {x, y, width, height} in the photo
+    score               REAL NOT NULL,
+    recognizer_id       TEXT NOT NULL,
+    recognizer_version  TEXT NOT NULL,
+    embedding           BLOB NOT NULL,              -- Float32, little-endian, L2-normalised
+    created_at          INTEGER NOT NULL,
+    UNIQUE (identity_id, image_sha256)
+  );
+  CREATE INDEX samples_by_hash ON samples(image_sha256);
+  CREATE INDEX samples_by_recognizer ON samples(recognizer_id, recognizer_version);
+  -- The images live apart so that loading embeddings and listing samples scan small rows.
+  CREATE TABLE sample_images (
+    sample_id         INTEGER PRIMARY KEY REFERENCES samples(id) ON DELETE CASCADE,
+    thumbnail_jpeg    BLOB NOT NULL,
+    source_jpeg       BLOB NOT NULL,
+    source_landmarks  TEXT NOT NULL                 -- JSON [[x, y], …] in source_jpeg's pixels
+  );
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+interface IdentityRow {
+  id: number;
+  name: string;
+  created_at: number;
+  sample_count: number;
+}
+
+interface SampleRow {
+  id: number;
+  identity_id: number;
+  image_sha256: string;
+  box: string;
+  score: number;
+  recognizer_id: string;
+  recognizer_version: string;
+  created_at: number;
+}
+
+const SAMPLE_COLUMNS = 'id, identity_id, image_sha256, box, score, recognizer_id, recognizer_version, created_at';
+
+function toIdentity(row: IdentityRow): IdentityRecord {
+  return { id: row.id, name: row.name, createdAt: new Date(row.created_at).toISOString(), sampleCount: row.sample_count };
+}
+
+function toSample(row: SampleRow): SampleRecord {
+  return {
+    id: row.id,
+    identityId: row.identity_id,
+    imageSha256: row.image_sha256,
+    box: JSON.parse(row.box) as Box,
+    score: row.score,
+    recognizerId: row.recognizer_id,
+    recognizerVersion: row.recognizer_version,
+    createdAt: new Date(row.created_at).toISOString(),
+  };
+}
+
+function embeddingToBlob(embedding: Float32Array): Buffer {
+  return Buffer.from(embedding.buffer, embedding.byteOffset, embedding.byteLength);
+}
+
+function blobToEmbedding(blob: Buffer): Float32Array {
+  // Copy: the blob's offset inside its ArrayBuffer need not be 4-byte aligned.
+  return new Float32Array(new Uint8Array(blob).buffer);
+}
+
+function boxIoU(a: Box, b: Box): number {
+  const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
+  const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
+  if (w <= 0 || h <= 0) return 0;
+  const inter = w * h;
+  return inter / (a.width * a.height + b.width * b.height - inter);
+}
+
+/** Trimmed name, or an error that says what is wrong with it. */
+export function validIdentityName(raw: unknown): string {
+  if (typeof raw !== 'string') throw invalidName('a name must be a string');
+  const name = raw.trim();
+  if (!name) throw invalidName('the name is empty');
+  if (name.length > MAX_NAME_LENGTH) throw invalidName(`${name.length} characters, at most ${MAX_NAME_LENGTH} allowed`);
+  if (/[\u0000-\u001f\u007f]/.test(name)) throw invalidName('control characters (newlines, tabs…) are not allowed');
+  return name;
+}
+
+export interface OpenOptions {
+  /** Create the file (and its folder) when absent; otherwise an absent file is a `gallery_not_found` error. */
+  create?: boolean;
+}
+
+export class GalleryStore {
+  readonly path: string;
+  private readonly db: Database.Database;
+  private readonly listeners = new Set<GalleryListener>();
+
+  private constructor(path: string, db: Database.Database) {
+    this.path = path;
+    this.db = db;
+  }
+
+  static open(path: string, { create = true }: OpenOptions = {}): GalleryStore {
+    if (!existsSync(path)) {
+      if (!create) throw galleryNotFound(path);
+      mkdirSync(dirname(path), { recursive: true });
+    }
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(path);
+      db.pragma('journal_mode = WAL');
+      db.pragma('foreign_keys = ON');
+      db.pragma('synchronous = NORMAL'); // durable enough under WAL, and much faster per write
+      db.pragma('busy_timeout = 5000'); // the CLI and the service may write at the same time
+      migrate(db);
+      return new GalleryStore(path, db);
+    } catch (err) {
+      db?.close();
+      const message = (err as Error).message;
+      throw galleryUnreadable(path, message.includes('not a database') ? 'it is not a SQLite file' : message);
+    }
+  }
+
+  close(): void {
+    this.listeners.clear();
+    this.db.close();
+  }
+
+  /** Called after each committed change made through this store; returns the unsubscribe function. */
+  onChange(listener: GalleryListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Changes whenever another connection (another process) commits to the file. */
+  externalDataVersion(): number {
+    return this.db.pragma('data_version', { simple: true }) as number;
+  }
+
+  createIdentity(rawName: string): IdentityRecord {
+    const name = validIdentityName(rawName);
+    const existing = this.findIdentityByName(name);
+    if (existing) throw identityExists(existing);
+    const createdAt = Date.now();
+    const { lastInsertRowid } = this.db
+      .prepare('INSERT INTO identities (name, created_at) VALUES (?, ?)')
+      .run(name, createdAt);
+    return { id: Number(lastInsertRowid), name, createdAt: new Date(createdAt).toISOString(), sampleCount: 0 };
+  }
+
+  getIdentity(id: number): IdentityRecord | undefined {
+    const row = this.db
+      .prepare<[number], IdentityRow>(
+        `SELECT i.id, i.name, i.created_at, (SELECT COUNT(*) FROM samples s WHERE s.identity_id = i.id) AS sample_count
+         FROM identities i WHERE i.id = ?`,
+      )
+      .get(id);
+    return row && toIdentity(row);
+  }
+
+  /** Names compare without regard to ASCII case: "alice" finds "Alice". */
+  findIdentityByName(name: string): IdentityRecord | undefined {
+    const row = this.db
+      .prepare<[string], IdentityRow>(
+        `SELECT i.id, i.name, i.created_at, (SELECT COUNT(*) FROM samples s WHERE s.identity_id = i.id) AS sample_count
+         FROM identities i WHERE i.name = ?`,
+      )
+      .get(name.trim());
+    return row && toIdentity(row);
+  }
+
+  listIdentities(): IdentityRecord[] {
+    return this.db
+      .prepare<[], IdentityRow>(
+        `SELECT i.id, i.name, i.created_at, COUNT(s.id) AS sample_count
+         FROM identities i LEFT JOIN samples s ON s.identity_id = i.id
+         GROUP BY i.id ORDER BY i.name COLLATE NOCASE, i.id`,
+      )
+      .all()
+      .map(toIdentity);
+  }
+
+  /** Deletes the identity and all its samples. */
+  deleteIdentity(id: number): { identity: IdentityRecord; sampleIds: number[] } {
+    const removed = this.db.transaction(() => {
+      const identity = this.getIdentity(id);
+      if (!identity) throw identityNotFound(id);
+      const sampleIds = this.db
+        .prepare<[number], { id: number }>('SELECT id FROM samples WHERE identity_id = ?')
+        .all(id)
+        .map((r) => r.id);
+      this.db.prepare('DELETE FROM identities WHERE id = ?').run(id); // samples and images cascade
+      return { identity, sampleIds };
+    })();
+    if (removed.sampleIds.length) this.emit({ type: 'samples-removed', sampleIds: removed.sampleIds });
+    return removed;
+  }
+
+  getSample(sampleId: number): SampleRecord | undefined {
+    const row = this.db.prepare<[number], SampleRow>(`SELECT ${SAMPLE_COLUMNS} FROM samples WHERE id = ?`).get(sampleId);
+    return row && toSample(row);
+  }
+
+  listSamples(identityId: number): SampleRecord[] {
+    return this.db
+      .prepare<[number], SampleRow>(`SELECT ${SAMPLE_COLUMNS} FROM samples WHERE identity_id = ? ORDER BY id`)
+      .all(identityId)
+      .map(toSample);
+  }
+
+  findSampleByHash(identityId: number, imageSha256: string): SampleRecord | undefined {
+    const row = this.db
+      .prepare<[number, string], SampleRow>(
+        `SELECT ${SAMPLE_COLUMNS} FROM samples WHERE identity_id = ? AND image_sha256 = ?`,
+      )
+      .get(identityId, imageSha256);
+    return row && toSample(row);
+  }
+
+  countSamples(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM samples').get() as { n: number }).n;
+  }
+
+  /**
+   * Stores a sample unless the identity already has this photo (then the existing sample comes back
+   * with `duplicate: true`). Refuses the same face of the same photo for another identity: one face
+   * cannot be two people. Another face of a group photo may belong to another identity.
+   */
+  addSample(sample: NewSample): { sample: SampleRecord; duplicate: boolean } {
+    const result = this.db.transaction(() => {
+      if (!this.getIdentity(sample.identityId)) throw identityNotFound(sample.identityId);
+      const existing = this.findSampleByHash(sample.identityId, sample.imageSha256);
+      if (existing) return { sample: existing, duplicate: true };
+      const samePhoto = this.db
+        .prepare<[string, number], SampleRow & { name: string }>(
+          `SELECT s.id, s.identity_id, s.box, i.name FROM samples s JOIN identities i ON i.id = s.identity_id
+           WHERE s.image_sha256 = ? AND s.identity_id != ?`,
+        )
+        .all(sample.imageSha256, sample.identityId);
+      for (const other of samePhoto) {
+        if (boxIoU(JSON.parse(other.box) as Box, sample.box) >= SAME_FACE_IOU)
+          throw photoOfOtherIdentity({ id: other.identity_id, name: other.name }, other.id);
+      }
+      const createdAt = Date.now();
+      const { lastInsertRowid } = this.db
+        .prepare(
+          `INSERT INTO samples (identity_id, image_sha256, box, score, recognizer_id, recognizer_version, embedding, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          sample.identityId,
+          sample.imageSha256,
+          JSON.stringify(sample.box),
+          sample.score,
+          sample.recognizerId,
+          sample.recognizerVersion,
+          embeddingToBlob(sample.embedding),
+          createdAt,
+        );
+      const id = Number(lastInsertRowid);
+      this.db
+        .prepare('INSERT INTO sample_images (sample_id, thumbnail_jpeg, source_jpeg, source_landmarks) VALUES (?, ?, ?, ?)')
+        .run(id, sample.thumbnailJpeg, sample.source.jpeg, JSON.stringify(sample.source.landmarks.map((p) => [p.x, p.y])));
+      return { sample: this.getSample(id)!, duplicate: false };
+    })();
+    if (!result.duplicate) {
+      const identity = this.getIdentity(sample.identityId)!;
+      this.emit({
+        type: 'sample-embedded',
+        sampleId: result.sample.id,
+        identity: { id: identity.id, name: identity.name },
+        recognizerId: sample.recognizerId,
+        recognizerVersion: sample.recognizerVersion,
+        embedding: sample.embedding,
+      });
+    }
+    return result;
+  }
+
+  /** Deletes one sample of the identity; a sample of another identity is "not found". */
+  deleteSample(identityId: number, sampleId: number): SampleRecord {
+    if (!this.getIdentity(identityId)) throw identityNotFound(identityId);
+    const sample = this.getSample(sampleId);
+    if (!sample || sample.identityId !== identityId) throw sampleNotFound(sampleId, identityId);
+    this.db.prepare('DELETE FROM samples WHERE id = ?').run(sampleId);
+    this.emit({ type: 'samples-removed', sampleIds: [sampleId] });
+    return sample;
+  }
+
+  thumbnail(sampleId: number): Buffer | undefined {
+    return this.db
+      .prepare<[number], { thumbnail_jpeg: Buffer }>('SELECT thumbnail_jpeg FROM sample_images WHERE sample_id = ?')
+      .get(sampleId)?.thumbnail_jpeg;
+  }
+
+  faceSource(sampleId: number): FaceSource | undefined {
+    const row = this.db
+      .prepare<[number], { source_jpeg: Buffer; source_landmarks: string }>(
+        'SELECT source_jpeg, source_landmarks FROM sample_images WHERE sample_id = ?',
+      )
+      .get(sampleId);
+    if (!row) return undefined;
+    const pairs = JSON.parse(row.source_landmarks) as [number, number][];
+    return { jpeg: row.source_jpeg, landmarks: pairs.map(([x, y]) => ({ x, y })) };
+  }
+
+  /** Every embedding made by this recognizer version, with its identity. */
+  embeddings(recognizerId: string, recognizerVersion: string): StoredEmbedding[] {
+    return this.db
+      .prepare<[string, string], { id: number; identity_id: number; name: string; embedding: Buffer }>(
+        `SELECT s.id, s.identity_id, i.name, s.embedding FROM samples s JOIN identities i ON i.id = s.identity_id
+         WHERE s.recognizer_id = ? AND s.recognizer_version = ? ORDER BY s.id`,
+      )
+      .all(recognizerId, recognizerVersion)
+      .map((r) => ({ sampleId: r.id, identity: { id: r.identity_id, name: r.name }, embedding: blobToEmbedding(r.embedding) }));
+  }
+
+  /** Samples embedded by another recognizer or another version of it. */
+  staleSampleIds(recognizerId: string, recognizerVersion: string): number[] {
+    return this.db
+      .prepare<[string, string], { id: number }>(
+        'SELECT id FROM samples WHERE NOT (recognizer_id = ? AND recognizer_version = ?) ORDER BY id',
+      )
+      .all(recognizerId, recognizerVersion)
+      .map((r) => r.id);
+  }
+
+  /** Replaces a sample's embedding; false when the sample is gone meanwhile. */
+  updateEmbedding(sampleId: number, recognizerId: string, recognizerVersion: string, embedding: Float32Array): boolean {
+    const { changes } = this.db
+      .prepare('UPDATE samples SET recognizer_id = ?, recognizer_version = ?, embedding = ? WHERE id = ?')
+      .run(recognizerId, recognizerVersion, embeddingToBlob(embedding), sampleId);
+    if (!changes) return false;
+    const sample = this.getSample(sampleId)!;
+    const identity = this.getIdentity(sample.identityId)!;
+    this.emit({
+      type: 'sample-embedded',
+      sampleId,
+      identity: { id: identity.id, name: identity.name },
+      recognizerId,
+      recognizerVersion,
+      embedding,
+    });
+    return true;
+  }
+
+  private emit(change: GalleryChange): void {
+    for (const listener of this.listeners) listener(change);
+  }
+}
+
+function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length)
+    throw new Error(`its schema version ${current} is newer than this unmask knows (${MIGRATIONS.length}): upgrade unmask`);
+  for (let version = current; version < MIGRATIONS.length; version++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[version]);
+      db.pragma(`user_version = ${version + 1}`);
+    })();
+  }
+}
