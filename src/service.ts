@@ -7,7 +7,7 @@ import { seedDemoGallery } from './gallery/demo.ts';
 import { GalleryIndex } from './gallery/search.ts';
 import { GalleryStore } from './gallery/store.ts';
 import { loadModels, type Models } from './models/index.ts';
-import { stageLogger } from './observe/log.ts';
+import { setLogLevel, stageLogger } from './observe/log.ts';
 import { Pipeline, type PipelineDeps } from './pipeline/index.ts';
 import { buildServer, type CameraHealth, type HealthSnapshot, type UnmaskServer } from './server/app.ts';
 import { galleryRoutes } from './server/routes/gallery.ts';
@@ -43,6 +43,7 @@ export interface RunningService {
 /** Starts everything; on a failure part-way, closes what was started and rethrows. */
 export async function startService(config: Config, options: ServiceOptions = {}): Promise<RunningService> {
   const started = Date.now();
+  setLogLevel(config.log.level);
   const configuredKey = apiKeyOf(config);
   const apiKey = configuredKey ?? randomBytes(18).toString('base64url');
   const cleanup: (() => Promise<void> | void)[] = [];

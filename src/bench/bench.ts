@@ -248,8 +248,8 @@ async function liveRun(n: number, models: Models, index: GalleryIndex, opts: Ben
     framesDropped,
     detectionsPerSecondPerCamera: round(perCamera),
     realTimeFactor: round(framesProcessed / opts.fps / wallSeconds, 2),
-    // Real time: (almost) every delivered frame detected, at (almost) the configured rate.
-    sustained: framesDropped <= 0.02 * framesIn && perCamera >= 0.95 * Math.min(opts.fps, framesIn / n / wallSeconds),
+    // Real time: at least 95 % of the configured detection rate on every camera, at most 5 % dropped.
+    sustained: framesIn > 0 && framesDropped <= 0.05 * framesIn && perCamera >= 0.95 * Math.min(opts.fps, framesIn / n / wallSeconds),
     alerts: sum('alerts'),
     frameToAlertMs: percentiles(runLatencies),
   };
@@ -268,6 +268,16 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
 
   const models = await loadModels(opts.config);
   try {
+    // Each worker's first inference compiles its WASM kernels: keep that out of the figures.
+    const warm: RgbImage[] = [];
+    await decodeFrames(opts.video, opts.width, opts.height, 1, (f) => warm.length < 2 && warm.push(f));
+    const size = models.recognizer.template.size;
+    const grey: RgbImage = { width: size, height: size, data: new Uint8Array(size * size * 3).fill(128) };
+    for (let round = 0; round < 2; round++)
+      await Promise.all(
+        Array.from({ length: models.threads * 2 }, (_, i) => Promise.all([models.detector.detect(warm[i % warm.length]), models.recognizer.embed([grey])])),
+      );
+
     const { index, identities } = await clipGallery(models, opts);
     opts.progress(`gallery: ${identities.length} people of the clip`);
 

@@ -8,6 +8,18 @@ export const rootLogger: Logger = pino({
   base: { service: 'unmask' },
 });
 
+// Children are made at import time, before the config is read: keep them to set their level later.
+const children: Logger[] = [];
+
 export function stageLogger(stage: string, extra: Record<string, unknown> = {}): Logger {
-  return rootLogger.child({ stage, ...extra });
+  const child = rootLogger.child({ stage, ...extra });
+  children.push(child);
+  return child;
+}
+
+/** The config's log level; the environment variable UNMASK_LOG_LEVEL wins. */
+export function setLogLevel(level: string): void {
+  const effective = process.env.UNMASK_LOG_LEVEL ?? level;
+  rootLogger.level = effective;
+  for (const child of children) child.level = effective;
 }

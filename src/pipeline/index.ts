@@ -138,9 +138,9 @@ export class Pipeline {
     return alert;
   }
 
-  /** Counters of one camera, or of all. */
+  /** A snapshot of every camera's counters. */
   stats(): Record<string, CameraCounters> {
-    return Object.fromEntries(this.counters);
+    return Object.fromEntries([...this.counters].map(([camera, c]) => [camera, { ...c }]));
   }
 
   removeCamera(camera: string): void {
