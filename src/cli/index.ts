@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config.ts';
 import { registerBenchCommand } from './bench.ts';
+import { registerDatasetCommands } from './dataset.ts';
 import { registerGalleryCommands } from './enroll.ts';
 import { registerRunCommand } from './run.ts';
 
@@ -13,6 +14,7 @@ const program = new Command('unmask')
 registerRunCommand(program);
 registerGalleryCommands(program);
 registerBenchCommand(program);
+registerDatasetCommands(program);
 
 try {
   await program.parseAsync(process.argv);

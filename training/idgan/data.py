@@ -1,0 +1,171 @@
+"""The aligned training set written by `unmask dataset align` (src/dataset/align.ts): reading, augmenting,
+and batching by identity.
+
+Folder layout: DIR/index.csv (file, image, identity, split, score, x0, y0 … x67, y67) and the 128×128
+PNGs it names. Identity labels are numbered 0…C−1 over the training split, in sorted order.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from .holes import HOLE_SIZE, IMAGE_SIZE, random_holes
+
+INDEX_COLUMNS = 5 + 2 * 68
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    image: Path
+    identity: str
+    split: str
+    landmarks: np.ndarray  # 68×2, crop pixels
+
+
+def read_index(folder: Path | str) -> list[FaceRecord]:
+    folder = Path(folder)
+    index = folder / 'index.csv'
+    if not index.is_file():
+        raise FileNotFoundError(
+            f'no {index}: make the aligned set first, e.g. '
+            f'`npx unmask dataset align ../shared/data/celeba-crops --out {folder}`')
+    records = []
+    with index.open(newline='') as f:
+        rows = csv.reader(f)
+        header = next(rows, None)
+        if header is None or header[:5] != ['file', 'image', 'identity', 'split', 'score'] or len(header) != INDEX_COLUMNS:
+            raise ValueError(f'{index} does not have the header `unmask dataset align` writes')
+        for line_number, row in enumerate(rows, start=2):
+            if len(row) != INDEX_COLUMNS:
+                raise ValueError(f'{index}:{line_number}: expected {INDEX_COLUMNS} columns, got {len(row)}')
+            landmarks = np.asarray(row[5:], dtype=np.float32).reshape(68, 2)
+            records.append(FaceRecord(image=folder / row[1], identity=row[2], split=row[3], landmarks=landmarks))
+    if not records:
+        raise ValueError(f'{index} lists no faces')
+    return records
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Paper §IV-A: flips, shifts and rotations within ±15°. Shift is a fraction of the side."""
+    flip: bool = True
+    max_rotation_deg: float = 15.0
+    max_shift: float = 0.06
+
+
+def augment(image: np.ndarray, rng: random.Random, aug: Augmentation) -> np.ndarray:
+    """One random flip + rotation + shift of an H×W×3 uint8 face, edges replicated (no black corners)."""
+    if aug.flip and rng.random() < 0.5:
+        image = image[:, ::-1]
+    size = image.shape[0]
+    angle = rng.uniform(-aug.max_rotation_deg, aug.max_rotation_deg)
+    dx = rng.uniform(-aug.max_shift, aug.max_shift) * size
+    dy = rng.uniform(-aug.max_shift, aug.max_shift) * size
+    matrix = cv2.getRotationMatrix2D((size / 2 - 0.5, size / 2 - 0.5), angle, 1.0)
+    matrix[:, 2] += (dx, dy)
+    return cv2.warpAffine(np.ascontiguousarray(image), matrix, (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise FileNotFoundError(f'cannot read the aligned face {path}')
+    if bgr.shape[:2] != (IMAGE_SIZE, IMAGE_SIZE):
+        raise ValueError(f'{path} is {bgr.shape[1]}×{bgr.shape[0]}, expected {IMAGE_SIZE}×{IMAGE_SIZE}')
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def to_tensor(rgb: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float() / 255.0
+
+
+class AlignedFaces(Dataset):
+    """One split of the aligned set. Items: {'image': 3×128×128 in [0, 1], 'label': identity number},
+    identities numbered within the split (train and val hold different people)."""
+
+    def __init__(self, folder: Path | str, split: str, augmentation: Augmentation | None = None,
+                 seed: int = 0, limit: int | None = None):
+        if split not in ('train', 'val'):
+            raise ValueError(f'split must be train or val, got {split}')
+        self.records = [r for r in read_index(folder) if r.split == split][:limit]
+        if not self.records:
+            raise ValueError(f'{folder}/index.csv has no {split} faces')
+        self.identities = sorted({r.identity for r in self.records})
+        number = {identity: i for i, identity in enumerate(self.identities)}
+        self.labels = torch.tensor([number[r.identity] for r in self.records])
+        self.augmentation = augmentation
+        self.seed = seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> dict:
+        rgb = load_rgb(self.records[i].image)
+        if self.augmentation is not None:
+            # Seeded by (seed, epoch, item): the same run draws the same augmentations, with any workers.
+            rng = random.Random(f'{self.seed}:{self.epoch}:{i}')
+            rgb = augment(rgb, rng, self.augmentation)
+        return {'image': to_tensor(rgb), 'label': int(self.labels[i])}
+
+
+class IdentityBatchSampler(Sampler[list[int]]):
+    """Batches of `batch_size` images made of `per_identity` images from each of batch_size/per_identity
+    identities: what the triplet ablation needs (same-identity pairs in every batch). All variants
+    use it, so that they see the same batches. Identities with fewer images repeat some."""
+
+    def __init__(self, labels: torch.Tensor, batch_size: int, per_identity: int = 2, seed: int = 0):
+        if batch_size % per_identity:
+            raise ValueError(f'batch size {batch_size} is not a multiple of {per_identity} images per identity')
+        self.by_identity: dict[int, list[int]] = {}
+        for index, label in enumerate(labels.tolist()):
+            self.by_identity.setdefault(label, []).append(index)
+        self.identities_per_batch = batch_size // per_identity
+        if len(self.by_identity) < self.identities_per_batch:
+            raise ValueError(f'{len(self.by_identity)} identities cannot fill batches of {self.identities_per_batch} identities')
+        self.per_identity = per_identity
+        self.seed = seed
+        self.epoch = 0
+        self.batches_per_epoch = max(1, len(labels) // batch_size)
+
+    def __len__(self) -> int:
+        return self.batches_per_epoch
+
+    def __iter__(self) -> Iterator[list[int]]:
+        rng = random.Random(f'{self.seed}:{self.epoch}')
+        pending: list[int] = []  # identities in a shuffled order, taken a batch's worth at a time
+        for _ in range(self.batches_per_epoch):
+            if len(pending) < self.identities_per_batch:
+                fresh = list(self.by_identity)
+                rng.shuffle(fresh)
+                pending += fresh
+            chosen, pending = pending[:self.identities_per_batch], pending[self.identities_per_batch:]
+            batch = []
+            for identity in chosen:
+                images = self.by_identity[identity]
+                picks = rng.sample(images, self.per_identity) if len(images) >= self.per_identity else \
+                    [rng.choice(images) for _ in range(self.per_identity)]
+                batch += picks
+            yield batch
+
+
+def fixed_holes(count: int, seed: int = 1234) -> torch.Tensor:
+    """The validation holes: one seeded 48×48 place per validation face, the same in every evaluation."""
+    return random_holes(count, torch.Generator().manual_seed(seed), IMAGE_SIZE, HOLE_SIZE)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB over the whole image, pixel values in [0, 1]."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
+

@@ -1,0 +1,346 @@
+"""One ID-GAN training run: the networks, their optimisers, the training step of eq. 7, validation
+PSNR/SSIM on fixed holes, sample grids and resumable checkpoints. `training/train.py` is its CLI.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from skimage.metrics import structural_similarity
+from torch.utils.data import DataLoader
+
+from .data import AlignedFaces, Augmentation, IdentityBatchSampler, fixed_holes, psnr
+from .holes import crop_holes, fill_white, hole_masks, random_holes
+from .losses import (IdentityTerm, LossWeights, discount_weights, discriminator_loss, generator_adversarial_loss,
+                     generator_loss, identity_centres, reconstruction_loss, recognition_loss, structure_loss)
+from .networks import Discriminator, InpaintNet, ParsingNet, composite
+from .recognizer import DEFAULT_MANIFEST, load_recognizer, recognizer_input
+
+# torch.load: weights_only=False, said explicitly (PyTorch ≥ 2.6 defaults to True, and 1.13's
+# weights-only loader cannot read floats, which optimiser states hold). Only files this code wrote
+# are loaded: a run's own folder and the --parser given by its user.
+CHECKPOINT = 'checkpoint.pt'
+BEST_GENERATOR = 'generator-best.pt'
+
+
+@dataclass
+class TrainSettings:
+    data: str
+    out: str
+    steps: int = 200_000
+    batch_size: int = 16
+    per_identity: int = 2
+    width: int = 40
+    lr: float = 1e-4
+    g_beta1: float = 0.9     # paper §IV-A: β = 0.9 for the generator…
+    d_beta1: float = 0.5     # …and 0.5 for the discriminators
+    # Steps with L_I alone before the discriminators, S and R join, as GFC (which the paper follows)
+    # trains in stages: the adversarial terms need a generator that already outputs faces.
+    warmup_steps: int = 2_000
+    seed: int = 0
+    log_every: int = 10
+    sample_every: int = 500
+    eval_every: int = 2_000
+    checkpoint_every: int = 500
+    val_faces: int = 500
+    parser: str | None = None        # a trained S (see networks.ParsingNet); without it L_S is off
+    parser_classes: int = 6
+    weights: LossWeights = field(default_factory=LossWeights)
+    device: str = 'auto'
+    threads: int = 2
+    workers: int = 0
+    time_budget_s: float | None = None
+    data_limit: int | None = None    # only the first N training faces (smoke tests)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d['weights']['identity_term'] = IdentityTerm(self.weights.identity_term).value
+        return d
+
+
+# Settings a resumed run must share with the checkpoint: they change what the networks are.
+_FIXED_ON_RESUME = ('width', 'parser', 'parser_classes', 'seed')
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    device = torch.device(name)
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f'device {name} asked for, but this PyTorch sees no CUDA GPU')
+    return device
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+class Trainer:
+    def __init__(self, settings: TrainSettings):
+        self.settings = settings
+        self.device = resolve_device(settings.device)
+        if self.device.type == 'cpu':
+            torch.set_num_threads(settings.threads)
+        self.out = Path(settings.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        random.seed(settings.seed)
+        np.random.seed(settings.seed)
+        torch.manual_seed(settings.seed)
+
+        self.train_set = AlignedFaces(settings.data, 'train', Augmentation(), seed=settings.seed, limit=settings.data_limit)
+        self.val_set = AlignedFaces(settings.data, 'val', None, limit=settings.val_faces)
+        self.val_holes = fixed_holes(len(self.val_set))
+
+        self.generator = InpaintNet(settings.width).to(self.device)
+        self.global_d = Discriminator(128).to(self.device)
+        self.local_d = Discriminator(48).to(self.device)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=settings.lr, betas=(settings.g_beta1, 0.999))
+        self.opt_d = torch.optim.Adam(list(self.global_d.parameters()) + list(self.local_d.parameters()),
+                                      lr=settings.lr, betas=(settings.d_beta1, 0.999))
+        self.recognizer = load_recognizer(DEFAULT_MANIFEST, self.device)
+        self.parser = self._load_parser()
+        self.hole_rng = torch.Generator().manual_seed(settings.seed)
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.best_psnr = -math.inf
+        self._evaluated_at = -1
+        self._resume_if_possible()
+        self.centres = self._identity_centres()
+
+    # --- set-up ------------------------------------------------------------------------------------
+
+    def _load_parser(self) -> ParsingNet | None:
+        if not self.settings.parser:
+            print('L_S is off: no --parser given (train S first; see networks.ParsingNet)')
+            return None
+        parser = ParsingNet(self.settings.parser_classes)
+        state = torch.load(self.settings.parser, map_location='cpu', weights_only=False)
+        parser.load_state_dict(state['model'] if 'model' in state else state)
+        parser.to(self.device).eval()
+        for p in parser.parameters():
+            p.requires_grad_(False)
+        return parser
+
+    @torch.no_grad()
+    def _identity_centres(self) -> torch.Tensor | None:
+        """f_id (eq. 5) of every training identity, from R on the clean, unaugmented crops; cached per
+        recognizer weights and identity list, since a pass over the training set takes a while on CPU."""
+        if IdentityTerm(self.settings.weights.identity_term) not in (IdentityTerm.DIVERSITY, IdentityTerm.CENTRE):
+            return None
+        key = hashlib.sha256(json.dumps([file_digest(DEFAULT_MANIFEST.with_name('face_recognition_model.bin')),
+                                         [str(r.image) for r in self.train_set.records]]).encode()).hexdigest()[:16]
+        cache = self.out / f'centres-{key}.pt'
+        if cache.is_file():
+            return torch.load(cache, map_location='cpu', weights_only=False).to(self.device)
+        clean = AlignedFaces(self.settings.data, 'train', None, limit=self.settings.data_limit)
+        loader = DataLoader(clean, batch_size=64, num_workers=self.settings.workers)
+        descriptors = []
+        for batch in loader:
+            descriptors.append(self.recognizer(recognizer_input(batch['image'].to(self.device))).cpu())
+        centres = identity_centres(torch.cat(descriptors), clean.labels, len(clean.identities))
+        torch.save(centres, cache)
+        return centres.to(self.device)
+
+    # --- one step of eq. 7 -------------------------------------------------------------------------
+
+    def inpaint(self, target: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Masks, the generator's raw output I(X̃, M) and the composited face X for holes at `boxes`."""
+        masks = hole_masks(boxes)
+        occluded = fill_white(target, masks)
+        raw = self.generator.raw(occluded, masks)
+        return masks, raw, composite(occluded, raw, masks)
+
+    def generator_objective(self, target: torch.Tensor, labels: torch.Tensor, boxes: torch.Tensor, masks: torch.Tensor,
+                            raw: torch.Tensor, inpainted: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """Eq. 7 for the generator (L_I alone during the warm-up), with the discriminators as they are."""
+        s = self.settings
+        l_i = reconstruction_loss(raw, target, discount_weights(masks))
+        if self.step < s.warmup_steps:
+            total = s.weights.reconstruction * l_i
+            return total, {'L_I': l_i.item(), 'total': total.item()}
+        fake_global = self.global_d(inpainted)
+        fake_local = self.local_d(crop_holes(inpainted, boxes))
+        structure = structure_loss(self.parser, inpainted, target) if self.parser is not None else None
+        with torch.no_grad():
+            clean_features = self.recognizer.features(recognizer_input(target))
+        centres = self.centres[labels] if self.centres is not None else None
+        recognition = recognition_loss(self.recognizer.features(recognizer_input(inpainted)), clean_features,
+                                       centres, labels, s.weights)
+        loss = generator_loss(reconstruction=l_i, local_adversarial=generator_adversarial_loss(fake_local),
+                              global_adversarial=generator_adversarial_loss(fake_global),
+                              structure=structure, recognition=recognition, weights=s.weights)
+        return loss.total, loss.parts
+
+    def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+        """One step: the discriminators on this batch (after the warm-up), then the generator."""
+        target = images.to(self.device)
+        labels = labels.to(self.device)
+        boxes = random_holes(len(target), self.hole_rng).to(self.device)
+        masks, raw, inpainted = self.inpaint(target, boxes)
+        log: dict[str, float] = {}
+        if self.step >= self.settings.warmup_steps:
+            log.update(self._discriminator_step(target, inpainted.detach(), boxes))
+        total, parts = self.generator_objective(target, labels, boxes, masks, raw, inpainted)
+        log.update(parts)
+        self.opt_g.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt_g.step()
+        return log
+
+    def _discriminator_step(self, real: torch.Tensor, fake: torch.Tensor, boxes: torch.Tensor) -> dict[str, float]:
+        d_global = discriminator_loss(self.global_d(real), self.global_d(fake))
+        d_local = discriminator_loss(self.local_d(crop_holes(real, boxes)), self.local_d(crop_holes(fake, boxes)))
+        self.opt_d.zero_grad(set_to_none=True)
+        (d_global + d_local).backward()
+        self.opt_d.step()
+        return {'D_g': d_global.item(), 'D_l': d_local.item()}
+
+    # --- validation and samples --------------------------------------------------------------------
+
+    @torch.no_grad()
+    def _inpaint_val(self, start: int, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Ground truth, occluded and inpainted validation faces [start, start+count), H×W×3 in [0, 1]."""
+        images = torch.stack([self.val_set[i]['image'] for i in range(start, start + count)]).to(self.device)
+        masks, _, inpainted = self.inpaint(images, self.val_holes[start:start + count].to(self.device))
+        occluded = fill_white(images, masks)
+        as_np = lambda t: t.clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()  # noqa: E731
+        return as_np(images), as_np(occluded), as_np(inpainted)
+
+    def evaluate(self) -> dict[str, float]:
+        """PSNR and SSIM over the full 128×128 image, on the validation faces with their fixed holes;
+        OCC (the white block, no inpainting) alongside as the floor."""
+        self.generator.eval()
+        scores = {'psnr': [], 'ssim': [], 'occ_psnr': [], 'occ_ssim': []}
+        for start in range(0, len(self.val_set), 32):
+            truth, occluded, inpainted = self._inpaint_val(start, min(32, len(self.val_set) - start))
+            for t, o, x in zip(truth, occluded, inpainted):
+                scores['psnr'].append(psnr(x, t))
+                scores['ssim'].append(structural_similarity(x, t, channel_axis=2, data_range=1.0))
+                scores['occ_psnr'].append(psnr(o, t))
+                scores['occ_ssim'].append(structural_similarity(o, t, channel_axis=2, data_range=1.0))
+        self.generator.train()
+        return {f'val_{k}': float(np.mean(v)) for k, v in scores.items()} | {'val_faces': len(self.val_set)}
+
+    def write_samples(self, count: int = 8) -> Path:
+        """A grid: ground truth, occluded and inpainted rows of the first validation faces."""
+        self.generator.eval()
+        truth, occluded, inpainted = self._inpaint_val(0, min(count, len(self.val_set)))
+        self.generator.train()
+        rows = [np.concatenate(list(batch), axis=1) for batch in (truth, occluded, inpainted)]
+        grid = (np.concatenate(rows, axis=0) * 255).round().astype(np.uint8)
+        path = self.out / 'samples' / f'step-{self.step:07d}.png'
+        path.parent.mkdir(exist_ok=True)
+        cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+        return path
+
+    # --- checkpoints -------------------------------------------------------------------------------
+
+    def save_checkpoint(self) -> None:
+        state = {
+            'step': self.step, 'epoch': self.epoch, 'batch_in_epoch': self.batch_in_epoch,
+            'best_psnr': self.best_psnr, 'settings': self.settings.to_json(),
+            'generator': self.generator.state_dict(), 'global_d': self.global_d.state_dict(),
+            'local_d': self.local_d.state_dict(), 'opt_g': self.opt_g.state_dict(), 'opt_d': self.opt_d.state_dict(),
+            'hole_rng': self.hole_rng.get_state(), 'torch_rng': torch.get_rng_state(),
+        }
+        tmp = self.out / f'{CHECKPOINT}.tmp'
+        torch.save(state, tmp)
+        os.replace(tmp, self.out / CHECKPOINT)  # atomic: a crash leaves the previous checkpoint whole
+
+    def _resume_if_possible(self) -> None:
+        path = self.out / CHECKPOINT
+        if not path.is_file():
+            return
+        state = torch.load(path, map_location='cpu', weights_only=False)
+        for key in _FIXED_ON_RESUME:
+            if state['settings'][key] != getattr(self.settings, key):
+                raise ValueError(f'{path} was trained with {key} = {state["settings"][key]!r}, this run has '
+                                 f'{getattr(self.settings, key)!r}: use the same value, or another --out folder')
+        term = IdentityTerm(self.settings.weights.identity_term).value
+        if state['settings']['weights']['identity_term'] != term:
+            raise ValueError(f'{path} was trained with the identity term {state["settings"]["weights"]["identity_term"]!r}, '
+                             f'this run has {term!r}: each ablation needs its own --out folder')
+        self.generator.load_state_dict(state['generator'])
+        self.global_d.load_state_dict(state['global_d'])
+        self.local_d.load_state_dict(state['local_d'])
+        self.opt_g.load_state_dict(state['opt_g'])
+        self.opt_d.load_state_dict(state['opt_d'])
+        self.hole_rng.set_state(state['hole_rng'])
+        torch.set_rng_state(state['torch_rng'])
+        self.step, self.epoch, self.batch_in_epoch = state['step'], state['epoch'], state['batch_in_epoch']
+        self.best_psnr = state['best_psnr']
+        print(f'resumed from {path} at step {self.step}')
+
+    # --- the loop ----------------------------------------------------------------------------------
+
+    def _log(self, record: dict) -> None:
+        with (self.out / 'log.jsonl').open('a') as log:
+            log.write(json.dumps(record) + '\n')
+        shown = ' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in record.items())
+        print(shown, flush=True)
+
+    def run(self) -> None:
+        s = self.settings
+        sampler = IdentityBatchSampler(self.train_set.labels, s.batch_size, s.per_identity, seed=s.seed)
+        started = time.monotonic()
+        last_log = started
+        if self.step == 0:
+            self._log({'event': 'start', 'device': str(self.device), 'train_faces': len(self.train_set),
+                       'train_identities': len(self.train_set.identities), 'val_faces': len(self.val_set),
+                       'settings': s.to_json()})
+        while self.step < s.steps:
+            sampler.epoch = self.train_set.epoch = self.epoch
+            batches = list(sampler)[self.batch_in_epoch:]
+            loader = DataLoader(self.train_set, batch_sampler=batches, num_workers=s.workers,
+                                pin_memory=self.device.type == 'cuda')
+            for batch in loader:
+                parts = self.train_step(batch['image'], batch['label'])
+                self.step += 1
+                self.batch_in_epoch += 1
+                if self.step % s.log_every == 0 or self.step == 1:
+                    now = time.monotonic()
+                    self._log({'step': self.step, 'epoch': self.epoch, **parts,
+                               's_per_step': (now - last_log) / (s.log_every if self.step > 1 else 1)})
+                    last_log = now
+                if self.step % s.sample_every == 0:
+                    self.write_samples()
+                if self.step % s.eval_every == 0:
+                    self._evaluate_and_keep_best()
+                out_of_time = s.time_budget_s is not None and time.monotonic() - started > s.time_budget_s
+                if self.step % s.checkpoint_every == 0 or self.step >= s.steps or out_of_time:
+                    self.save_checkpoint()
+                if self.step >= s.steps or out_of_time:
+                    if out_of_time:
+                        self._log({'event': 'time budget spent', 'step': self.step})
+                    self._finish()
+                    return
+            self.epoch += 1
+            self.batch_in_epoch = 0
+        self._finish()
+
+    def _evaluate_and_keep_best(self) -> None:
+        if self._evaluated_at == self.step:
+            return
+        self._evaluated_at = self.step
+        metrics = self.evaluate()
+        self._log({'step': self.step, **metrics})
+        if metrics['val_psnr'] > self.best_psnr:
+            self.best_psnr = metrics['val_psnr']
+            torch.save({'step': self.step, 'width': self.settings.width, 'metrics': metrics,
+                        'generator': self.generator.state_dict()}, self.out / BEST_GENERATOR)
+
+    def _finish(self) -> None:
+        self.write_samples()
+        self._evaluate_and_keep_best()
+        self.save_checkpoint()
+

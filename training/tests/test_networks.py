@@ -1,0 +1,87 @@
+"""Shapes and contracts of I, S, D_g, D_l and the hole helpers."""
+import pytest
+import torch
+
+from idgan.holes import crop_holes, fill_white, hole_masks, random_holes
+from idgan.networks import Discriminator, InpaintNet, ParsingNet, parameter_count
+
+
+@pytest.fixture(scope='module')
+def generator():
+    torch.manual_seed(0)
+    return InpaintNet().eval()
+
+
+def batch(n: int = 2):
+    torch.manual_seed(1)
+    images = torch.rand(n, 3, 128, 128)
+    masks = hole_masks(torch.tensor([[10, 20], [70, 5]][:n]))
+    return images, masks
+
+
+def test_generator_is_light_enough_for_a_cpu(generator):
+    assert 2_000_000 <= parameter_count(generator) <= 5_000_000
+
+
+def test_generator_output_is_an_image_that_keeps_the_known_pixels(generator):
+    images, masks = batch()
+    with torch.no_grad():
+        raw = generator.raw(images, masks)
+        out = generator(images, masks)
+    assert raw.shape == out.shape == (2, 3, 128, 128)
+    assert 0 <= out.min().item() and out.max().item() <= 1
+    known = (1 - masks).bool().expand_as(out)
+    assert torch.equal(out[known], images[known])
+    hole = masks.bool().expand_as(out)
+    assert torch.equal(out[hole], raw[hole])
+
+
+def test_generator_ignores_what_the_hole_held(generator):
+    images, masks = batch()
+    scrambled = images * (1 - masks) + torch.rand_like(images) * masks
+    with torch.no_grad():
+        assert torch.allclose(generator(images, masks), generator(scrambled, masks), atol=1e-6)
+
+
+def test_generator_output_of_a_face_does_not_depend_on_its_batch(generator):
+    images, masks = batch()
+    with torch.no_grad():
+        together = generator(images, masks)
+        alone = generator(images[:1], masks[:1])
+    assert torch.allclose(together[:1], alone, atol=1e-5)
+
+
+def test_parser_gives_k_logits_per_pixel():
+    parser = ParsingNet(num_classes=7)
+    assert parser(torch.rand(2, 3, 128, 128)).shape == (2, 7, 128, 128)
+    with pytest.raises(ValueError, match='at least 2 classes'):
+        ParsingNet(num_classes=1)
+
+
+@pytest.mark.parametrize('size', [128, 48])
+def test_discriminators_give_one_logit_per_image(size):
+    d = Discriminator(size)
+    convs = [m for m in d.features if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 10  # ten convolutions and a fully connected layer, as the paper's
+    assert d(torch.rand(3, 3, size, size)).shape == (3,)
+    with pytest.raises(ValueError, match=f'takes {size}×{size}'):
+        d(torch.rand(1, 3, size + 16, size + 16))
+
+
+def test_hole_masks_and_crops_agree_with_slicing():
+    boxes = torch.tensor([[0, 0], [80, 17]])
+    masks = hole_masks(boxes)
+    assert masks.shape == (2, 1, 128, 128)
+    assert masks.sum(dim=(1, 2, 3)).tolist() == [48 * 48, 48 * 48]
+    assert masks[1, 0, 80, 17] == 1 and masks[1, 0, 79, 17] == 0 and masks[1, 0, 127, 64] == 1 and masks[1, 0, 80, 65] == 0
+    images = torch.rand(2, 3, 128, 128)
+    crops = crop_holes(images, boxes)
+    assert torch.equal(crops[1], images[1, :, 80:128, 17:65])
+    assert torch.equal(crops[0], images[0, :, :48, :48])
+    assert torch.equal(fill_white(images, masks)[1, :, 80:, 17:65], torch.ones(3, 48, 48))
+
+
+def test_random_holes_fit_inside_and_are_seeded():
+    boxes = random_holes(1000, torch.Generator().manual_seed(3))
+    assert boxes.min().item() == 0 and boxes.max().item() == 128 - 48
+    assert torch.equal(boxes, random_holes(1000, torch.Generator().manual_seed(3)))
