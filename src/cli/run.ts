@@ -1,6 +1,6 @@
 // `unmask run`: the service.
 import type { Command } from 'commander';
-import { parseConfig, type Config } from '../config.ts';
+import { ConfigError, parseConfig, type Config } from '../config.ts';
 import { startService } from '../service.ts';
 import type { AlertMessage } from '../types.ts';
 import { configFrom, parseSourceFlag, withGallery } from './options.ts';
@@ -44,7 +44,11 @@ export function registerRunCommand(program: Command): void {
     .option('--host <address>', 'address to listen on')
     .action(async (flags: RunFlags) => {
       const config = runConfig(flags);
-      const service = await startService(config, { onAlert: printAlert });
+      const service = await startService(config, { onAlert: printAlert }).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'EADDRINUSE')
+          throw new ConfigError(`${config.server.host}:${config.server.port} is already in use: choose another port with --port N or server.port`);
+        throw err;
+      });
       console.log(`unmask is running at ${service.url}`);
       console.log(`  alerts:  ws${service.url.slice(4)}/alerts?api_key=${service.apiKey}`);
       console.log(`  health:  ${service.url}/healthz    metrics: ${service.url}/metrics`);

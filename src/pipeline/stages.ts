@@ -8,7 +8,7 @@ import { TrackAlerts, type AlertPolicy } from '../match/decide.ts';
 import type { Detector, Recognizer } from '../models/types.ts';
 import { faceQuality } from '../track/quality.ts';
 import { IouTracker } from '../track/tracker.ts';
-import { AttemptScheduler, TrackVote, type AttemptPolicy } from '../track/vote.ts';
+import { AttemptScheduler, TrackVote } from '../track/vote.ts';
 import type { AlignedFace, DetectedFace, Frame, FaceObservation, Identification, Identity } from '../types.ts';
 
 /** Where the time of each stage goes (metrics, and the bench's percentiles). */
@@ -80,7 +80,7 @@ export class CameraTracks {
 
   /** A fresh vote for the track: it now shows someone else than the one its vote is about. */
   restart(trackId: number, time: number): TrackState {
-    const s = { scheduler: new AttemptScheduler(this.config.track as AttemptPolicy, time), vote: new TrackVote(), alerts: new TrackAlerts() };
+    const s = { scheduler: new AttemptScheduler(this.config.track, time), vote: new TrackVote(), alerts: new TrackAlerts() };
     this.tracks.set(trackId, s);
     return s;
   }
