@@ -69,6 +69,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     cleanup.push(() => store.close());
     const enroller = new Enroller({ store, detector: models.enrollDetector, recognizer: models.recognizer, settings: config.gallery });
     if (config.cameras.some((c) => c.enabled && c.url === DEMO_URL) && store.listIdentities().length === 0) {
+      log.info('empty gallery and a demo camera: enrolling the people of the demo photos (first start only, about a minute)');
       const seeded = await seedDemoGallery(store, enroller);
       log.info({ identities: seeded }, 'empty gallery: enrolled the demo people');
     }
