@@ -4,6 +4,7 @@ import { ConfigError } from '../config.ts';
 import { registerBenchCommand } from './bench.ts';
 import { registerDatasetCommands } from './dataset.ts';
 import { registerGalleryCommands } from './enroll.ts';
+import { registerInpaintCommand } from './inpaint.ts';
 import { registerRunCommand } from './run.ts';
 
 const program = new Command('unmask')
@@ -15,6 +16,7 @@ registerRunCommand(program);
 registerGalleryCommands(program);
 registerBenchCommand(program);
 registerDatasetCommands(program);
+registerInpaintCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,277 @@
+// `unmask inpaint`: one photo through detect → align → inpaint, the repaired face pasted back.
+// The hole is given (a mask image or a box) while occlusion detection is not built.
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { dirname, extname } from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import sharp, { type OutputInfo } from 'sharp';
+import { invertSimilarity, scaleOf } from '../align/similarity.ts';
+import { INPAINT_TEMPLATE } from '../align/templates.ts';
+import { alignToTemplate } from '../align/warp.ts';
+import { ConfigError, type Config } from '../config.ts';
+import { detectWithBorder } from '../dataset/align.ts';
+import { decodeImage } from '../gallery/enroll.ts';
+import { GalleryError } from '../gallery/errors.ts';
+import { boxHole, holeArea, holeFromMaskImage, MASK_THRESHOLD, warpHole } from '../models/inpaint/hole.ts';
+import { DEFAULT_INPAINT_MODEL, InpaintModelError, OnnxInpainter } from '../models/inpaint/onnx.ts';
+import { pasteBack } from '../models/inpaint/paste.ts';
+import type { Inpainter } from '../models/inpaint/types.ts';
+import type { Detector } from '../models/types.ts';
+import type { Box, DetectedFace, RgbImage } from '../types.ts';
+import { configFrom } from './options.ts';
+
+export interface InpaintCliModels {
+  /** The accurate detector (SSD): the landmarks decide the crop. */
+  enrollDetector: Detector;
+  close(): Promise<void>;
+}
+
+export interface InpaintCliDeps {
+  /** The real models by default; tests pass fakes. */
+  loadModels?: (config: Config) => Promise<InpaintCliModels>;
+  loadInpainter?: (path: string) => Promise<Inpainter>;
+}
+
+interface InpaintFlags {
+  out: string;
+  mask?: string;
+  box?: Box;
+  face?: number;
+  model: string;
+  minConfidence: number;
+  config?: string;
+}
+
+/** A mistake in what the user asked for, or a photo the command cannot use: one message, exit 1. */
+export class InpaintCliError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InpaintCliError';
+  }
+}
+
+/** Feathered edge of the pasted region, in crop pixels (converted to the photo's scale). */
+const FEATHER_CROP_PX = 1.5;
+/** Longest side the detector sees: larger photos are shrunk for detection only (the crop uses full resolution). */
+const DETECTION_MAX_SIDE = 1024;
+const OUTPUT_FORMATS: Record<string, 'png' | 'jpeg' | 'webp' | 'tiff'> = {
+  '.png': 'png',
+  '.jpg': 'jpeg',
+  '.jpeg': 'jpeg',
+  '.webp': 'webp',
+  '.tif': 'tiff',
+  '.tiff': 'tiff',
+};
+
+async function loadRealModels(config: Config): Promise<InpaintCliModels> {
+  const { loadModels } = await import('../models/index.ts');
+  return loadModels(config, 1); // one photo: one worker starts fastest
+}
+
+export function parseBox(value: string): Box {
+  const parts = value.split(',').map((s) => s.trim());
+  const numbers = parts.map(Number);
+  if (parts.length !== 4 || parts.some((s) => s === '') || numbers.some((n) => !Number.isFinite(n)))
+    throw new InvalidArgumentError('expected x,y,w,h in photo pixels, e.g. 120,80,60,40');
+  const [x, y, width, height] = numbers;
+  if (!(width > 0 && height > 0)) throw new InvalidArgumentError('the box needs a width and a height above 0');
+  return { x, y, width, height };
+}
+
+function wholeNumber(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number, 0 or more');
+  return Number(value);
+}
+
+function fraction(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n >= 0 && n <= 1)) throw new InvalidArgumentError('expected a number from 0 to 1');
+  return n;
+}
+
+export function registerInpaintCommand(program: Command, deps: InpaintCliDeps = {}): void {
+  const loadModels = deps.loadModels ?? loadRealModels;
+  const loadInpainter = deps.loadInpainter ?? ((path: string) => OnnxInpainter.load(path));
+  program
+    .command('inpaint')
+    .description(
+      'repair the occluded part of a face: detect the face, align it to the 128×128 inpainting crop, fill the hole ' +
+        'with the ID-GAN generator and paste the repaired pixels back into the photo (only the hole changes)',
+    )
+    .argument('<image>', 'photo (JPEG, PNG, WebP, GIF, TIFF, AVIF, HEIF)')
+    .requiredOption('--out <file>', 'where to write the repaired photo (.png, .jpg, .webp or .tif)')
+    .option('--mask <file>', `image of the photo's size, white (grey ≥ ${MASK_THRESHOLD}) where the hole is`)
+    .option('--box <x,y,w,h>', 'the hole as a box in photo pixels', parseBox)
+    .option('--face <n>', 'which face when the photo shows several, numbered from 0 left to right', wholeNumber)
+    .option('--model <file>', 'the ONNX generator (training/export_onnx.py)', DEFAULT_INPAINT_MODEL)
+    .option('--min-confidence <f>', 'detector confidence a face needs', fraction, 0.5)
+    .option('--config <file>', 'config file (YAML) for the model workers and photo size limits')
+    .action((image: string, flags: InpaintFlags) => reportingErrors(() => inpaintCommand(image, flags, loadModels, loadInpainter)));
+}
+
+async function reportingErrors(command: () => Promise<void>): Promise<void> {
+  try {
+    await command();
+  } catch (err) {
+    const userCanFix = err instanceof InpaintCliError || err instanceof InpaintModelError || err instanceof ConfigError || err instanceof GalleryError;
+    if (!userCanFix) throw err;
+    process.stderr.write(`error: ${err.message}\n`);
+    process.exitCode = 1;
+  }
+}
+
+async function inpaintCommand(
+  imagePath: string,
+  flags: InpaintFlags,
+  loadModels: (config: Config) => Promise<InpaintCliModels>,
+  loadInpainter: (path: string) => Promise<Inpainter>,
+): Promise<void> {
+  // Everything that can be checked without the models first: they take seconds to start.
+  const format = OUTPUT_FORMATS[extname(flags.out).toLowerCase()];
+  if (!format) throw new InpaintCliError(`--out ${flags.out}: the name must end in ${Object.keys(OUTPUT_FORMATS).join(', ')} (it picks the format)`);
+  if ((flags.mask === undefined) === (flags.box === undefined))
+    throw new InpaintCliError(
+      flags.mask === undefined
+        ? 'say where the hole is: --mask MASK (an image of the photo, white on the hole) or --box x,y,w,h (automatic occlusion detection is not built yet)'
+        : 'give either --mask or --box, not both',
+    );
+  const config = configFrom(flags.config);
+  const photo = await decodeImage(await readInput(imagePath, 'photo', config.gallery.maxImageBytes), config.gallery.maxImagePixels);
+  const photoHole = flags.mask !== undefined ? await readMaskHole(flags.mask, photo, config) : boxHole(flags.box!, photo.width, photo.height);
+  if (!holeArea(photoHole))
+    throw new InpaintCliError(
+      flags.mask !== undefined
+        ? `the mask ${flags.mask} marks no pixel as hole (the hole is white, grey ≥ ${MASK_THRESHOLD})`
+        : `the box lies outside the ${photo.width}×${photo.height} photo`,
+    );
+
+  const inpainter = await loadInpainter(flags.model);
+  try {
+    const face = await findFace(photo, imagePath, flags, config, loadModels);
+    const repair = await repairFace(photo, photoHole, face, inpainter);
+    await mkdir(dirname(flags.out), { recursive: true });
+    const encoder = sharp(repair.image.data, { raw: { width: photo.width, height: photo.height, channels: 3 } });
+    await (format === 'jpeg' ? encoder.jpeg({ quality: 95 }) : encoder.toFormat(format)).toFile(flags.out);
+    const lines = [
+      `${flags.out}: ${repair.pasted} pixels repaired (${repair.cropHolePixels} of the ${inpainter.size}×${inpainter.size} face crop inpainted by ${inpainter.id} ${inpainter.version})`,
+    ];
+    if (repair.outsideCrop)
+      lines.push(`note: ${repair.outsideCrop} pixels of the hole lie outside the face crop; they are left as they were`);
+    process.stdout.write(lines.join('\n') + '\n');
+  } finally {
+    await inpainter.close();
+  }
+}
+
+async function readInput(path: string, what: string, maxBytes: number): Promise<Buffer> {
+  try {
+    const info = await stat(path);
+    if (!info.isFile()) throw new Error('not a regular file');
+    if (info.size > maxBytes) throw new Error(`${info.size} bytes, more than gallery.maxImageBytes (${maxBytes})`);
+  } catch (err) {
+    throw new InpaintCliError(`cannot read the ${what} ${path}: ${(err as Error).message}`);
+  }
+  return readFile(path);
+}
+
+/** The hole a mask image draws, checked to be drawn on this photo (same size). */
+async function readMaskHole(path: string, photo: RgbImage, config: Config): Promise<Uint8Array> {
+  const bytes = await readInput(path, 'mask', config.gallery.maxImageBytes);
+  let grey: { data: Buffer; info: OutputInfo };
+  try {
+    grey = await sharp(bytes, { limitInputPixels: config.gallery.maxImagePixels, failOn: 'error' })
+      .rotate() // EXIF orientation, as the photo's
+      .flatten({ background: '#000000' }) // transparent is not a hole
+      .toColourspace('b-w')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+  } catch (err) {
+    throw new InpaintCliError(`the mask ${path} is not an image sharp can read: ${(err as Error).message}`);
+  }
+  const { width, height, channels } = grey.info;
+  if (width !== photo.width || height !== photo.height)
+    throw new InpaintCliError(`the mask ${path} is ${width}×${height}, the photo ${photo.width}×${photo.height}: draw the mask on the photo itself`);
+  if (channels !== 1) throw new InpaintCliError(`the mask ${path} decoded to ${channels} channels, expected one grey channel`);
+  return holeFromMaskImage({ width, height, data: new Uint8Array(grey.data.buffer, grey.data.byteOffset, grey.data.byteLength) });
+}
+
+/** The face to repair: the only confident one, or the one --face picks (left to right from 0). */
+async function findFace(
+  photo: RgbImage,
+  imagePath: string,
+  flags: InpaintFlags,
+  config: Config,
+  loadModels: (config: Config) => Promise<InpaintCliModels>,
+): Promise<DetectedFace> {
+  const models = await loadModels(config);
+  let detected: DetectedFace[];
+  try {
+    detected = await detectFaces(models.enrollDetector, photo);
+  } finally {
+    await models.close();
+  }
+  const faces = detected.filter((f) => f.score >= flags.minConfidence).sort((a, b) => a.box.x - b.box.x);
+  const describe = () =>
+    faces
+      .map((f, i) => {
+        const b = f.box;
+        return `  face ${i}: ${Math.round(b.width)}×${Math.round(b.height)} px at (${Math.round(b.x)}, ${Math.round(b.y)}), score ${f.score.toFixed(2)}`;
+      })
+      .join('\n');
+  if (!faces.length) {
+    const best = detected.length ? `; the best candidate scored ${Math.max(...detected.map((f) => f.score)).toFixed(2)}` : '';
+    throw new InpaintCliError(
+      `no face found in ${imagePath} at confidence ${flags.minConfidence}${best}: the face must be visible enough to find ` +
+        `its landmarks (a hole over the eyes or nose can hide it; try a smaller --min-confidence)`,
+    );
+  }
+  if (flags.face !== undefined) {
+    if (flags.face >= faces.length)
+      throw new InpaintCliError(`--face ${flags.face}, but ${imagePath} shows ${faces.length} face${faces.length === 1 ? '' : 's'} (numbered from 0):\n${describe()}`);
+    return faces[flags.face];
+  }
+  if (faces.length > 1) throw new InpaintCliError(`${imagePath} shows ${faces.length} faces; say which one with --face N:\n${describe()}`);
+  return faces[0];
+}
+
+/** Detection on a copy at most DETECTION_MAX_SIDE wide (SSD sees 512×512 anyway), in the photo's pixels. */
+async function detectFaces(detector: Detector, photo: RgbImage): Promise<DetectedFace[]> {
+  const scale = Math.min(1, DETECTION_MAX_SIDE / Math.max(photo.width, photo.height));
+  if (scale === 1) return detectWithBorder(detector, photo);
+  const width = Math.max(1, Math.round(photo.width * scale)), height = Math.max(1, Math.round(photo.height * scale));
+  const { data } = await sharp(photo.data, { raw: { width: photo.width, height: photo.height, channels: 3 } })
+    .resize(width, height, { fit: 'fill' })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const faces = await detectWithBorder(detector, { width, height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+  const sx = photo.width / width, sy = photo.height / height;
+  return faces.map((f) => ({
+    score: f.score,
+    box: { x: f.box.x * sx, y: f.box.y * sy, width: f.box.width * sx, height: f.box.height * sy },
+    landmarks: f.landmarks.map((p) => ({ x: p.x * sx, y: p.y * sy })),
+  }));
+}
+
+export interface FaceRepair {
+  image: RgbImage;
+  /** Hole pixels of the aligned crop the inpainter filled. */
+  cropHolePixels: number;
+  /** Photo pixels that took the inpainted face. */
+  pasted: number;
+  /** Hole pixels of the photo outside the crop, left as they were. */
+  outsideCrop: number;
+}
+
+/** Aligns the face, carries the hole into its crop, inpaints it and pastes the hole's pixels back. */
+export async function repairFace(photo: RgbImage, photoHole: Uint8Array, face: DetectedFace, inpainter: Inpainter): Promise<FaceRepair> {
+  if (inpainter.size !== INPAINT_TEMPLATE.size)
+    throw new InpaintCliError(`the inpainter takes ${inpainter.size}×${inpainter.size} crops, the inpainting space is ${INPAINT_TEMPLATE.size}×${INPAINT_TEMPLATE.size}`);
+  const { crop, transform } = alignToTemplate(photo, face.landmarks, INPAINT_TEMPLATE);
+  const cropHole = warpHole(photoHole, photo.width, photo.height, invertSimilarity(transform), INPAINT_TEMPLATE.size);
+  const cropHolePixels = holeArea(cropHole);
+  if (!cropHolePixels)
+    throw new InpaintCliError('the hole does not reach the face: it covers no pixel of the aligned face crop, there is nothing to inpaint');
+  const [inpainted] = await inpainter.inpaint([crop], [cropHole]);
+  const featherPx = FEATHER_CROP_PX / scaleOf(transform);
+  const pasted = pasteBack(photo, photoHole, inpainted, transform, featherPx);
+  return { image: pasted.image, cropHolePixels, pasted: pasted.pasted, outsideCrop: pasted.outsideCrop };
+}

@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Export ID-GAN's generator I to ONNX for the TypeScript service (src/models/inpaint/onnx.ts).
+
+    /usr/bin/python3 training/export_onnx.py --checkpoint var/runs/wid/generator-best.pt --out models/idgan-inpaint.onnx
+
+--checkpoint takes OUT/generator-best.pt or OUT/checkpoint.pt of train.py. The model (opset 17,
+free batch dimension) is:
+
+    image      float32 N×3×128×128  RGB in [0, 1] (byte / 255), the 128×128 crop aligned with the
+                                    service's INPAINT_TEMPLATE ('dlib-128-p0.35'), no other
+                                    normalisation; the hole may hold anything: the generator fills it
+                                    with white itself, as in training (X̃)
+    mask       float32 N×1×128×128  1 inside the hole, 0 on known pixels
+    inpainted  float32 N×3×128×128  RGB in [0, 1], composited X̃⊙(1−M) + I(X̃, M)⊙M: known pixels
+                                    are the input's own
+
+After the export the graph is checked (onnx.checker) and run through onnxruntime-node, the runtime
+the service uses, on a parity fixture: seeded faces with 48×48 holes at batch 3 (the export traced
+batch 1, so this also proves the batch is free). The largest absolute difference from PyTorch must
+be at most 1e-4. The fixture stays in --fixture (default var/onnx-parity/<model name>/), where
+test/integration/inpaint-onnx.test.ts checks it again.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from idgan.holes import HOLE_SIZE, IMAGE_SIZE, fill_white, hole_masks, random_holes  # noqa: E402
+from idgan.networks import InpaintNet  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+OPSET = 17
+PARITY_TOLERANCE = 1e-4
+INPUT_NAMES = ('image', 'mask')
+OUTPUT_NAME = 'inpainted'
+FIXTURE_BATCH = 3
+NODE_PARITY_TOOL = 'training/tools/onnx_parity.ts'
+
+
+class ExportError(Exception):
+    """Something the user can fix: a wrong checkpoint, a failed parity check."""
+
+
+def load_generator(path: str | Path) -> tuple[InpaintNet, dict]:
+    """The generator of a train.py checkpoint (generator-best.pt or checkpoint.pt), in eval mode, and
+    what is known of its training (step, width, identity term) for the model's metadata."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f'no checkpoint at {path}: train one with training/train.py (it writes OUT/generator-best.pt '
+                          'and OUT/checkpoint.pt)')
+    try:
+        state = torch.load(path, map_location='cpu', weights_only=False)
+    except Exception as err:  # torch raises many kinds for a file that is not a checkpoint
+        raise ExportError(f'{path} is not a PyTorch checkpoint: {err}') from err
+    if not isinstance(state, dict) or 'generator' not in state:
+        keys = ', '.join(map(str, state)) if isinstance(state, dict) else type(state).__name__
+        raise ExportError(f'{path} holds no generator (found {keys}): give OUT/generator-best.pt or OUT/checkpoint.pt '
+                          'of training/train.py')
+    settings = state.get('settings', {})
+    width = state.get('width', settings.get('width'))
+    if not isinstance(width, int):
+        raise ExportError(f'{path} does not say the generator\'s width: it was not written by training/train.py')
+    generator = InpaintNet(width=width)
+    try:
+        generator.load_state_dict(state['generator'])
+    except RuntimeError as err:
+        raise ExportError(f'{path}: the generator weights do not fit InpaintNet(width={width}): {err}') from err
+    info = {'checkpoint': str(path), 'step': state.get('step'), 'width': width,
+            'identity_term': settings.get('weights', {}).get('identity_term')}
+    if 'metrics' in state:
+        info['metrics'] = state['metrics']
+    return generator.eval(), info
+
+
+def export(generator: InpaintNet, out: str | Path, metadata: dict | None = None) -> Path:
+    """Writes the generator as ONNX (image, mask → inpainted, free batch) and checks the graph."""
+    import onnx
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    generator = generator.eval()
+    image = torch.rand(1, 3, IMAGE_SIZE, IMAGE_SIZE)
+    mask = hole_masks(torch.tensor([[40, 40]]))
+    buffer = io.BytesIO()
+    batch_free = {name: {0: 'batch'} for name in (*INPUT_NAMES, OUTPUT_NAME)}
+    with torch.no_grad(), warnings.catch_warnings():
+        # torch 1.13 warns about shape inference of constants it then exports correctly; parity below is the proof.
+        warnings.filterwarnings('ignore', category=UserWarning, module=r'torch\.onnx')
+        torch.onnx.export(generator, (image, mask), buffer, input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME],
+                          dynamic_axes=batch_free, opset_version=OPSET, do_constant_folding=True)
+    model = onnx.load_from_string(buffer.getvalue())
+    model.doc_string = ('ID-GAN inpainting generator. image: N×3×128×128 RGB in [0,1], crop aligned with '
+                        'INPAINT_TEMPLATE dlib-128-p0.35; mask: N×1×128×128, 1 = hole; inpainted: N×3×128×128 in [0,1], '
+                        'composited (known pixels unchanged).')
+    for key, value in (metadata or {}).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)
+    onnx.checker.check_model(model, full_check=True)
+    tmp = out.with_name(out.name + '.tmp')
+    onnx.save(model, str(tmp))
+    os.replace(tmp, out)  # a file at the final name is always a whole model
+    return out
+
+
+def parity_inputs(seed: int = 0, batch: int = FIXTURE_BATCH) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded inputs as the service makes them: bytes / 255 with the hole filled white, 48×48 holes."""
+    rng = torch.Generator().manual_seed(seed)
+    image = torch.randint(0, 256, (batch, 3, IMAGE_SIZE, IMAGE_SIZE), generator=rng).float() / 255
+    masks = hole_masks(random_holes(batch, rng))
+    return fill_white(image, masks), masks
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_parity_fixture(generator: InpaintNet, model: Path, fixture: str | Path, seed: int = 0) -> Path:
+    """DIR/image.f32, mask.f32, expected.f32 (little-endian float32, N×C×128×128) and meta.json."""
+    fixture = Path(fixture)
+    fixture.mkdir(parents=True, exist_ok=True)
+    image, mask = parity_inputs(seed)
+    with torch.no_grad():
+        expected = generator.eval()(image, mask)
+    for name, tensor in (('image', image), ('mask', mask), ('expected', expected)):
+        tensor.numpy().astype('<f4').tofile(fixture / f'{name}.f32')
+    meta = {
+        'model': os.path.relpath(model.resolve(), fixture.resolve()),  # relative: survives moving the checkout
+        'model_sha256': sha256(model),
+        'batch': image.shape[0], 'size': IMAGE_SIZE, 'hole_size': HOLE_SIZE, 'seed': seed,
+        'files': {'image': 'image.f32', 'mask': 'mask.f32', 'expected': 'expected.f32'},
+        'dtype': 'float32 little-endian, N×C×H×W', 'tolerance': PARITY_TOLERANCE, 'torch': torch.__version__,
+    }
+    (fixture / 'meta.json').write_text(json.dumps(meta, indent=1) + '\n')
+    return fixture
+
+
+def check_in_node(fixture: Path) -> float:
+    """Runs the fixture's model through onnxruntime-node (the service's runtime); the largest abs difference."""
+    if shutil.which('npx') is None:
+        raise ExportError('no node/npx on the PATH to run the parity check through onnxruntime-node '
+                          '(install Node 20 and `npm ci`, or pass --skip-node-check)')
+    result = subprocess.run(['npx', 'tsx', NODE_PARITY_TOOL, str(fixture.resolve())], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=300)
+    if result.returncode != 0:
+        raise ExportError(f'{NODE_PARITY_TOOL} failed:\n{result.stdout}{result.stderr}')
+    try:
+        report = json.loads(result.stdout.strip().splitlines()[-1])
+        return float(report['maxAbsDiff'])
+    except (IndexError, ValueError, KeyError) as err:
+        raise ExportError(f'{NODE_PARITY_TOOL} printed no result ({err}):\n{result.stdout}{result.stderr}') from err
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--checkpoint', required=True, help='OUT/generator-best.pt or OUT/checkpoint.pt of train.py')
+    p.add_argument('--out', required=True, help='the ONNX file, e.g. models/idgan-inpaint.onnx')
+    p.add_argument('--fixture', help='parity fixture folder (default var/onnx-parity/<name of --out>)')
+    p.add_argument('--skip-node-check', action='store_true',
+                   help='write the fixture but do not run it through onnxruntime-node (no node here)')
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    try:
+        generator, info = load_generator(a.checkpoint)
+        model = export(generator, a.out, {'unmask.template': 'dlib-128-p0.35', 'unmask.input_range': '0..1',
+                                          'unmask.training': info})
+        fixture = write_parity_fixture(generator, model, a.fixture or REPO_ROOT / 'var' / 'onnx-parity' / model.stem)
+        print(f'wrote {model} (opset {OPSET}, {model.stat().st_size / 1e6:.1f} MB) from {a.checkpoint} '
+              f'(step {info["step"]}, width {info["width"]}); parity fixture in {fixture}')
+        if a.skip_node_check:
+            print('parity through onnxruntime-node NOT checked (--skip-node-check)')
+            return 0
+        diff = check_in_node(fixture)
+        if not diff <= PARITY_TOLERANCE:
+            model.unlink()
+            raise ExportError(f'onnxruntime-node differs from PyTorch by up to {diff:.3g} (allowed {PARITY_TOLERANCE}): '
+                              f'the export is wrong, {model} removed (the fixture in {fixture} shows the case)')
+        print(f'onnxruntime-node matches PyTorch: max abs difference {diff:.3g} (allowed {PARITY_TOLERANCE})')
+    except ExportError as err:
+        print(f'export_onnx.py: {err}', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

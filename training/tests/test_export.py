@@ -1,0 +1,118 @@
+"""The ONNX export of the generator: a valid opset-17 graph with a free batch, and the same numbers in
+onnxruntime-node (the service's runtime) as in PyTorch.
+
+Writes var/onnx-parity/tiny-random/ (a tiny random generator, its ONNX file and a parity fixture):
+test/integration/inpaint-onnx.test.ts runs the same fixture through the service's OnnxInpainter.
+"""
+import json
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from export_onnx import (FIXTURE_BATCH, OPSET, PARITY_TOLERANCE, REPO_ROOT, ExportError, check_in_node, export,
+                         load_generator, main, write_parity_fixture)
+from idgan.holes import IMAGE_SIZE
+from idgan.networks import InpaintNet
+
+TINY_DIR = REPO_ROOT / 'var' / 'onnx-parity' / 'tiny-random'
+TINY_WIDTH = 8
+
+
+def tiny_generator(seed: int = 0) -> InpaintNet:
+    torch.manual_seed(seed)
+    return InpaintNet(width=TINY_WIDTH).eval()
+
+
+@pytest.fixture(scope='module')
+def tiny_export():
+    generator = tiny_generator()
+    model = export(generator, TINY_DIR / 'model.onnx', {'unmask.training': {'random': True, 'width': TINY_WIDTH}})
+    fixture = write_parity_fixture(generator, model, TINY_DIR)
+    return generator, model, fixture
+
+
+def test_tiny_random_generator_exports_with_free_batch_and_writes_the_parity_fixture(tiny_export):
+    generator, model_path, fixture = tiny_export
+    model = onnx.load(str(model_path))
+    onnx.checker.check_model(model, full_check=True)
+    assert [o.version for o in model.opset_import if o.domain in ('', 'ai.onnx')] == [OPSET]
+
+    def shape(value):
+        return [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+
+    inputs = {v.name: shape(v) for v in model.graph.input}
+    outputs = {v.name: shape(v) for v in model.graph.output}
+    assert inputs == {'image': ['batch', 3, 128, 128], 'mask': ['batch', 1, 128, 128]}
+    assert outputs == {'inpainted': ['batch', 3, 128, 128]}
+
+    meta = json.loads((fixture / 'meta.json').read_text())
+    assert meta['batch'] == FIXTURE_BATCH and meta['tolerance'] == PARITY_TOLERANCE
+    assert (fixture / meta['model']).resolve() == model_path.resolve()
+    plane = IMAGE_SIZE * IMAGE_SIZE
+    image = np.fromfile(fixture / 'image.f32', '<f4').reshape(FIXTURE_BATCH, 3, IMAGE_SIZE, IMAGE_SIZE)
+    mask = np.fromfile(fixture / 'mask.f32', '<f4').reshape(FIXTURE_BATCH, 1, IMAGE_SIZE, IMAGE_SIZE)
+    expected = np.fromfile(fixture / 'expected.f32', '<f4').reshape(FIXTURE_BATCH, 3, IMAGE_SIZE, IMAGE_SIZE)
+    # 48×48 holes, pre-filled white, inputs on the byte grid as the service sends them.
+    assert (mask.reshape(FIXTURE_BATCH, plane).sum(1) == 48 * 48).all()
+    assert (image[np.broadcast_to(mask, image.shape) == 1] == 1).all()
+    assert np.allclose(image * 255, np.round(image * 255), atol=1e-4)
+    # The fixture holds PyTorch's composited output: known pixels are the input's, the hole is the network's.
+    known = np.broadcast_to(mask, image.shape) == 0
+    assert np.array_equal(expected[known], image[known])
+    with torch.no_grad():
+        again = generator(torch.from_numpy(image), torch.from_numpy(mask)).numpy()
+    assert np.array_equal(expected, again)
+    assert not np.allclose(expected[~known], 1.0)  # the hole was filled, not left white
+
+
+def test_onnxruntime_node_matches_pytorch_within_1e4(tiny_export):
+    if shutil.which('npx') is None:
+        pytest.skip('no node/npx to run onnxruntime-node')
+    _, _, fixture = tiny_export
+    assert check_in_node(fixture) <= PARITY_TOLERANCE
+
+
+def test_load_generator_reads_both_checkpoint_formats_of_train_py(tmp_path):
+    generator = tiny_generator(seed=3)
+    weights = generator.state_dict()
+    torch.save({'step': 7, 'width': TINY_WIDTH, 'metrics': {'val_psnr': 20.0}, 'generator': weights}, tmp_path / 'best.pt')
+    torch.save({'step': 9, 'settings': {'width': TINY_WIDTH, 'weights': {'identity_term': 'none'}}, 'generator': weights},
+               tmp_path / 'checkpoint.pt')
+    image, mask = torch.rand(1, 3, 128, 128), torch.zeros(1, 1, 128, 128)
+    mask[..., 10:58, 20:68] = 1
+    with torch.no_grad():
+        reference = generator(image, mask)
+    for name, step in (('best.pt', 7), ('checkpoint.pt', 9)):
+        loaded, info = load_generator(tmp_path / name)
+        assert not loaded.training and info['step'] == step and info['width'] == TINY_WIDTH
+        with torch.no_grad():
+            assert torch.equal(loaded(image, mask), reference)
+    assert load_generator(tmp_path / 'checkpoint.pt')[1]['identity_term'] == 'none'
+
+
+def test_load_generator_says_what_is_wrong(tmp_path):
+    with pytest.raises(ExportError, match='no checkpoint at .*train.py'):
+        load_generator(tmp_path / 'missing.pt')
+    (tmp_path / 'text.pt').write_text('not a checkpoint')
+    with pytest.raises(ExportError, match='not a PyTorch checkpoint'):
+        load_generator(tmp_path / 'text.pt')
+    torch.save(torch.zeros(3), tmp_path / 'tensor.pt')
+    with pytest.raises(ExportError, match='holds no generator'):
+        load_generator(tmp_path / 'tensor.pt')
+    torch.save({'width': 16, 'generator': tiny_generator().state_dict()}, tmp_path / 'wrong-width.pt')
+    with pytest.raises(ExportError, match=r'do not fit InpaintNet\(width=16\)'):
+        load_generator(tmp_path / 'wrong-width.pt')
+
+
+def test_cli_exports_a_checkpoint_and_fails_cleanly_on_a_missing_one(tmp_path, capsys):
+    torch.save({'step': 1, 'width': TINY_WIDTH, 'generator': tiny_generator().state_dict()}, tmp_path / 'best.pt')
+    out = tmp_path / 'models' / 'tiny.onnx'
+    assert main(['--checkpoint', str(tmp_path / 'best.pt'), '--out', str(out), '--fixture', str(tmp_path / 'fixture'),
+                 '--skip-node-check']) == 0
+    assert out.is_file() and (tmp_path / 'fixture' / 'meta.json').is_file()
+    assert main(['--checkpoint', str(tmp_path / 'none.pt'), '--out', str(tmp_path / 'x.onnx')]) == 1
+    assert 'no checkpoint at' in capsys.readouterr().err
+    assert not (tmp_path / 'x.onnx').exists()
