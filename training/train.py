@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None = None) -> TrainSettings:
     p.add_argument('--lr', type=float, default=defaults.lr)
     p.add_argument('--warmup-steps', type=int, default=defaults.warmup_steps, help='steps with L_I alone first')
     p.add_argument('--parser', help='trained face parser S (state dict); without it L_S is off')
-    p.add_argument('--parser-classes', type=int, default=defaults.parser_classes)
+    p.add_argument('--parser-classes', type=int, help='classes the --parser must have (default: whatever the file holds)')
     p.add_argument('--identity-scale', type=float, default=weights.identity_scale,
                    help='multiplier of the descriptor-space terms of L_R (1 = the paper\'s constants as written)')
     p.add_argument('--lambda-adv', type=float, default=weights.global_adversarial, help='λ_Dg = λ_Dl')

@@ -5,10 +5,14 @@ Images are N×3×H×W in [0, 1]; masks N×1×H×W with 1 inside the hole.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import spectral_norm
+
+from .parts import NUM_CLASSES
 
 
 def _conv(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, dilation: int = 1) -> nn.Conv2d:
@@ -72,23 +76,26 @@ def composite(image: torch.Tensor, generated: torch.Tensor, mask: torch.Tensor) 
 class ParsingNet(nn.Module):
     """S: a small U-Net face parser, per-pixel logits over `num_classes` facial parts (k ≥ 6).
 
-    It is trained first, on its own (its labels come from elsewhere: e.g. parts drawn from the
-    landmarks), then frozen and used by the structure loss (eq. 3).
+    It is trained first, on its own (training/train_parser.py, on parts drawn from the landmarks:
+    idgan/parts.py), then frozen and used by the structure loss (eq. 3). Batch normalisation after
+    every convolution: S gets minutes of CPU, and it converges several times faster with it; frozen
+    in eval mode, it uses its running statistics, so a face's parse does not depend on its batch.
     """
 
-    def __init__(self, num_classes: int = 6, width: int = 24):
+    def __init__(self, num_classes: int = NUM_CLASSES, width: int = 24):
         super().__init__()
         if num_classes < 2:
             raise ValueError(f'a parser needs at least 2 classes, got {num_classes}')
         self.num_classes = num_classes
+        self.width = width
         c1, c2, c3, c4 = width, 2 * width, 4 * width, 4 * width
-        self.enc1 = nn.Sequential(_conv(3, c1), nn.ReLU(), _conv(c1, c1), nn.ReLU())                # 128
-        self.enc2 = nn.Sequential(_conv(c1, c2, stride=2), nn.ReLU(), _conv(c2, c2), nn.ReLU())     # 64
-        self.enc3 = nn.Sequential(_conv(c2, c3, stride=2), nn.ReLU(), _conv(c3, c3), nn.ReLU())     # 32
-        self.enc4 = nn.Sequential(_conv(c3, c4, stride=2), nn.ReLU(), _conv(c4, c4, dilation=2), nn.ReLU())  # 16
-        self.dec3 = nn.Sequential(_conv(c4 + c3, c3), nn.ReLU())
-        self.dec2 = nn.Sequential(_conv(c3 + c2, c2), nn.ReLU())
-        self.dec1 = nn.Sequential(_conv(c2 + c1, c1), nn.ReLU())
+        self.enc1 = nn.Sequential(_conv_bn_relu(3, c1), _conv_bn_relu(c1, c1))                    # 128
+        self.enc2 = nn.Sequential(_conv_bn_relu(c1, c2, stride=2), _conv_bn_relu(c2, c2))          # 64
+        self.enc3 = nn.Sequential(_conv_bn_relu(c2, c3, stride=2), _conv_bn_relu(c3, c3))          # 32
+        self.enc4 = nn.Sequential(_conv_bn_relu(c3, c4, stride=2), _conv_bn_relu(c4, c4, dilation=2))  # 16
+        self.dec3 = _conv_bn_relu(c4 + c3, c3)
+        self.dec2 = _conv_bn_relu(c3 + c2, c2)
+        self.dec1 = _conv_bn_relu(c2 + c1, c1)
         self.classify = nn.Conv2d(c1, num_classes, 1)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
@@ -101,6 +108,37 @@ class ParsingNet(nn.Module):
         d2 = self.dec2(torch.cat([F.interpolate(d3, size=e2.shape[2:], mode='nearest'), e2], 1))
         d1 = self.dec1(torch.cat([F.interpolate(d2, size=e1.shape[2:], mode='nearest'), e1], 1))
         return self.classify(d1)
+
+
+def _conv_bn_relu(in_ch: int, out_ch: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    conv = _conv(in_ch, out_ch, 3, stride=stride, dilation=dilation)
+    conv.bias = None  # the batch norm's shift replaces it
+    return nn.Sequential(conv, nn.BatchNorm2d(out_ch), nn.ReLU())
+
+
+def parser_from_state(state: dict) -> ParsingNet:
+    """A ParsingNet holding `state` (a state dict, or a file's {'model': state dict, …}); its class
+    count and width are read off the weights' shapes, so any trained parser loads as it was made."""
+    weights = state['model'] if 'model' in state else state
+    if 'classify.weight' not in weights:
+        raise ValueError('not a ParsingNet state dict (no classify.weight); was it written by training/train_parser.py?')
+    num_classes, width = weights['classify.weight'].shape[:2]
+    parser = ParsingNet(num_classes=int(num_classes), width=int(width))
+    parser.load_state_dict(weights)
+    return parser
+
+
+def load_parser(path: str | Path, device: torch.device | str = 'cpu') -> ParsingNet:
+    """The trained parser S in `path`, frozen, in eval mode on `device`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'no parser at {path}: train one with training/train_parser.py')
+    # weights_only=False: 1.13's weights-only loader cannot read the metadata floats; only files
+    # written by train_parser.py are loaded here.
+    parser = parser_from_state(torch.load(path, map_location='cpu', weights_only=False)).to(device).eval()
+    for p in parser.parameters():
+        p.requires_grad_(False)
+    return parser
 
 
 class Discriminator(nn.Module):

@@ -3,7 +3,6 @@ PSNR/SSIM on fixed holes, sample grids and resumable checkpoints. `training/trai
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -18,11 +17,12 @@ import torch
 from skimage.metrics import structural_similarity
 from torch.utils.data import DataLoader
 
+from .centres import load_or_compute_centres
 from .data import AlignedFaces, Augmentation, IdentityBatchSampler, fixed_holes, psnr
 from .holes import crop_holes, fill_white, hole_masks, random_holes
 from .losses import (IdentityTerm, LossWeights, discount_weights, discriminator_loss, generator_adversarial_loss,
-                     generator_loss, identity_centres, reconstruction_loss, recognition_loss, structure_loss)
-from .networks import Discriminator, InpaintNet, ParsingNet, composite
+                     generator_loss, reconstruction_loss, recognition_loss, structure_loss)
+from .networks import Discriminator, InpaintNet, ParsingNet, composite, load_parser
 from .recognizer import DEFAULT_MANIFEST, load_recognizer, recognizer_input
 
 # torch.load: weights_only=False, said explicitly (PyTorch ≥ 2.6 defaults to True, and 1.13's
@@ -53,7 +53,7 @@ class TrainSettings:
     checkpoint_every: int = 500
     val_faces: int = 500
     parser: str | None = None        # a trained S (see networks.ParsingNet); without it L_S is off
-    parser_classes: int = 6
+    parser_classes: int | None = None  # checked against the parser file when given; else the file's
     weights: LossWeights = field(default_factory=LossWeights)
     device: str = 'auto'
     threads: int = 2
@@ -68,7 +68,8 @@ class TrainSettings:
 
 
 # Settings a resumed run must share with the checkpoint: they change what the networks are.
-_FIXED_ON_RESUME = ('width', 'parser', 'parser_classes', 'seed')
+# (The parser's class count comes with its file, named by 'parser'.)
+_FIXED_ON_RESUME = ('width', 'parser', 'seed')
 
 
 def resolve_device(name: str) -> torch.device:
@@ -78,10 +79,6 @@ def resolve_device(name: str) -> torch.device:
     if device.type == 'cuda' and not torch.cuda.is_available():
         raise ValueError(f'device {name} asked for, but this PyTorch sees no CUDA GPU')
     return device
-
-
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
 class Trainer:
@@ -121,34 +118,23 @@ class Trainer:
 
     def _load_parser(self) -> ParsingNet | None:
         if not self.settings.parser:
-            print('L_S is off: no --parser given (train S first; see networks.ParsingNet)')
+            print('L_S is off: no --parser given (train S first: training/train_parser.py)')
             return None
-        parser = ParsingNet(self.settings.parser_classes)
-        state = torch.load(self.settings.parser, map_location='cpu', weights_only=False)
-        parser.load_state_dict(state['model'] if 'model' in state else state)
-        parser.to(self.device).eval()
-        for p in parser.parameters():
-            p.requires_grad_(False)
+        parser = load_parser(self.settings.parser, self.device)
+        expected = self.settings.parser_classes
+        if expected is not None and parser.num_classes != expected:
+            raise ValueError(f'{self.settings.parser} parses {parser.num_classes} classes, but --parser-classes '
+                             f'says {expected}: leave --parser-classes out to take the file\'s')
         return parser
 
-    @torch.no_grad()
     def _identity_centres(self) -> torch.Tensor | None:
-        """f_id (eq. 5) of every training identity, from R on the clean, unaugmented crops; cached per
-        recognizer weights and identity list, since a pass over the training set takes a while on CPU."""
+        """f_id (eq. 5) of every training identity, from R on the clean, unaugmented crops; cached in
+        the data folder (idgan/centres.py; `training/centres.py` makes the file ahead of a run)."""
         if IdentityTerm(self.settings.weights.identity_term) not in (IdentityTerm.DIVERSITY, IdentityTerm.CENTRE):
             return None
-        key = hashlib.sha256(json.dumps([file_digest(DEFAULT_MANIFEST.with_name('face_recognition_model.bin')),
-                                         [str(r.image) for r in self.train_set.records]]).encode()).hexdigest()[:16]
-        cache = self.out / f'centres-{key}.pt'
-        if cache.is_file():
-            return torch.load(cache, map_location='cpu', weights_only=False).to(self.device)
-        clean = AlignedFaces(self.settings.data, 'train', None, limit=self.settings.data_limit)
-        loader = DataLoader(clean, batch_size=64, num_workers=self.settings.workers)
-        descriptors = []
-        for batch in loader:
-            descriptors.append(self.recognizer(recognizer_input(batch['image'].to(self.device))).cpu())
-        centres = identity_centres(torch.cat(descriptors), clean.labels, len(clean.identities))
-        torch.save(centres, cache)
+        centres, path = load_or_compute_centres(self.settings.data, self.train_set.records, self.recognizer,
+                                                self.device, DEFAULT_MANIFEST)
+        print(f'identity centres of {len(centres)} training identities: {path}')
         return centres.to(self.device)
 
     # --- one step of eq. 7 -------------------------------------------------------------------------
