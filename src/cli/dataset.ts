@@ -1,11 +1,12 @@
 // `unmask dataset align`: the inpainting model's training set, made by the service's own detector
 // and aligner (training/ reads the folder it writes).
 import cliProgress from 'cli-progress';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { ConfigError, loadConfig, parseConfig, type Config } from '../config.ts';
 import { alignDataset } from '../dataset/align.ts';
 import { DatasetError } from '../dataset/index-file.ts';
 import type { Detector } from '../models/types.ts';
+import { fraction, positiveInteger, wholeNumber } from './options.ts';
 
 export interface DatasetCliModels {
   detector: Detector;
@@ -33,21 +34,8 @@ async function loadRealModels(config: Config): Promise<DatasetCliModels> {
   return loadModels(config);
 }
 
-function positiveInt(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('expected a whole number, 1 or more');
-  return Number(value);
-}
 
-function wholeNumber(value: string): number {
-  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number, 0 or more');
-  return Number(value);
-}
 
-function fraction(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !(n >= 0 && n <= 1)) throw new InvalidArgumentError('expected a number from 0 to 1');
-  return n;
-}
 
 export function registerDatasetCommands(program: Command, deps: DatasetCliDeps = {}): void {
   const loadModels = deps.loadModels ?? loadRealModels;
@@ -61,7 +49,7 @@ export function registerDatasetCommands(program: Command, deps: DatasetCliDeps =
     )
     .argument('<src>', 'source folder, e.g. ../shared/data/celeba-crops')
     .requiredOption('--out <dir>', 'output folder (keep it under var/, which git ignores)')
-    .option('--limit <n>', 'only the first N images of identity.txt', positiveInt)
+    .option('--limit <n>', 'only the first N images of identity.txt', positiveInteger)
     .option('--seed <n>', 'seed of the split by identity', wholeNumber, 0)
     .option('--val-fraction <f>', 'share of identities held out for validation', fraction, 0.1)
     .option('--min-confidence <f>', 'SSD detector confidence a face needs', fraction, 0.5)

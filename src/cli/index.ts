@@ -4,6 +4,7 @@ import { ConfigError } from '../config.ts';
 import { registerBenchCommand } from './bench.ts';
 import { registerDatasetCommands } from './dataset.ts';
 import { registerGalleryCommands } from './enroll.ts';
+import { registerEvalCommands } from './eval.ts';
 import { registerInpaintCommand } from './inpaint.ts';
 import { registerRunCommand } from './run.ts';
 
@@ -17,6 +18,7 @@ registerGalleryCommands(program);
 registerBenchCommand(program);
 registerDatasetCommands(program);
 registerInpaintCommand(program);
+registerEvalCommands(program);
 
 try {
   await program.parseAsync(process.argv);

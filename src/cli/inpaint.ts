@@ -17,7 +17,7 @@ import { pasteBack } from '../models/inpaint/paste.ts';
 import type { Inpainter } from '../models/inpaint/types.ts';
 import type { Detector } from '../models/types.ts';
 import type { Box, DetectedFace, RgbImage } from '../types.ts';
-import { configFrom } from './options.ts';
+import { configFrom, fraction, wholeNumber } from './options.ts';
 
 export interface InpaintCliModels {
   /** The accurate detector (SSD): the landmarks decide the crop. */
@@ -77,16 +77,7 @@ export function parseBox(value: string): Box {
   return { x, y, width, height };
 }
 
-function wholeNumber(value: string): number {
-  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number, 0 or more');
-  return Number(value);
-}
 
-function fraction(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !(n >= 0 && n <= 1)) throw new InvalidArgumentError('expected a number from 0 to 1');
-  return n;
-}
 
 export function registerInpaintCommand(program: Command, deps: InpaintCliDeps = {}): void {
   const loadModels = deps.loadModels ?? loadRealModels;
