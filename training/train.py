@@ -53,6 +53,8 @@ def parse_args(argv: list[str] | None = None) -> TrainSettings:
     p.add_argument('--val-faces', type=int, default=defaults.val_faces, help='validation faces for PSNR/SSIM')
     p.add_argument('--time-budget', type=float, help='seconds; stop with a checkpoint when spent')
     p.add_argument('--data-limit', type=int, help='only the first N training faces (smoke tests)')
+    p.add_argument('--init-generator', help="start from this generator (another run's checkpoint.pt or "
+                   'generator-best.pt): the ablations branch from one shared L_I pre-training')
     a = p.parse_args(argv)
     for name in ('steps', 'batch_size', 'per_identity', 'width', 'log_every', 'sample_every', 'eval_every',
                  'checkpoint_every', 'val_faces', 'threads'):
@@ -63,7 +65,7 @@ def parse_args(argv: list[str] | None = None) -> TrainSettings:
         lr=a.lr, warmup_steps=a.warmup_steps, seed=a.seed, log_every=a.log_every, sample_every=a.sample_every,
         eval_every=a.eval_every, checkpoint_every=a.checkpoint_every, val_faces=a.val_faces, parser=a.parser,
         parser_classes=a.parser_classes, device=a.device, threads=a.threads, workers=a.workers,
-        time_budget_s=a.time_budget, data_limit=a.data_limit,
+        time_budget_s=a.time_budget, data_limit=a.data_limit, init_generator=a.init_generator,
         weights=LossWeights(identity_term=IdentityTerm(a.identity_term), identity_scale=a.identity_scale,
                             local_adversarial=a.lambda_adv, global_adversarial=a.lambda_adv,
                             structure=a.lambda_s, recognition=a.lambda_r))

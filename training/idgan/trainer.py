@@ -60,6 +60,9 @@ class TrainSettings:
     workers: int = 0
     time_budget_s: float | None = None
     data_limit: int | None = None    # only the first N training faces (smoke tests)
+    # A generator to start from (a run folder's checkpoint.pt or generator-best.pt): the ablations
+    # branch from one shared L_I pre-training, so that CPU hours are spent once on what they share.
+    init_generator: str | None = None
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -112,6 +115,7 @@ class Trainer:
         self.best_psnr = -math.inf
         self._evaluated_at = -1
         self._resume_if_possible()
+        self.init_source = self._init_generator() if self.step == 0 else None
         self.centres = self._identity_centres()
 
     # --- set-up ------------------------------------------------------------------------------------
@@ -126,6 +130,21 @@ class Trainer:
             raise ValueError(f'{self.settings.parser} parses {parser.num_classes} classes, but --parser-classes '
                              f'says {expected}: leave --parser-classes out to take the file\'s')
         return parser
+
+    def _init_generator(self) -> dict | None:
+        """Loads --init-generator's weights into a fresh run (a resumed run has its own)."""
+        path = self.settings.init_generator
+        if not path:
+            return None
+        state = torch.load(path, map_location='cpu', weights_only=False)
+        if 'generator' not in state:
+            raise ValueError(f'{path} holds no generator: give a run\'s {CHECKPOINT} or {BEST_GENERATOR}')
+        width = state['settings']['width'] if 'settings' in state else state.get('width')
+        if width != self.settings.width:
+            raise ValueError(f'{path} is a width-{width} generator, this run has --width {self.settings.width}')
+        self.generator.load_state_dict(state['generator'])
+        print(f'generator initialised from {path} (its step {state["step"]})')
+        return {'path': str(path), 'step': state['step']}
 
     def _identity_centres(self) -> torch.Tensor | None:
         """f_id (eq. 5) of every training identity, from R on the clean, unaugmented crops; cached in
@@ -281,7 +300,8 @@ class Trainer:
         started = time.monotonic()
         last_log = started
         if self.step == 0:
-            self._log({'event': 'start', 'device': str(self.device), 'train_faces': len(self.train_set),
+            self._log({'event': 'start', 'device': str(self.device), 'init_generator': self.init_source,
+                       'train_faces': len(self.train_set),
                        'train_identities': len(self.train_set.identities), 'val_faces': len(self.val_set),
                        'settings': s.to_json()})
         while self.step < s.steps:

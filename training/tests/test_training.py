@@ -132,3 +132,22 @@ def test_augmentation_flips_rotates_and_shifts_within_bounds_reproducibly():
     a = augment(face, random.Random(7), Augmentation())
     assert a.shape == face.shape and not np.array_equal(a, face)
     assert np.array_equal(a, augment(face, random.Random(7), Augmentation()))
+
+
+def test_an_ablation_branches_from_another_runs_generator(aligned_set, tmp_path):
+    shared = TrainSettings(data=str(aligned_set), out=str(tmp_path / 'li'), steps=2, warmup_steps=100, batch_size=4,
+                           width=8, log_every=1, sample_every=10, eval_every=10, checkpoint_every=1, val_faces=3,
+                           weights=LossWeights(identity_term=IdentityTerm.NONE))
+    Trainer(shared).run()
+    pretrained = torch.load(tmp_path / 'li' / CHECKPOINT, weights_only=False)['generator']
+
+    branch = Trainer(TrainSettings(**{**shared.__dict__, 'out': str(tmp_path / 'branch'), 'warmup_steps': 0,
+                                      'init_generator': str(tmp_path / 'li' / CHECKPOINT)}))
+    assert branch.step == 0 and branch.init_source == {'path': str(tmp_path / 'li' / CHECKPOINT), 'step': 2}
+    assert all(torch.equal(v, pretrained[k]) for k, v in branch.generator.state_dict().items())
+    branch.run()
+    start = json.loads((tmp_path / 'branch' / 'log.jsonl').read_text().splitlines()[0])
+    assert start['init_generator']['step'] == 2
+
+    with pytest.raises(ValueError, match='width-8 generator, this run has --width 16'):
+        Trainer(TrainSettings(**{**branch.settings.__dict__, 'out': str(tmp_path / 'wide'), 'width': 16}))
