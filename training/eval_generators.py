@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Validation PSNR/SSIM of trained generators next to OCC and a classical inpainting baseline.
+
+    /usr/bin/python3 training/eval_generators.py --data var/celeba-aligned \\
+        --generator wID=var/runs/wid/generator-best.pt --generator w/oID=var/runs/woid/generator-best.pt \\
+        --out var/runs/val-comparison
+
+Every method sees the same validation faces (identities never trained on) with the same seeded 48×48
+holes that train.py validates on, and is scored over the full 128×128 image (PSNR in dB; SSIM with
+scikit-image's Gaussian-free 7×7 default window, as train.py does). The baseline is OpenCV's Telea
+fast-marching inpainting (radius 5) — an implementation independent of the project's own
+(src/eval/telea.ts), so the model card's comparison does not rest on code of ours. Writes
+OUT/comparison.json and OUT/grid.png (rows: ground truth, occluded, Telea, each generator).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from skimage.metrics import structural_similarity
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from idgan.data import AlignedFaces, fixed_holes, psnr  # noqa: E402
+from idgan.holes import fill_white, hole_masks  # noqa: E402
+from idgan.networks import InpaintNet  # noqa: E402
+
+TELEA_RADIUS = 5
+
+
+def load_generator(path: str) -> tuple[InpaintNet, dict]:
+    state = torch.load(path, map_location='cpu', weights_only=False)
+    width = state['settings']['width'] if 'settings' in state else state['width']
+    net = InpaintNet(width)
+    net.load_state_dict(state['generator'])
+    net.eval()
+    return net, {'path': path, 'step': state['step'], 'width': width}
+
+
+def telea(occluded: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """OpenCV's Telea on one H×W×3 image in [0, 1] with an H×W 0/1 hole."""
+    as_bytes = (occluded * 255).round().astype(np.uint8)
+    filled = cv2.inpaint(as_bytes, mask.astype(np.uint8), TELEA_RADIUS, cv2.INPAINT_TELEA)
+    return filled.astype(np.float32) / 255
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--data', required=True, help='aligned set folder (index.csv + PNGs)')
+    p.add_argument('--generator', action='append', default=[], metavar='NAME=CHECKPOINT',
+                   help="a train.py checkpoint.pt or generator-best.pt, named; repeatable")
+    p.add_argument('--val-faces', type=int, default=500)
+    p.add_argument('--grid-faces', type=int, default=8)
+    p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--out', required=True)
+    a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
+
+    generators = {}
+    for spec in a.generator:
+        name, sep, path = spec.partition('=')
+        if not sep or not name or not path:
+            p.error(f'--generator takes NAME=CHECKPOINT, got {spec!r}')
+        if not Path(path).is_file():
+            p.error(f'--generator {name}: no file {path}')
+        generators[name] = load_generator(path)
+
+    val = AlignedFaces(a.data, 'val', None, limit=a.val_faces)
+    boxes = fixed_holes(len(val))
+    methods = ['OCC', 'Telea'] + list(generators)
+    scores = {m: {'psnr': [], 'ssim': []} for m in methods}
+    grid_rows: dict[str, list[np.ndarray]] = {m: [] for m in ['GT'] + methods}
+    to_np = lambda t: t.clamp(0, 1).permute(0, 2, 3, 1).numpy()  # noqa: E731
+    for start in range(0, len(val), 32):
+        count = min(32, len(val) - start)
+        images = torch.stack([val[i]['image'] for i in range(start, start + count)])
+        masks = hole_masks(boxes[start:start + count])
+        occluded = fill_white(images, masks)
+        outputs = {'OCC': to_np(occluded)}
+        outputs['Telea'] = np.stack([telea(o, m[0]) for o, m in zip(outputs['OCC'], masks.numpy())])
+        with torch.no_grad():
+            for name, (net, _) in generators.items():
+                outputs[name] = to_np(net(occluded, masks))
+        truth = to_np(images)
+        for name, result in outputs.items():
+            for x, t in zip(result, truth):
+                scores[name]['psnr'].append(psnr(x, t))
+                scores[name]['ssim'].append(structural_similarity(x, t, channel_axis=2, data_range=1.0))
+        for name, result in [('GT', truth)] + list(outputs.items()):
+            taken = sum(len(b) for b in grid_rows[name])
+            if taken < a.grid_faces:
+                grid_rows[name].append(result[:a.grid_faces - taken])
+        print(f'{start + count}/{len(val)} faces', flush=True)
+
+    summary = {m: {k: float(np.mean(v)) for k, v in s.items()} for m, s in scores.items()}
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = {'val_faces': len(val), 'hole': '48x48 seeded (idgan.data.fixed_holes)', 'telea_radius': TELEA_RADIUS,
+              'metrics': summary, 'generators': {n: info for n, (_, info) in generators.items()}}
+    (out / 'comparison.json').write_text(json.dumps(report, indent=2) + '\n')
+    rows = [np.concatenate(list(np.concatenate(grid_rows[name], axis=0)), axis=1) for name in ['GT'] + methods]
+    grid = (np.concatenate(rows, axis=0) * 255).round().astype(np.uint8)
+    cv2.imwrite(str(out / 'grid.png'), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    for name, values in summary.items():
+        print(f'{name:10s} PSNR {values["psnr"]:.2f} dB  SSIM {values["ssim"]:.4f}')
+    print(f'rows of {out / "grid.png"}: GT, ' + ', '.join(methods))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
