@@ -3,7 +3,7 @@
 the mean of R's descriptors over each identity's clean crops, written to DATA/centres-<key>.pt,
 where train.py finds them (idgan/centres.py; without the file, train.py makes it itself).
 
-    /usr/bin/python3 training/centres.py --data var/celeba-aligned [--limit N] [--device auto]
+    /usr/bin/python3 training/centres.py --data var/celeba-aligned [--limit N] [--faces-per-identity K] [--device auto]
 
 --limit matches train.py's --data-limit (the first N training faces). Prints how well the centres
 separate the people: the mean distance of a face to its own centre and to the nearest other one, and
@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--data', required=True, help='aligned set folder (index.csv + PNGs)')
     p.add_argument('--limit', type=int, help="only the first N training faces, as train.py's --data-limit")
+    p.add_argument('--faces-per-identity', type=int,
+                   help="at most N faces of each identity (as train.py's --centre-faces); default all")
     p.add_argument('--batch-size', type=int, default=64)
     p.add_argument('--device', default='auto', help='auto, cpu, cuda or cuda:N')
     p.add_argument('--threads', type=int, default=1, help='CPU threads for torch')
@@ -38,8 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in ('batch_size', 'threads'):
         if getattr(a, name) < 1:
             p.error(f'--{name.replace("_", "-")} must be 1 or more')
-    if a.limit is not None and a.limit < 1:
-        p.error('--limit must be 1 or more')
+    for name in ('limit', 'faces_per_identity'):
+        if getattr(a, name) is not None and getattr(a, name) < 1:
+            p.error(f'--{name.replace("_", "-")} must be 1 or more')
     try:
         device = resolve_device(a.device)
         if device.type == 'cpu':
@@ -53,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f'\r{done}/{total} faces through R ({time.monotonic() - started:.0f} s)', end=end, flush=True)
 
         centres, path = load_or_compute_centres(a.data, records, recognizer, device, DEFAULT_MANIFEST,
-                                                a.batch_size, progress)
+                                                a.batch_size, progress, per_identity=a.faces_per_identity)
     except (FileNotFoundError, ValueError) as err:
         print(f'centres.py: {err}', file=sys.stderr)
         return 1

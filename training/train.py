@@ -53,6 +53,8 @@ def parse_args(argv: list[str] | None = None) -> TrainSettings:
     p.add_argument('--val-faces', type=int, default=defaults.val_faces, help='validation faces for PSNR/SSIM')
     p.add_argument('--time-budget', type=float, help='seconds; stop with a checkpoint when spent')
     p.add_argument('--data-limit', type=int, help='only the first N training faces (smoke tests)')
+    p.add_argument('--centre-faces', type=int, help='at most N faces of each identity make its centre (eq. 5); '
+                   'default all (training/centres.py --faces-per-identity makes the same file ahead)')
     p.add_argument('--init-generator', help="start from this generator (another run's checkpoint.pt or "
                    'generator-best.pt): the ablations branch from one shared L_I pre-training')
     a = p.parse_args(argv)
@@ -60,12 +62,14 @@ def parse_args(argv: list[str] | None = None) -> TrainSettings:
                  'checkpoint_every', 'val_faces', 'threads'):
         if getattr(a, name) < 1:
             p.error(f'--{name.replace("_", "-")} must be 1 or more')
+    if a.centre_faces is not None and a.centre_faces < 1:
+        p.error('--centre-faces must be 1 or more')
     return TrainSettings(
         data=a.data, out=a.out, steps=a.steps, batch_size=a.batch_size, per_identity=a.per_identity, width=a.width,
         lr=a.lr, warmup_steps=a.warmup_steps, seed=a.seed, log_every=a.log_every, sample_every=a.sample_every,
         eval_every=a.eval_every, checkpoint_every=a.checkpoint_every, val_faces=a.val_faces, parser=a.parser,
         parser_classes=a.parser_classes, device=a.device, threads=a.threads, workers=a.workers,
-        time_budget_s=a.time_budget, data_limit=a.data_limit, init_generator=a.init_generator,
+        time_budget_s=a.time_budget, data_limit=a.data_limit, init_generator=a.init_generator, centre_faces=a.centre_faces,
         weights=LossWeights(identity_term=IdentityTerm(a.identity_term), identity_scale=a.identity_scale,
                             local_adversarial=a.lambda_adv, global_adversarial=a.lambda_adv,
                             structure=a.lambda_s, recognition=a.lambda_r))

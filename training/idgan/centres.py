@@ -84,16 +84,34 @@ def compute_centres(records: list[FaceRecord], recognizer: torch.nn.Module, devi
             'faces': len(records), 'separation': separation(descriptors, labels, centres)}
 
 
+def capped(records: list[FaceRecord], per_identity: int | None) -> list[FaceRecord]:
+    """The first `per_identity` records of each identity (all when None): the centre is a mean, and a
+    few faces estimate it well while a pass over every face costs an hour of a loaded CPU."""
+    if per_identity is None:
+        return records
+    if per_identity < 1:
+        raise ValueError(f'faces per identity for the centres must be 1 or more, got {per_identity}')
+    taken: dict[str, int] = {}
+    kept = []
+    for r in records:
+        if taken.get(r.identity, 0) < per_identity:
+            taken[r.identity] = taken.get(r.identity, 0) + 1
+            kept.append(r)
+    return kept
+
+
 def cache_path(folder: Path | str, records: list[FaceRecord], manifest: Path | str = DEFAULT_MANIFEST) -> Path:
     return Path(folder) / f'centres-{centres_key(folder, records, recognizer_digest(manifest))}.pt'
 
 
 def load_or_compute_centres(folder: Path | str, records: list[FaceRecord], recognizer: torch.nn.Module,
                             device: torch.device | str, manifest: Path | str = DEFAULT_MANIFEST,
-                            batch_size: int = 64, progress: Callable[[int, int], None] | None = None
-                            ) -> tuple[torch.Tensor, Path]:
-    """The centres (C×128 on the CPU, rows in sorted identity order) of these training records,
-    from the cache in `folder` when it is there, else computed and cached. Also the cache's path."""
+                            batch_size: int = 64, progress: Callable[[int, int], None] | None = None,
+                            per_identity: int | None = None) -> tuple[torch.Tensor, Path]:
+    """The centres (C×128 on the CPU, rows in sorted identity order) of these training records (at
+    most `per_identity` faces of each), from the cache in `folder` when it is there, else computed and
+    cached. Also the cache's path."""
+    records = capped(records, per_identity)
     path = cache_path(folder, records, manifest)
     identities, _ = numbered_identities(records)
     if path.is_file():

@@ -63,6 +63,7 @@ class TrainSettings:
     # A generator to start from (a run folder's checkpoint.pt or generator-best.pt): the ablations
     # branch from one shared L_I pre-training, so that CPU hours are spent once on what they share.
     init_generator: str | None = None
+    centre_faces: int | None = None  # faces of each identity its centre is the mean of (None: all)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -152,7 +153,7 @@ class Trainer:
         if IdentityTerm(self.settings.weights.identity_term) not in (IdentityTerm.DIVERSITY, IdentityTerm.CENTRE):
             return None
         centres, path = load_or_compute_centres(self.settings.data, self.train_set.records, self.recognizer,
-                                                self.device, DEFAULT_MANIFEST)
+                                                self.device, DEFAULT_MANIFEST, per_identity=self.settings.centre_faces)
         print(f'identity centres of {len(centres)} training identities: {path}')
         return centres.to(self.device)
 

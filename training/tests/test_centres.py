@@ -75,3 +75,17 @@ def test_a_cache_for_other_identities_is_refused(aligned_set):
     torch.save(stored | {'identities': ['x', 'y', 'z']}, path)
     with pytest.raises(ValueError, match='delete it'):
         load_or_compute_centres(aligned_set, records, CountingRecognizer(), 'cpu')
+
+
+def test_centres_of_at_most_k_faces_per_identity(aligned_set):
+    records = training_records(aligned_set)
+    recognizer = CountingRecognizer()
+    centres, path = load_or_compute_centres(aligned_set, records, recognizer, 'cpu', per_identity=2)
+    assert recognizer.faces_seen == 5, 'bob 2 of his 3, ann 2, cid 1'
+    assert centres.shape == (3, 128), 'every identity keeps a centre'
+    assert path != load_or_compute_centres(aligned_set, records, CountingRecognizer(), 'cpu')[1], 'another file'
+    bob = [r for r in records if r.identity == 'bob'][:2]
+    expected = CountingRecognizer()(recognizer_input(torch.stack([to_tensor(load_rgb(r.image)) for r in bob]))).mean(dim=0)
+    torch.testing.assert_close(centres[1], expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match='must be 1 or more'):
+        load_or_compute_centres(aligned_set, records, CountingRecognizer(), 'cpu', per_identity=0)
