@@ -103,6 +103,30 @@ const server = z.object({
   heartbeatSec: z.number().positive().max(3600).default(30),
 });
 
+const ui = z.object({
+  /** Serve the operator's page (alerts, gallery, cameras) on its own port; it reaches the API through this server. */
+  enabled: z.boolean().default(true),
+  host: z.string().default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(8081),
+});
+
+const occlusion = z.object({
+  /** The occlusion segmenter (training/occlusion/export_occlusion.py); when the file is absent the stage is off. */
+  model: z.string().min(1).default('models/occlusion-seg.onnx'),
+  /** Pixel probability from which a pixel of the aligned face counts as covered. */
+  threshold: z.number().min(0).max(1).default(0.5),
+  /** Inpaint when more than this share of the face area is covered (0–1). */
+  minFraction: z.number().min(0).max(1).default(0.05),
+  /** The found mask is grown by this many crop pixels before inpainting (the occluder's soft edge). */
+  dilatePx: z.number().int().min(0).max(16).default(2),
+});
+
+const inpaint = z.object({
+  /** The ID-GAN generator (training/export_onnx.py); when the file is absent occluded faces go on unrepaired. */
+  model: z.string().min(1).default('models/idgan-inpaint.onnx'),
+  enabled: z.boolean().default(true),
+});
+
 export const configSchema = z
   .object({
     cameras: z.array(camera).default([]),
@@ -112,6 +136,9 @@ export const configSchema = z
     match: match.prefault({}),
     gallery: gallery.prefault({}),
     server: server.prefault({}),
+    ui: ui.prefault({}),
+    occlusion: occlusion.prefault({}),
+    inpaint: inpaint.prefault({}),
     log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info') }).prefault({}),
   })
   .strict()

@@ -6,11 +6,14 @@ import { Enroller } from './gallery/enroll.ts';
 import { seedDemoGallery } from './gallery/demo.ts';
 import { GalleryIndex } from './gallery/search.ts';
 import { GalleryStore } from './gallery/store.ts';
-import { loadModels, type Models } from './models/index.ts';
+import { loadModels, loadRepairModels, type Models } from './models/index.ts';
 import { setLogLevel, stageLogger } from './observe/log.ts';
 import { Pipeline, type PipelineDeps } from './pipeline/index.ts';
+import { FaceRepairer } from './pipeline/repair.ts';
 import { buildServer, type CameraHealth, type HealthSnapshot, type UnmaskServer } from './server/app.ts';
+import { cameraRoutes, CameraWatch } from './server/routes/cameras.ts';
 import { galleryRoutes } from './server/routes/gallery.ts';
+import { startUiServer } from './server/ui.ts';
 import { CameraSource } from './source/camera.ts';
 import { DEMO_URL, ensureDemoVideo } from './source/demo.ts';
 import type { AlertMessage } from './types.ts';
@@ -30,6 +33,8 @@ export interface ServiceOptions {
 export interface RunningService {
   /** http://host:port of the API; the WebSocket is at ws://host:port/alerts. */
   url: string;
+  /** http://host:port of the operator's page; absent when ui.enabled is false. */
+  uiUrl?: string;
   apiKey: string;
   /** True when the key was generated at start (none configured). */
   apiKeyGenerated: boolean;
@@ -65,6 +70,13 @@ export async function startService(config: Config, options: ServiceOptions = {})
     cleanup.push(() => models.close());
     log.info({ detector: models.detector.id, recognizer: models.recognizer.id, threads: models.threads }, 'models loaded');
 
+    const repairModels = await loadRepairModels(config);
+    const repairer = repairModels.segmenter ? new FaceRepairer(repairModels.segmenter, repairModels.inpainter, config.occlusion) : undefined;
+    if (repairer) {
+      cleanup.push(() => repairer.close());
+      log.info({ segmenter: repairer.segmenter.version, inpainter: repairer.inpainter?.version ?? 'off' }, 'occlusion repair on');
+    }
+
     const store = GalleryStore.open(config.gallery.path);
     cleanup.push(() => store.close());
     const enroller = new Enroller({ store, detector: models.enrollDetector, recognizer: models.recognizer, settings: config.gallery });
@@ -82,6 +94,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
       config,
       detector: models.detector,
       recognizer: models.recognizer,
+      repairer,
       gallery: { search: (e, k) => index.search(e, k), identity: (id) => store.getIdentity(id) },
       publish: (alert) => {
         hub.publish(alert);
@@ -117,23 +130,38 @@ export async function startService(config: Config, options: ServiceOptions = {})
       };
     };
 
-    const server = buildServer({ config, apiKey, health, hub, plugins: [galleryRoutes({ store, index, enroller })] });
+    const cameraWatch = new CameraWatch((name) => pipeline.stats()[name]?.framesDropped ?? 0);
+    cleanup.push(() => cameraWatch.close());
+    const server = buildServer({
+      config,
+      apiKey,
+      health,
+      hub,
+      plugins: [galleryRoutes({ store, index, enroller }), cameraRoutes(cameraWatch)],
+    });
     cleanup.push(() => server.close());
     await server.listen({ host: config.server.host, port: config.server.port });
     const address = server.server.address();
     const port = typeof address === 'object' && address ? address.port : config.server.port;
     const url = `http://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${port}`;
+    let uiUrl: string | undefined;
+    if (config.ui.enabled) {
+      const ui = await startUiServer({ host: config.ui.host, port: config.ui.port, api: { host: config.server.host, port } });
+      cleanup.push(() => ui.close());
+      uiUrl = ui.url;
+    }
 
     for (const camera of cameraConfigs) {
       const source = new CameraSource(camera, config.source);
       cameras.set(camera.name, source);
       pipeline.addCamera(camera.name, source.frames$);
+      cameraWatch.add(camera.name, source);
       cleanup.push(() => source.stop());
       source.start();
     }
-    log.info({ url, cameras: [...cameras.keys()] }, 'unmask is running');
+    log.info({ url, uiUrl, cameras: [...cameras.keys()] }, 'unmask is running');
 
-    return { url, apiKey, apiKeyGenerated: !configuredKey, cameras, pipeline, server, health, stop: stopAll };
+    return { url, uiUrl, apiKey, apiKeyGenerated: !configuredKey, cameras, pipeline, server, health, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;

@@ -93,4 +93,10 @@ export interface AlertMessage {
   faceJpeg: string;
   /** Attempts of the track that went into the vote. */
   votes: number;
+  /** Share (0–1) of the aligned face found covered; absent when no occlusion model is loaded. */
+  occludedFraction?: number;
+  /** When inpainting ran on the alerting face: base64 JPEG of the repaired aligned face… */
+  inpaintedJpeg?: string;
+  /** …and base64 PNG of the occlusion mask (white = covered), both the size of faceJpeg. */
+  occlusionMaskPng?: string;
 }

@@ -1,12 +1,13 @@
 // `unmask inpaint`: one photo through detect → align → inpaint, the repaired face pasted back.
-// The hole is given (a mask image or a box) while occlusion detection is not built.
+// The hole is given (a mask image or a box), or found by the occlusion segmenter.
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, extname } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import sharp, { type OutputInfo } from 'sharp';
 import { invertSimilarity, scaleOf } from '../align/similarity.ts';
 import { INPAINT_TEMPLATE } from '../align/templates.ts';
-import { alignToTemplate } from '../align/warp.ts';
+import { alignToTemplate, landmarksInCrop } from '../align/warp.ts';
 import { ConfigError, type Config } from '../config.ts';
 import { detectWithBorder } from '../dataset/align.ts';
 import { decodeImage } from '../gallery/enroll.ts';
@@ -15,6 +16,10 @@ import { boxHole, holeArea, holeFromMaskImage, MASK_THRESHOLD, warpHole } from '
 import { DEFAULT_INPAINT_MODEL, InpaintModelError, OnnxInpainter } from '../models/inpaint/onnx.ts';
 import { pasteBack } from '../models/inpaint/paste.ts';
 import type { Inpainter } from '../models/inpaint/types.ts';
+import { faceRegion, occludedFraction, occlusionMask } from '../models/occlusion/mask.ts';
+import { HOW_TO_GET_A_SEGMENTER, OcclusionModelError, OnnxOcclusionSegmenter } from '../models/occlusion/onnx.ts';
+import type { OcclusionSegmenter } from '../models/occlusion/types.ts';
+import { holeInFrame } from '../pipeline/repair.ts';
 import type { Detector } from '../models/types.ts';
 import type { Box, DetectedFace, RgbImage } from '../types.ts';
 import { configFrom, fraction, wholeNumber } from './options.ts';
@@ -29,6 +34,7 @@ export interface InpaintCliDeps {
   /** The real models by default; tests pass fakes. */
   loadModels?: (config: Config) => Promise<InpaintCliModels>;
   loadInpainter?: (path: string) => Promise<Inpainter>;
+  loadSegmenter?: (path: string) => Promise<OcclusionSegmenter>;
 }
 
 interface InpaintFlags {
@@ -37,6 +43,8 @@ interface InpaintFlags {
   box?: Box;
   face?: number;
   model: string;
+  occlusionModel?: string;
+  saveMask?: string;
   minConfidence: number;
   config?: string;
 }
@@ -82,6 +90,7 @@ export function parseBox(value: string): Box {
 export function registerInpaintCommand(program: Command, deps: InpaintCliDeps = {}): void {
   const loadModels = deps.loadModels ?? loadRealModels;
   const loadInpainter = deps.loadInpainter ?? ((path: string) => OnnxInpainter.load(path));
+  const loadSegmenter = deps.loadSegmenter ?? ((path: string) => OnnxOcclusionSegmenter.load(path));
   program
     .command('inpaint')
     .description(
@@ -92,18 +101,21 @@ export function registerInpaintCommand(program: Command, deps: InpaintCliDeps = 
     .requiredOption('--out <file>', 'where to write the repaired photo (.png, .jpg, .webp or .tif)')
     .option('--mask <file>', `image of the photo's size, white (grey ≥ ${MASK_THRESHOLD}) where the hole is`)
     .option('--box <x,y,w,h>', 'the hole as a box in photo pixels', parseBox)
+    .option('--occlusion-model <file>', 'without --mask or --box, the occlusion segmenter that finds the hole (default: occlusion.model of the config)')
+    .option('--save-mask <file>', 'also write the hole (found or given) as a PNG of the photo\'s size, white on the hole')
     .option('--face <n>', 'which face when the photo shows several, numbered from 0 left to right', wholeNumber)
     .option('--model <file>', 'the ONNX generator (training/export_onnx.py)', DEFAULT_INPAINT_MODEL)
     .option('--min-confidence <f>', 'detector confidence a face needs', fraction, 0.5)
     .option('--config <file>', 'config file (YAML) for the model workers and photo size limits')
-    .action((image: string, flags: InpaintFlags) => reportingErrors(() => inpaintCommand(image, flags, loadModels, loadInpainter)));
+    .action((image: string, flags: InpaintFlags) => reportingErrors(() => inpaintCommand(image, flags, loadModels, loadInpainter, loadSegmenter)));
 }
 
 async function reportingErrors(command: () => Promise<void>): Promise<void> {
   try {
     await command();
   } catch (err) {
-    const userCanFix = err instanceof InpaintCliError || err instanceof InpaintModelError || err instanceof ConfigError || err instanceof GalleryError;
+    const userCanFix =
+      err instanceof InpaintCliError || err instanceof InpaintModelError || err instanceof OcclusionModelError || err instanceof ConfigError || err instanceof GalleryError;
     if (!userCanFix) throw err;
     process.stderr.write(`error: ${err.message}\n`);
     process.exitCode = 1;
@@ -115,33 +127,51 @@ async function inpaintCommand(
   flags: InpaintFlags,
   loadModels: (config: Config) => Promise<InpaintCliModels>,
   loadInpainter: (path: string) => Promise<Inpainter>,
+  loadSegmenter: (path: string) => Promise<OcclusionSegmenter>,
 ): Promise<void> {
   // Everything that can be checked without the models first: they take seconds to start.
   const format = OUTPUT_FORMATS[extname(flags.out).toLowerCase()];
   if (!format) throw new InpaintCliError(`--out ${flags.out}: the name must end in ${Object.keys(OUTPUT_FORMATS).join(', ')} (it picks the format)`);
-  if ((flags.mask === undefined) === (flags.box === undefined))
-    throw new InpaintCliError(
-      flags.mask === undefined
-        ? 'say where the hole is: --mask MASK (an image of the photo, white on the hole) or --box x,y,w,h (automatic occlusion detection is not built yet)'
-        : 'give either --mask or --box, not both',
-    );
+  if (flags.saveMask !== undefined && extname(flags.saveMask).toLowerCase() !== '.png')
+    throw new InpaintCliError(`--save-mask ${flags.saveMask}: the mask is written as PNG, the name must end in .png`);
+  if (flags.mask !== undefined && flags.box !== undefined) throw new InpaintCliError('give either --mask or --box, not both');
   const config = configFrom(flags.config);
-  const photo = await decodeImage(await readInput(imagePath, 'photo', config.gallery.maxImageBytes), config.gallery.maxImagePixels);
-  const photoHole = flags.mask !== undefined ? await readMaskHole(flags.mask, photo, config) : boxHole(flags.box!, photo.width, photo.height);
-  if (!holeArea(photoHole))
+  const findHole = flags.mask === undefined && flags.box === undefined;
+  const occlusionModel = flags.occlusionModel ?? config.occlusion.model;
+  if (findHole && !existsSync(occlusionModel))
     throw new InpaintCliError(
-      flags.mask !== undefined
-        ? `the mask ${flags.mask} marks no pixel as hole (the hole is white, grey ≥ ${MASK_THRESHOLD})`
-        : `the box lies outside the ${photo.width}×${photo.height} photo`,
+      `say where the hole is: --mask MASK (an image of the photo, white on the hole) or --box x,y,w,h; ` +
+        `without them the occlusion segmenter finds it, but there is no occlusion model at ${occlusionModel} (${HOW_TO_GET_A_SEGMENTER})`,
     );
+  const photo = await decodeImage(await readInput(imagePath, 'photo', config.gallery.maxImageBytes), config.gallery.maxImagePixels);
+  let photoHole: Uint8Array | undefined;
+  if (!findHole) {
+    photoHole = flags.mask !== undefined ? await readMaskHole(flags.mask, photo, config) : boxHole(flags.box!, photo.width, photo.height);
+    if (!holeArea(photoHole))
+      throw new InpaintCliError(
+        flags.mask !== undefined
+          ? `the mask ${flags.mask} marks no pixel as hole (the hole is white, grey ≥ ${MASK_THRESHOLD})`
+          : `the box lies outside the ${photo.width}×${photo.height} photo`,
+      );
+  }
 
   const inpainter = await loadInpainter(flags.model);
   try {
     const face = await findFace(photo, imagePath, flags, config, loadModels);
+    if (!photoHole) {
+      const found = await findOcclusion(photo, face, occlusionModel, config, loadSegmenter);
+      photoHole = found.hole;
+      process.stdout.write(`occlusion found on ${(found.fraction * 100).toFixed(1)} % of the face area (${found.cropPixels} crop pixels at probability ≥ ${config.occlusion.threshold})\n`);
+    }
+    if (flags.saveMask !== undefined) await saveMask(flags.saveMask, photoHole, photo);
+    if (findHole && !holeArea(photoHole)) {
+      // A clean face: nothing to repair, and the output is the photo itself.
+      await writePhoto(flags.out, format, photo);
+      process.stdout.write(`${flags.out}: no occlusion found on the face, the photo is written unchanged\n`);
+      return;
+    }
     const repair = await repairFace(photo, photoHole, face, inpainter);
-    await mkdir(dirname(flags.out), { recursive: true });
-    const encoder = sharp(repair.image.data, { raw: { width: photo.width, height: photo.height, channels: 3 } });
-    await (format === 'jpeg' ? encoder.jpeg({ quality: 95 }) : encoder.toFormat(format)).toFile(flags.out);
+    await writePhoto(flags.out, format, repair.image);
     const lines = [
       `${flags.out}: ${repair.pasted} pixels repaired (${repair.cropHolePixels} of the ${inpainter.size}×${inpainter.size} face crop inpainted by ${inpainter.id} ${inpainter.version})`,
     ];
@@ -151,6 +181,46 @@ async function inpaintCommand(
   } finally {
     await inpainter.close();
   }
+}
+
+async function writePhoto(path: string, format: 'png' | 'jpeg' | 'webp' | 'tiff', image: RgbImage): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const encoder = sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } });
+  await (format === 'jpeg' ? encoder.jpeg({ quality: 95 }) : encoder.toFormat(format)).toFile(path);
+}
+
+/** The hole as a grey PNG of the photo's size: 255 on the hole, 0 elsewhere. */
+async function saveMask(path: string, hole: Uint8Array, photo: RgbImage): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const grey = Uint8Array.from(hole, (m) => (m ? 255 : 0));
+  await sharp(grey, { raw: { width: photo.width, height: photo.height, channels: 1 } }).png().toFile(path);
+}
+
+/**
+ * The occlusion segmenter on the face's aligned crop, its mask (thresholded and grown as the service
+ * does, config `occlusion`) carried back into the photo's pixels.
+ */
+export async function findOcclusion(
+  photo: RgbImage,
+  face: DetectedFace,
+  modelPath: string,
+  config: Pick<Config, 'occlusion'>,
+  loadSegmenter: (path: string) => Promise<OcclusionSegmenter>,
+): Promise<{ hole: Uint8Array; fraction: number; cropPixels: number }> {
+  const { crop, transform } = alignToTemplate(photo, face.landmarks, INPAINT_TEMPLATE);
+  const segmenter = await loadSegmenter(modelPath);
+  let probability: Float32Array;
+  try {
+    if (segmenter.size !== INPAINT_TEMPLATE.size)
+      throw new InpaintCliError(`the segmenter takes ${segmenter.size}×${segmenter.size} crops, the inpainting space is ${INPAINT_TEMPLATE.size}×${INPAINT_TEMPLATE.size}`);
+    [probability] = await segmenter.segment([crop]);
+  } finally {
+    await segmenter.close();
+  }
+  const size = INPAINT_TEMPLATE.size;
+  const mask = occlusionMask(probability, size, config.occlusion.threshold, config.occlusion.dilatePx);
+  const fraction = occludedFraction(mask, faceRegion(landmarksInCrop(transform, face.landmarks), size));
+  return { hole: holeInFrame(mask, size, photo.width, photo.height, transform), fraction, cropPixels: holeArea(mask) };
 }
 
 async function readInput(path: string, what: string, maxBytes: number): Promise<Buffer> {

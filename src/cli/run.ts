@@ -16,13 +16,17 @@ interface RunFlags {
 /** The config with the flags applied; `--source` replaces the configured cameras. */
 export function runConfig(flags: RunFlags): Config {
   const base = withGallery(configFrom(flags.config), flags.gallery);
-  const raw: Record<string, unknown> = { ...base, server: { ...base.server } };
+  const raw: Record<string, unknown> = { ...base, server: { ...base.server }, ui: { ...base.ui } };
   if (flags.source.length) {
     // Each --source NAME=URL is a camera with the defaults of cameras[]; validated like the file.
     raw.cameras = flags.source.map((s) => ({ ...parseSourceFlag(s), loop: /^(file:|\/|\.)/.test(parseSourceFlag(s).url) }));
   }
   if (flags.port !== undefined) (raw.server as Record<string, unknown>).port = Number(flags.port);
-  if (flags.host !== undefined) (raw.server as Record<string, unknown>).host = flags.host;
+  // One address for both ports: a container started with --host 0.0.0.0 must publish the page too.
+  if (flags.host !== undefined) {
+    (raw.server as Record<string, unknown>).host = flags.host;
+    (raw.ui as Record<string, unknown>).host = flags.host;
+  }
   return parseConfig(raw, 'configuration (file and flags)');
 }
 
@@ -41,7 +45,7 @@ export function registerRunCommand(program: Command): void {
     .option('-s, --source <name=url>', 'a camera, repeatable; replaces the configured cameras', (v: string, all: string[]) => [...all, v], [])
     .option('-g, --gallery <file>', 'gallery database (SQLite)')
     .option('-p, --port <n>', 'HTTP/WebSocket port')
-    .option('--host <address>', 'address to listen on')
+    .option('--host <address>', "address to listen on (the API and the operator's page)")
     .action(async (flags: RunFlags) => {
       const config = runConfig(flags);
       const service = await startService(config, { onAlert: printAlert }).catch((err: NodeJS.ErrnoException) => {
@@ -50,6 +54,7 @@ export function registerRunCommand(program: Command): void {
         throw err;
       });
       console.log(`unmask is running at ${service.url}`);
+      if (service.uiUrl) console.log(`  page:    ${service.uiUrl}    (operator's page: alerts, gallery, cameras; asks for the API key)`);
       console.log(`  alerts:  ws${service.url.slice(4)}/alerts?api_key=${service.apiKey}`);
       console.log(`  health:  ${service.url}/healthz    metrics: ${service.url}/metrics`);
       if (service.apiKeyGenerated)

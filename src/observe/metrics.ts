@@ -79,6 +79,19 @@ export const galleryFaces = new Gauge({
   registers: [registry],
 });
 
+export const occludedFractionHistogram = new Histogram({
+  name: 'unmask_occluded_fraction',
+  help: 'Share of the face area the occlusion segmenter found covered, per recognition attempt',
+  buckets: [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1],
+  registers: [registry],
+});
+
+export const inpaintedFaces = new Counter({
+  name: 'unmask_inpainted_faces_total',
+  help: 'Faces repaired by the inpainting model before recognition (occluded fraction above occlusion.minFraction)',
+  registers: [registry],
+});
+
 /** Runs `fn` and records its duration under `stage`. */
 export async function timed<T>(stage: string, fn: () => Promise<T>): Promise<T> {
   const end = stageSeconds.startTimer({ stage });

@@ -9,6 +9,7 @@ import { alertsSent, facesDetected, framesDropped, stageSeconds } from '../obser
 import { stageLogger } from '../observe/log.ts';
 import { ALERT_SCHEMA, type AlertMessage, type Frame } from '../types.ts';
 import { dropOldest } from './backpressure.ts';
+import { repairStage, type FaceOcclusion, type FaceRepairer } from './repair.ts';
 import {
   alignStage,
   CameraTracks,
@@ -26,6 +27,8 @@ export interface PipelineDeps {
   detector: Detector;
   recognizer: Recognizer;
   gallery: GalleryMatcher;
+  /** Finds occlusions and inpaints them between align and embed; absent: faces go to the recognizer as aligned. */
+  repairer?: FaceRepairer;
   /** Hands an alert to the subscribers; must not block. */
   publish: (alert: AlertMessage) => void;
   /** Extra observer of stage timings (the bench); metrics are always recorded. */
@@ -61,7 +64,7 @@ export class Pipeline {
   /** Starts processing one camera's frames. */
   addCamera(camera: string, frames$: Observable<Frame>): void {
     if (this.subscriptions.has(camera)) throw new Error(`camera "${camera}" is already in the pipeline`);
-    const { config, detector, recognizer, gallery } = this.deps;
+    const { config, detector, recognizer, gallery, repairer } = this.deps;
     const counters: CameraCounters = { framesIn: 0, framesDropped: 0, framesProcessed: 0, facesDetected: 0, alerts: 0 };
     this.counters.set(camera, counters);
     const tracks = new CameraTracks(config);
@@ -78,6 +81,7 @@ export class Pipeline {
         }),
         trackStage(tracks, clock),
         alignStage(recognizer, clock),
+        repairStage(repairer, frame.image, recognizer, clock),
         embedStage(recognizer, clock),
         matchStage(gallery, tracks, policy, clock),
       );
@@ -107,7 +111,7 @@ export class Pipeline {
   }
 
   /** Applies the cool-down, builds the payload and publishes it. */
-  private async alert({ identification, votes }: TrackDecision): Promise<AlertMessage | null> {
+  private async alert({ identification, votes, occlusion }: TrackDecision): Promise<AlertMessage | null> {
     const { observation, identity, score, crop } = identification;
     const key = identity ? knownKey(observation.camera, identity.id) : unknownKey(observation.camera, observation.trackId);
     if (!this.cooldown.shouldAlert(key, observation.frameTime)) return null;
@@ -128,6 +132,7 @@ export class Pipeline {
       box: { x: round(box.x), y: round(box.y), width: round(box.width), height: round(box.height) },
       faceJpeg: jpeg.toString('base64'),
       votes,
+      ...(occlusion ? await occlusionPayload(occlusion) : {}),
     };
     this.clock('alert', performance.now() - start);
     this.deps.publish(alert);
@@ -151,4 +156,15 @@ export class Pipeline {
   stop(): void {
     for (const camera of [...this.subscriptions.keys()]) this.removeCamera(camera);
   }
+}
+
+/** The alert's occlusion fields: the fraction always, the repaired face and its mask when inpainting ran. */
+async function occlusionPayload(occlusion: FaceOcclusion): Promise<Pick<AlertMessage, 'occludedFraction' | 'inpaintedJpeg' | 'occlusionMaskPng'>> {
+  const occludedFraction = Math.round(occlusion.fraction * 10_000) / 10_000;
+  const { inpainted, mask } = occlusion;
+  if (!inpainted || !mask) return { occludedFraction };
+  const jpeg = await sharp(inpainted.data, { raw: { width: inpainted.width, height: inpainted.height, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
+  const grey = Uint8Array.from(mask, (m) => (m ? 255 : 0));
+  const png = await sharp(grey, { raw: { width: inpainted.width, height: inpainted.height, channels: 1 } }).png().toBuffer();
+  return { occludedFraction, inpaintedJpeg: jpeg.toString('base64'), occlusionMaskPng: png.toString('base64') };
 }

@@ -10,6 +10,7 @@ import { faceQuality } from '../track/quality.ts';
 import { IouTracker } from '../track/tracker.ts';
 import { AttemptScheduler, TrackVote } from '../track/vote.ts';
 import type { AlignedFace, DetectedFace, Frame, FaceObservation, Identification, Identity } from '../types.ts';
+import type { FaceOcclusion } from './repair.ts';
 
 /** Where the time of each stage goes (metrics, and the bench's percentiles). */
 export type StageClock = (stage: string, ms: number) => void;
@@ -36,6 +37,13 @@ export interface TrackedFrame {
 export interface TrackDecision {
   identification: Identification;
   votes: number;
+  /** What the repair stage found on the deciding face; absent when no occlusion model is loaded. */
+  occlusion?: FaceOcclusion;
+}
+
+/** An aligned face after the repair stage: `recognizerCrop` is cut from the repaired frame when it was inpainted. */
+export interface RepairedFace extends AlignedFace {
+  occlusion?: FaceOcclusion;
 }
 
 async function timedCall<T>(clock: StageClock, stage: string, fn: () => Promise<T> | T): Promise<T> {
@@ -123,12 +131,12 @@ export function alignStage(recognizer: Recognizer, clock: StageClock): OperatorF
 }
 
 export interface EmbeddedFace {
-  aligned: AlignedFace;
+  aligned: RepairedFace;
   embedding: Float32Array;
 }
 
 /** embed: one batch per frame through the recognizer. */
-export function embedStage(recognizer: Recognizer, clock: StageClock): OperatorFunction<AlignedFace[], EmbeddedFace[]> {
+export function embedStage(recognizer: Recognizer, clock: StageClock): OperatorFunction<RepairedFace[], EmbeddedFace[]> {
   return concatMap(async (faces) => {
     if (faces.length === 0) return [];
     const embeddings = await timedCall(clock, 'embed', () => recognizer.embed(faces.map((f) => f.recognizerCrop)));
@@ -177,6 +185,7 @@ export function matchStage(
           embedding,
         },
         votes: verdict.votes,
+        occlusion: aligned.occlusion,
       });
     }
     if (faces.length) clock('match', performance.now() - start);

@@ -112,6 +112,7 @@ describe.skipIf(!haveLfw)('service end to end', () => {
       match: { cooldownSec: 2 },
       gallery: { path: join(dir, 'gallery.db'), maxImageBytes: 2 * 1024 * 1024 },
       server: { port: 0, apiKey: KEY },
+      ui: { enabled: false },
       log: { level: 'warn' },
     });
     service = await startService(config);

@@ -181,7 +181,7 @@ describe('unmask inpaint', () => {
   });
 
   it('checks what it was asked before loading any model', async () => {
-    expect(await unmask([photoFile, '--out', join(dir, 'x.png')])).toBe(1);
+    expect(await unmask([photoFile, '--out', join(dir, 'x.png'), '--occlusion-model', join(dir, 'none.onnx')])).toBe(1);
     expect(stderr).toContain('say where the hole is: --mask MASK');
     expect(await unmask([photoFile, '--out', join(dir, 'x.gif'), '--box', '1,1,5,5'])).toBe(1);
     expect(stderr).toMatch(/--out .*x\.gif: the name must end in \.png/);

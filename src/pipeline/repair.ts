@@ -1,0 +1,185 @@
+// repair: between align and embed. Finds what covers each aligned face (the occlusion segmenter);
+// when enough of the face is covered, the ID-GAN generator fills it, the repaired face goes back into
+// a copy of the frame, and the recognizer's crop is cut again from that copy.
+import { map, concatMap, type OperatorFunction } from 'rxjs';
+import { estimateSimilarity, invertSimilarity, scaleOf, type Similarity } from '../align/similarity.ts';
+import { INPAINT_TEMPLATE, sourcePoints } from '../align/templates.ts';
+import { alignToTemplate, landmarksInCrop } from '../align/warp.ts';
+import { pasteBack } from '../models/inpaint/paste.ts';
+import type { Inpainter } from '../models/inpaint/types.ts';
+import { faceRegion, occludedFraction, occlusionMask } from '../models/occlusion/mask.ts';
+import type { OcclusionSegmenter } from '../models/occlusion/types.ts';
+import type { Recognizer } from '../models/types.ts';
+import { inpaintedFaces, occludedFractionHistogram } from '../observe/metrics.ts';
+import { stageLogger } from '../observe/log.ts';
+import type { AlignedFace, RgbImage } from '../types.ts';
+import type { RepairedFace, StageClock } from './stages.ts';
+
+export interface RepairSettings {
+  /** Pixel probability from which a pixel counts as covered. */
+  threshold: number;
+  /** Inpaint when the covered share of the face area is above this. */
+  minFraction: number;
+  /** Growth of the found mask before inpainting, crop pixels. */
+  dilatePx: number;
+}
+
+/** What the repair stage found on one face (and, when it inpainted, what it made). */
+export interface FaceOcclusion {
+  /** Share (0–1) of the face area (hull of the landmarks in the aligned crop) found covered. */
+  fraction: number;
+  /** Present when inpainting ran: the repaired 128×128 aligned face… */
+  inpainted?: RgbImage;
+  /** …and the hole it filled, one byte per crop pixel (1 = covered). */
+  mask?: Uint8Array;
+}
+
+/** Feathered edge of the face pasted back, in crop pixels (as `unmask inpaint` pastes). */
+const FEATHER_CROP_PX = 1.5;
+
+const log = stageLogger('repair');
+
+export class FaceRepairer {
+  private failureLogged = false;
+
+  /** `inpainter` undefined: faces are segmented (the alert carries the fraction) but never repaired. */
+  constructor(
+    readonly segmenter: OcclusionSegmenter,
+    readonly inpainter: Inpainter | undefined,
+    private readonly settings: RepairSettings,
+  ) {
+    if (segmenter.size !== INPAINT_TEMPLATE.size) throw new RangeError(`the segmenter takes ${segmenter.size} px crops, the inpainting space is ${INPAINT_TEMPLATE.size}`);
+    if (inpainter && inpainter.size !== INPAINT_TEMPLATE.size)
+      throw new RangeError(`the inpainter takes ${inpainter.size} px crops, the inpainting space is ${INPAINT_TEMPLATE.size}`);
+  }
+
+  /**
+   * The faces of one frame, each with its occlusion; repaired ones get a new recognizer crop cut from
+   * the frame with the inpainted face pasted in. A model failure leaves the faces as they came (logged
+   * once): a face that cannot be repaired is still worth recognising.
+   */
+  async repair(frame: RgbImage, faces: AlignedFace[], recognizer: Recognizer, clock: StageClock): Promise<RepairedFace[]> {
+    if (!faces.length) return [];
+    let probabilities: Float32Array[];
+    const segmentStart = performance.now();
+    try {
+      probabilities = await this.segmenter.segment(faces.map((f) => f.crop));
+    } catch (err) {
+      this.logFailure('occlusion segmentation failed; faces go on unrepaired', err);
+      return faces;
+    } finally {
+      clock('occlusion', performance.now() - segmentStart);
+    }
+    const size = INPAINT_TEMPLATE.size;
+    const found = faces.map((face, i) => {
+      const transform = estimateSimilarity(sourcePoints(INPAINT_TEMPLATE, face.observation.face.landmarks), INPAINT_TEMPLATE.points);
+      const mask = occlusionMask(probabilities[i], size, this.settings.threshold, this.settings.dilatePx);
+      const fraction = occludedFraction(mask, faceRegion(landmarksInCrop(transform, face.observation.face.landmarks), size));
+      occludedFractionHistogram.observe(fraction);
+      return { face, transform, mask, fraction };
+    });
+    const toInpaint = this.inpainter ? found.filter((f) => f.fraction > this.settings.minFraction) : [];
+    const repaired = new Map<AlignedFace, FaceOcclusion & { recognizerCrop: RgbImage }>();
+    if (toInpaint.length) {
+      const inpaintStart = performance.now();
+      try {
+        const inpainted = await this.inpainter!.inpaint(toInpaint.map((f) => f.face.crop), toInpaint.map((f) => f.mask));
+        toInpaint.forEach(({ face, transform, mask, fraction }, i) => {
+          const recognizerCrop = recognizerCropOfRepair(frame, face, transform, mask, inpainted[i], recognizer);
+          repaired.set(face, { fraction, inpainted: inpainted[i], mask, recognizerCrop });
+        });
+        inpaintedFaces.inc(toInpaint.length);
+      } catch (err) {
+        this.logFailure('inpainting failed; occluded faces go on unrepaired', err);
+      } finally {
+        clock('inpaint', performance.now() - inpaintStart);
+      }
+    }
+    return found.map(({ face, fraction }) => {
+      const done = repaired.get(face);
+      if (!done) return { ...face, occlusion: { fraction } };
+      const { recognizerCrop, ...occlusion } = done;
+      return { ...face, recognizerCrop, occlusion };
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.segmenter.close();
+    await this.inpainter?.close();
+  }
+
+  private logFailure(message: string, err: unknown): void {
+    // Once: a broken model fails on every face, and the log must stay readable.
+    if (this.failureLogged) return;
+    this.failureLogged = true;
+    log.error({ err: (err as Error).message }, `${message} (further failures are not logged)`);
+  }
+}
+
+/**
+ * The inpainted face pasted into a copy of the frame (only the hole's pixels change, as in `unmask
+ * inpaint`), and the recognizer's crop cut from that copy with the face's own landmarks.
+ */
+export function recognizerCropOfRepair(
+  frame: RgbImage,
+  face: AlignedFace,
+  frameToCrop: Similarity,
+  cropMask: Uint8Array,
+  inpainted: RgbImage,
+  recognizer: Recognizer,
+): RgbImage {
+  const hole = holeInFrame(cropMask, inpainted.width, frame.width, frame.height, frameToCrop);
+  const pasted = pasteBack(frame, hole, inpainted, frameToCrop, FEATHER_CROP_PX / scaleOf(frameToCrop));
+  return alignToTemplate(pasted.image, face.observation.face.landmarks, recognizer.template).crop;
+}
+
+/**
+ * The crop's mask seen in the frame: a frame pixel is in the hole when its centre falls on a hole pixel
+ * of the crop (nearest neighbour). Only the crop's footprint in the frame is visited.
+ */
+export function holeInFrame(cropMask: Uint8Array, size: number, width: number, height: number, frameToCrop: Similarity): Uint8Array {
+  if (cropMask.length !== size * size) throw new RangeError(`crop mask has ${cropMask.length} values, a ${size}×${size} crop has ${size * size}`);
+  const hole = new Uint8Array(width * height);
+  const cropToFrame = invertSimilarity(frameToCrop);
+  const corners = [
+    [0, 0],
+    [size, 0],
+    [0, size],
+    [size, size],
+  ].map(([u, v]) => ({ x: cropToFrame.a * u - cropToFrame.b * v + cropToFrame.tx, y: cropToFrame.b * u + cropToFrame.a * v + cropToFrame.ty }));
+  const x0 = Math.max(0, Math.floor(Math.min(...corners.map((c) => c.x))));
+  const x1 = Math.min(width, Math.ceil(Math.max(...corners.map((c) => c.x))));
+  const y0 = Math.max(0, Math.floor(Math.min(...corners.map((c) => c.y))));
+  const y1 = Math.min(height, Math.ceil(Math.max(...corners.map((c) => c.y))));
+  for (let y = y0; y < y1; y++) {
+    for (let x = x0; x < x1; x++) {
+      const px = x + 0.5, py = y + 0.5;
+      const u = Math.floor(frameToCrop.a * px - frameToCrop.b * py + frameToCrop.tx);
+      const v = Math.floor(frameToCrop.b * px + frameToCrop.a * py + frameToCrop.ty);
+      if (u >= 0 && u < size && v >= 0 && v < size && cropMask[v * size + u]) hole[y * width + x] = 1;
+    }
+  }
+  return hole;
+}
+
+/**
+ * The stage: the frame's aligned faces through the repairer; without one (no occlusion model) the
+ * faces pass unchanged. `frame` is the frame these faces were aligned from.
+ */
+export function repairStage(
+  repairer: FaceRepairer | undefined,
+  frame: RgbImage,
+  recognizer: Recognizer,
+  clock: StageClock,
+): OperatorFunction<AlignedFace[], RepairedFace[]> {
+  if (!repairer) return map((faces) => faces);
+  return concatMap(async (faces) => {
+    if (!faces.length) return [];
+    const start = performance.now();
+    try {
+      return await repairer.repair(frame, faces, recognizer, clock);
+    } finally {
+      clock('repair', performance.now() - start);
+    }
+  });
+}
