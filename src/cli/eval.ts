@@ -1,13 +1,20 @@
-// `unmask eval lfw`: the paper's LFW evaluation (Tables II and III) for GT, OCC, Telea and every
-// ONNX inpainting model in a folder, with face-api's recognizer.
+// `unmask eval lfw`: the paper's LFW evaluation (Tables II and III, Figs. 4, 6, 7) for GT, OCC,
+// Telea and every ID-GAN generator in a folder, with several recognizers, through a per-image cache.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
+import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { ConfigError, type Config } from '../config.ts';
-import { inpainterCondition, resultsMarkdown, runLfwEval, TELEA_CONDITION, type Condition } from '../eval/lfw.ts';
-import { checkImagesExist, MissingImagesError, PairsFormatError, readPairsFile, type LfwPair } from '../eval/pairs.ts';
+import { SqliteEvalCache, MemoryEvalCache, type EvalCache } from '../eval/cache.ts';
+import { writeFigures } from '../eval/figures.ts';
+import { EvalFlagError, idganModelNames, parseNameList } from '../eval/flags.ts';
+import { GT_CONDITION, inpainterCondition, OCC_CONDITION, runLfwEval, TELEA_CONDITION, type Condition } from '../eval/lfw.ts';
+import { checkImagesExist, listLfwImages, MissingImagesError, PairsFormatError, readPairsFile, type LfwPair } from '../eval/pairs.ts';
+import { loadEvalRecognizer, RECOGNIZER_IDS } from '../eval/recognizers/index.ts';
+import type { EvalRecognizer } from '../eval/recognizers/types.ts';
+import { resultsMarkdown } from '../eval/report.ts';
 import { decodeImage } from '../gallery/enroll.ts';
 import type { Inpainter } from '../models/inpaint/types.ts';
 import type { Detector, Recognizer } from '../models/types.ts';
@@ -23,6 +30,8 @@ export interface EvalCliDeps {
   /** The real models by default; tests pass fakes. */
   loadModels?: (config: Config) => Promise<EvalCliModels>;
   loadInpainter?: (path: string) => Promise<Inpainter>;
+  /** By id (RECOGNIZER_IDS); `service` is the service's own recognizer. */
+  loadRecognizer?: (id: string, service: Recognizer) => Promise<EvalRecognizer>;
 }
 
 interface EvalLfwFlags {
@@ -30,12 +39,17 @@ interface EvalLfwFlags {
   pairs: string;
   out: string;
   models: string;
+  conditions?: string;
+  recognizers?: string;
   limit?: number;
   seed: number;
+  all?: boolean;
+  /** A folder, or false with --no-cache. */
+  cache: string | false;
   config?: string;
 }
 
-
+const FIXED_CONDITIONS = [GT_CONDITION, OCC_CONDITION, TELEA_CONDITION];
 
 /**
  * The first ⌈n/2⌉ matched and ⌊n/2⌋ mismatched pairs in file order: a limited run keeps both
@@ -58,26 +72,34 @@ async function loadOnnxInpainter(path: string): Promise<Inpainter> {
 }
 
 export function registerEvalCommands(program: Command, deps: EvalCliDeps = {}): void {
-  const loadModels = deps.loadModels ?? loadRealModels;
-  const loadInpainter = deps.loadInpainter ?? loadOnnxInpainter;
+  const loaders = {
+    models: deps.loadModels ?? loadRealModels,
+    inpainter: deps.loadInpainter ?? loadOnnxInpainter,
+    recognizer: deps.loadRecognizer ?? loadEvalRecognizer,
+  };
   const evalCommand = program.command('eval').description('measure the project against the paper (DESIGN.md §4)');
   evalCommand
     .command('lfw')
     .description(
       'LFW: align every image of the pairs to the 128×128 crop, put a seeded 48×48 white block on it, restore it ' +
-        '(GT, OCC, Telea, each models/*.onnx) and report PSNR/SSIM against GT and 10-fold verification accuracy',
+        '(GT, OCC, Telea, each models/idgan-*.onnx) and report PSNR/SSIM against GT and 10-fold verification accuracy per recognizer',
     )
     .requiredOption('--lfw <dir>', 'LFW folder: one sub-folder per person, <Name>/<Name>_<NNNN>.jpg')
     .requiredOption('--pairs <file>', "pairs file: View 2's pairs.txt or View 1's pairsDevTrain.txt / pairsDevTest.txt")
-    .requiredOption('--out <dir>', 'where to write results.json and results.md')
-    .option('--models <dir>', 'folder whose *.onnx inpainting models are evaluated (none is fine)', 'models')
+    .requiredOption('--out <dir>', 'where to write results.json, results.md and the figures')
+    .option('--models <dir>', 'folder whose idgan-*.onnx generators are evaluated, each a condition named after its file (none is fine)', 'models')
+    .option('--conditions <list>', `comma list of conditions (default: all; ${FIXED_CONDITIONS.map((c) => c.name).join(', ')} and each idgan-* model)`)
+    .option('--recognizers <list>', `comma list of recognizers (default: all; ${RECOGNIZER_IDS.join(', ')})`)
     .option('--limit <n>', 'evaluate only n pairs (half matched, half mismatched) for a quick look', positiveInteger)
     .option('--seed <s>', 'seed of the hole placement', wholeNumber, 0)
+    .option('--all', 'Table II over every image of the --lfw folder, not only those of the pairs')
+    .option('--cache <dir>', 'per-image cache (landmarks, quality, embeddings), reused across runs', 'var/eval-cache')
+    .option('--no-cache', 'compute everything and keep nothing')
     .option('--config <file>', 'config file (YAML) for the model workers')
-    .action((flags: EvalLfwFlags) => reportingErrors(() => evalLfw(flags, loadModels, loadInpainter)));
+    .action((flags: EvalLfwFlags) => reportingErrors(() => evalLfw(flags, loaders)));
 }
 
-/** A pairs file or LFW folder the command cannot use: one message and exit 1, no stack. */
+/** A pairs file, folder or flag the command cannot use: one message and exit 1, no stack. */
 class EvalInputError extends Error {
   constructor(message: string) {
     super(message);
@@ -89,7 +111,8 @@ async function reportingErrors(command: () => Promise<void>): Promise<void> {
   try {
     await command();
   } catch (err) {
-    const userCanFix = err instanceof EvalInputError || err instanceof PairsFormatError || err instanceof MissingImagesError || err instanceof ConfigError;
+    const userCanFix =
+      err instanceof EvalInputError || err instanceof EvalFlagError || err instanceof PairsFormatError || err instanceof MissingImagesError || err instanceof ConfigError;
     if (!userCanFix) throw err;
     process.stderr.write(`error: ${err.message}\n`);
     process.exitCode = 1;
@@ -109,58 +132,115 @@ async function sha256(path: string): Promise<string> {
   return createHash('sha256').update(await readFile(path)).digest('hex');
 }
 
+/** One bar per stage, with the time left; on a pipe (no TTY) a line every 10 s instead. */
+function progressBar(): { update(stage: string, done: number, total: number): void; stop(): void } {
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: '{stage} {bar} {value}/{total} images | {duration_formatted} elapsed | {eta_formatted} left',
+      hideCursor: true,
+      noTTYOutput: true,
+      notTTYSchedule: 10_000,
+      etaBuffer: 200,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  let stage: string | undefined;
+  return {
+    update(next, done, total) {
+      if (next !== stage) {
+        if (stage !== undefined) bar.stop();
+        stage = next;
+        bar.start(total, 0, { stage: next.padEnd(9) });
+      }
+      bar.update(done);
+    },
+    stop() {
+      if (stage !== undefined) bar.stop();
+      stage = undefined;
+    },
+  };
+}
+
 async function evalLfw(
   flags: EvalLfwFlags,
-  loadModels: (config: Config) => Promise<EvalCliModels>,
-  loadInpainter: (path: string) => Promise<Inpainter>,
+  load: { models: NonNullable<EvalCliDeps['loadModels']>; inpainter: NonNullable<EvalCliDeps['loadInpainter']>; recognizer: NonNullable<EvalCliDeps['loadRecognizer']> },
 ): Promise<void> {
+  const started = Date.now();
   // Everything a user can get wrong is checked before the models take their seconds to start.
   const parsed = await readPairs(flags.pairs);
   const pairs = flags.limit !== undefined ? balancedSubset(parsed.pairs, flags.limit) : parsed.pairs;
+  const matched = pairs.filter((p) => p.same).length;
+  if (matched < 2 || pairs.length - matched < 2)
+    throw new EvalInputError(
+      `10-fold verification needs at least 2 matched and 2 mismatched pairs, got ${matched} and ${pairs.length - matched}` +
+        (flags.limit !== undefined ? ` (--limit ${flags.limit}: use 4 or more)` : ` in ${flags.pairs}`),
+    );
   checkImagesExist(flags.lfw, pairs);
-  const modelFiles = existsSync(flags.models)
-    ? readdirSync(flags.models).filter((f) => f.endsWith('.onnx')).sort().map((f) => join(flags.models, f))
-    : [];
+  const qualityImages = flags.all ? listLfwImages(flags.lfw) : undefined;
+  const modelNames = existsSync(flags.models) ? idganModelNames(readdirSync(flags.models)) : [];
+  const knownConditions = [...FIXED_CONDITIONS.map((c) => c.name), ...modelNames];
+  const conditionNames = flags.conditions !== undefined ? parseNameList('--conditions', flags.conditions, knownConditions) : knownConditions;
+  const recognizerIds = flags.recognizers !== undefined ? parseNameList('--recognizers', flags.recognizers, RECOGNIZER_IDS) : [...RECOGNIZER_IDS];
   const config = configFrom(flags.config);
   const modelDigests: Record<string, string> = {};
-  for (const file of modelFiles) modelDigests[basename(file, '.onnx')] = await sha256(file);
+  for (const name of modelNames.filter((n) => conditionNames.includes(n))) modelDigests[name] = await sha256(join(flags.models, `${name}.onnx`));
 
   await mkdir(flags.out, { recursive: true });
+  const cache: EvalCache = flags.cache === false ? new MemoryEvalCache() : new SqliteEvalCache(join(flags.cache, 'cache.db'));
   const inpainters: Inpainter[] = [];
-  const models = await loadModels(config);
+  const recognizers: EvalRecognizer[] = [];
+  const progress = progressBar();
+  const models = await load.models(config);
   try {
-    const conditions: Condition[] = [TELEA_CONDITION];
-    for (const file of modelFiles) {
-      const inpainter = await loadInpainter(file);
+    for (const id of recognizerIds) recognizers.push(await load.recognizer(id, models.recognizer));
+    const conditions: Condition[] = [];
+    for (const name of conditionNames) {
+      const fixed = FIXED_CONDITIONS.find((c) => c.name === name);
+      if (fixed) {
+        conditions.push(fixed);
+        continue;
+      }
+      const inpainter = await load.inpainter(join(flags.models, `${name}.onnx`));
       inpainters.push(inpainter);
-      conditions.push(inpainterCondition(basename(file, '.onnx'), inpainter));
+      conditions.push(inpainterCondition(name, inpainter));
     }
-    let lastReport = 0;
-    const result = await runLfwEval(
+    const { result, figures } = await runLfwEval(
       {
         lfwDir: flags.lfw,
         pairs,
+        qualityImages,
         // File folds only for a whole View 2 file; View 1 and limited runs are dealt into 10.
         useFileFolds: parsed.format === 'view2' && flags.limit === undefined,
         seed: flags.seed,
         decode: (bytes) => decodeImage(bytes, config.gallery.maxImagePixels),
-        onProgress: (stage, done, total) => {
-          if (done === total || Date.now() - lastReport > 2000) {
-            lastReport = Date.now();
-            process.stderr.write(`${stage}: ${done}/${total} images\n`);
-          }
-        },
+        onProgress: (stage, done, total) => progress.update(stage, done, total),
+        montageFaces: 6,
       },
-      { detector: models.enrollDetector, recognizer: models.recognizer, conditions },
+      { detector: models.enrollDetector, recognizers, conditions, cache },
     );
-    const command = `unmask eval lfw --lfw ${flags.lfw} --pairs ${flags.pairs} --out ${flags.out}` +
-      `${flags.models !== 'models' ? ` --models ${flags.models}` : ''}${flags.limit !== undefined ? ` --limit ${flags.limit}` : ''} --seed ${flags.seed}`;
-    const json = { ...result, pairs_file: flags.pairs, command, models: modelDigests };
+    progress.stop();
+    const command =
+      `unmask eval lfw --lfw ${flags.lfw} --pairs ${flags.pairs} --out ${flags.out}` +
+      (flags.models !== 'models' ? ` --models ${flags.models}` : '') +
+      (flags.conditions !== undefined ? ` --conditions ${conditionNames.join(',')}` : '') +
+      (flags.recognizers !== undefined ? ` --recognizers ${recognizerIds.join(',')}` : '') +
+      (flags.limit !== undefined ? ` --limit ${flags.limit}` : '') +
+      (flags.all ? ' --all' : '') +
+      ` --seed ${flags.seed}`;
+    const figureFiles = await writeFigures(flags.out, result, figures);
+    const seconds = (Date.now() - started) / 1000;
+    const json = { ...result, pairs_file: flags.pairs, command, models: modelDigests, seconds, figures: figureFiles };
     await writeFile(join(flags.out, 'results.json'), JSON.stringify(json, null, 2) + '\n');
-    await writeFile(join(flags.out, 'results.md'), resultsMarkdown(result, command, modelDigests));
-    process.stdout.write(`${join(flags.out, 'results.md')}: ${result.n_pairs} pairs, ${result.n_images} images, ${result.detection.fallback} aligned without a detection\n`);
+    await writeFile(join(flags.out, 'results.md'), resultsMarkdown(result, { command, models: modelDigests, figures: figureFiles, seconds }));
+    process.stdout.write(
+      `${join(flags.out, 'results.md')}: ${result.n_pairs} pairs, ${result.n_images} images, ${result.detection.fallback} aligned without a detection, ${seconds.toFixed(0)} s\n`,
+    );
   } finally {
+    progress.stop();
     for (const inpainter of inpainters) await inpainter.close();
+    for (const recognizer of recognizers) await recognizer.close();
     await models.close();
+    cache.close();
   }
 }

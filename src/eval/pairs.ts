@@ -1,7 +1,7 @@
 // LFW's pairs files (README §3c): View 2's pairs.txt ("10 300": 10 folds, each 300 matched pairs
 // then 300 mismatched) and View 1's pairsDevTrain.txt / pairsDevTest.txt (a count N, N matched
 // pairs then N mismatched). Matched lines read `name n1 n2`, mismatched `name1 n1 name2 n2`.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -119,4 +119,23 @@ export function checkImagesExist(dir: string, pairs: readonly LfwPair[]): void {
     throw new MissingImagesError(
       `${missing.length} image(s) of the pairs are missing under ${dir}: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', …' : ''}. Is --lfw the folder that holds one sub-folder per person?`,
     );
+}
+
+const LFW_FILE = /^(.+)_(\d{4})\.jpg$/;
+
+/**
+ * Every image of an LFW folder (`<Name>/<Name>_<NNNN>.jpg`), sorted by name and number; other files
+ * are ignored. Throws when the folder holds none, which means --lfw points elsewhere.
+ */
+export function listLfwImages(dir: string): LfwImage[] {
+  const images: LfwImage[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    for (const file of readdirSync(join(dir, entry.name))) {
+      const match = LFW_FILE.exec(file);
+      if (match && match[1] === entry.name) images.push({ name: entry.name, number: Number(match[2]) });
+    }
+  }
+  if (images.length === 0) throw new MissingImagesError(`no <Name>/<Name>_<NNNN>.jpg image under ${dir}: is --lfw the folder that holds one sub-folder per person?`);
+  return images.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.number - b.number));
 }

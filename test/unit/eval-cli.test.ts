@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -6,6 +7,7 @@ import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FACEAPI_RECOGNIZER_TEMPLATE, INPAINT_TEMPLATE } from '../../src/align/templates.ts';
 import { registerEvalCommands, type EvalCliModels } from '../../src/cli/eval.ts';
+import type { Inpainter } from '../../src/models/inpaint/types.ts';
 import type { Point } from '../../src/types.ts';
 
 const SIZE = 100;
@@ -47,19 +49,39 @@ function fakeModels(): EvalCliModels & { closed: boolean } {
   return models;
 }
 
-async function run(args: string[], models: EvalCliModels): Promise<{ loads: number }> {
+/** A fake generator: fills the hole with mid-grey. */
+function greyInpainter(path: string): Inpainter {
+  return {
+    id: 'grey',
+    version: path,
+    size: 128,
+    inpaint: async (crops, masks) =>
+      crops.map((crop, i) => ({ ...crop, data: crop.data.map((v, k) => (masks[i][Math.floor(k / 3)] ? 128 : v)) })),
+    close: async () => {},
+  };
+}
+
+async function run(args: string[], models: EvalCliModels): Promise<{ loads: number; inpainters: string[] }> {
   const program = new Command('unmask').exitOverride();
   let loads = 0;
-  registerEvalCommands(program, { loadModels: async () => (loads++, models) });
+  const inpainters: string[] = [];
+  registerEvalCommands(program, {
+    loadModels: async () => (loads++, models),
+    loadInpainter: async (path) => (inpainters.push(path), greyInpainter(path)),
+  });
   await program.parseAsync(['node', 'unmask', 'eval', 'lfw', ...args]);
-  return { loads };
+  return { loads, inpainters };
 }
 
 describe('unmask eval lfw', () => {
   const dir = mkdtempSync(join(tmpdir(), 'eval-cli-'));
   const lfw = join(dir, 'lfw');
   const pairsFile = join(dir, 'pairs.txt');
+  const modelsDir = join(dir, 'models');
   beforeAll(async () => {
+    mkdirSync(modelsDir);
+    writeFileSync(join(modelsDir, 'idgan-test.onnx'), 'generator bytes');
+    writeFileSync(join(modelsDir, 'occlusion.onnx'), 'not a generator');
     for (const [name, [r, g, b]] of Object.entries(COLOURS)) {
       mkdirSync(join(lfw, name), { recursive: true });
       const data = new Uint8Array(SIZE * SIZE * 3);
@@ -81,15 +103,55 @@ describe('unmask eval lfw', () => {
     const out = join(dir, 'out');
     vi.spyOn(process.stdout, 'write').mockReturnValue(true);
     vi.spyOn(process.stderr, 'write').mockReturnValue(true);
-    await run(['--lfw', lfw, '--pairs', pairsFile, '--out', out, '--models', join(dir, 'no-models'), '--seed', '3'], models);
+    const args = ['--lfw', lfw, '--pairs', pairsFile, '--out', out, '--models', modelsDir, '--recognizers', 'faceapi', '--cache', join(dir, 'cache'), '--seed', '3'];
+    const { inpainters } = await run(args, models);
+    // Only idgan-*.onnx files are generators; others in the folder (an occlusion model, say) are not.
+    expect(inpainters).toEqual([join(modelsDir, 'idgan-test.onnx')]);
     const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
-    expect(results).toMatchObject({ n_pairs: 8, n_images: 8, seed: 3, models: {}, detection: { found: 8, fallback: 0 } });
-    expect(Object.keys(results.psnr)).toEqual(['OCC', 'Telea']);
+    expect(results).toMatchObject({ n_pairs: 8, n_images: 8, seed: 3, detection: { found: 8, fallback: 0 } });
+    expect(results.models).toEqual({ 'idgan-test': createHash('sha256').update('generator bytes').digest('hex') });
+    expect(Object.keys(results.psnr)).toEqual(['OCC', 'Telea', 'idgan-test']);
     // Flat images: Telea restores them exactly (PSNR capped at 100 dB).
     expect(results.psnr.Telea).toBe(100);
-    expect(results.accuracy['fake-colour'].GT.mean).toBe(1);
+    expect(results.accuracy.faceapi.GT.mean).toBe(1);
+    expect(results.computed).toEqual({ landmarks: 8, quality: 24, embeddings: 32 });
     expect(readFileSync(join(out, 'results.md'), 'utf8')).toContain('--seed 3');
+    expect(Object.values(results.figures)).toEqual(['fig4-montage.png', 'fig6-accuracy.png', 'fig7-tsne.png'].filter((f) => existsSync(join(out, f))));
     expect(models.closed).toBe(true);
+
+    // The same run again: everything comes from the cache, and the numbers are the same.
+    await run(args, fakeModels());
+    const again = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+    expect(again.computed).toEqual({ landmarks: 0, quality: 0, embeddings: 0 });
+    expect(again.accuracy).toEqual(results.accuracy);
+    expect(again.psnr).toEqual(results.psnr);
+  });
+
+  it('computes only the conditions asked for, and Table II over the whole folder with --all', async () => {
+    vi.spyOn(process.stdout, 'write').mockReturnValue(true);
+    vi.spyOn(process.stderr, 'write').mockReturnValue(true);
+    writeFileSync(join(dir, 'four.txt'), ['2', 'Ann\t1\t2', 'Bob\t1\t2', 'Ann\t1\tCid\t1', 'Bob\t2\tCid\t1', ''].join('\n'));
+    const out = join(dir, 'out-all');
+    await run(['--lfw', lfw, '--pairs', join(dir, 'four.txt'), '--out', out, '--models', modelsDir, '--conditions', 'OCC,GT', '--recognizers', 'faceapi', '--no-cache', '--all'], fakeModels());
+    const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+    expect(results).toMatchObject({ n_pairs: 4, n_images: 5, n_quality_images: 8 });
+    expect(Object.keys(results.accuracy.faceapi)).toEqual(['GT', 'OCC']);
+    expect(Object.keys(results.psnr)).toEqual(['OCC']);
+    expect(results.command).toContain('--conditions GT,OCC');
+  });
+
+  it.each([
+    [['--limit', '3'], /needs at least 2 matched and 2 mismatched pairs, got 2 and 1 \(--limit 3: use 4 or more\)/],
+    [['--conditions', 'GT,PM'], /--conditions: unknown "PM"; available: GT, OCC, Telea, idgan-test/],
+    [['--conditions', 'GT,,OCC'], /--conditions "GT,,OCC": an empty name/],
+    [['--recognizers', 'faceapi,faceapi'], /--recognizers names faceapi twice/],
+    [['--recognizers', 'arcface'], /--recognizers: unknown "arcface"; available: faceapi, faceplugin, faceres/],
+  ])('refuses %s before starting the models', async (flags, message) => {
+    const stderr = vi.spyOn(process.stderr, 'write').mockReturnValue(true);
+    const { loads } = await run(['--lfw', lfw, '--pairs', pairsFile, '--out', join(dir, 'out-bad'), '--models', modelsDir, ...flags], fakeModels());
+    expect(loads).toBe(0);
+    expect(process.exitCode).toBe(1);
+    expect(String(stderr.mock.calls[0][0])).toMatch(message);
   });
 
   it('names a missing image before starting the models', async () => {

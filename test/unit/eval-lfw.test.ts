@@ -4,28 +4,12 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FACEAPI_RECOGNIZER_TEMPLATE, INPAINT_TEMPLATE } from '../../src/align/templates.ts';
 import { balancedSubset } from '../../src/cli/eval.ts';
-import { cosineSimilarity, imageKey, recognizerChipFromCrop, resultsMarkdown, runLfwEval, TELEA_CONDITION } from '../../src/eval/lfw.ts';
+import { cosineSimilarity, GT_CONDITION, imageKey, OCC_CONDITION, runLfwEval, TELEA_CONDITION } from '../../src/eval/lfw.ts';
+import { templateGeometry, type EvalRecognizer } from '../../src/eval/recognizers/types.ts';
+import { resultsMarkdown } from '../../src/eval/report.ts';
 import { parsePairs } from '../../src/eval/pairs.ts';
-import type { Detector, Recognizer } from '../../src/models/types.ts';
+import type { Detector } from '../../src/models/types.ts';
 import type { DetectedFace, Point, RgbImage } from '../../src/types.ts';
-
-describe('recognizerChipFromCrop', () => {
-  it('puts each template point of the 128 crop where the recognizer template has it', () => {
-    // A dark crop with a bright 3×3 dot on the nose base (template point 4).
-    const crop: RgbImage = { width: 128, height: 128, data: new Uint8Array(128 * 128 * 3) };
-    const nose = INPAINT_TEMPLATE.points[4];
-    for (let dy = -1; dy <= 1; dy++)
-      for (let dx = -1; dx <= 1; dx++) crop.data.fill(255, ((Math.floor(nose.y) + dy) * 128 + Math.floor(nose.x) + dx) * 3, ((Math.floor(nose.y) + dy) * 128 + Math.floor(nose.x) + dx) * 3 + 3);
-    const chip = recognizerChipFromCrop(crop, { template: FACEAPI_RECOGNIZER_TEMPLATE });
-    expect(chip.width).toBe(150);
-    let brightest = 0, at = { x: -1, y: -1 };
-    for (let i = 0; i < 150 * 150; i++)
-      if (chip.data[i * 3] > brightest) [brightest, at] = [chip.data[i * 3], { x: i % 150, y: Math.floor(i / 150) }];
-    const target = FACEAPI_RECOGNIZER_TEMPLATE.points[4];
-    expect(Math.abs(at.x + 0.5 - target.x)).toBeLessThanOrEqual(1.5);
-    expect(Math.abs(at.y + 0.5 - target.y)).toBeLessThanOrEqual(1.5);
-  });
-});
 
 describe('cosineSimilarity', () => {
   it('is 1 for parallel, 0 for orthogonal, and refuses zero vectors', () => {
@@ -71,11 +55,13 @@ const fakeDetector: Detector = {
   },
 };
 
-const fakeRecognizer: Recognizer = {
+const fakeRecognizer: EvalRecognizer = {
   id: 'fake-colour',
   version: '1',
   dims: 3,
-  template: FACEAPI_RECOGNIZER_TEMPLATE,
+  description: 'mean colour less grey',
+  chip: templateGeometry(FACEAPI_RECOGNIZER_TEMPLATE),
+  close: async () => {},
   async embed(crops) {
     return crops.map((crop) => {
       const mean = [0, 0, 0];
@@ -101,9 +87,9 @@ describe('runLfwEval', () => {
   ).pairs;
 
   it('scores every condition, counts the fallback alignment and separates clean pairs perfectly', async () => {
-    const result = await runLfwEval(
-      { lfwDir: dir, pairs, useFileFolds: false, seed: 1, batchSize: 3, decode: decodeFake },
-      { detector: fakeDetector, recognizer: fakeRecognizer, conditions: [TELEA_CONDITION] },
+    const { result, figures } = await runLfwEval(
+      { lfwDir: dir, pairs, useFileFolds: false, seed: 1, batchSize: 3, decode: decodeFake, montageFaces: 2 },
+      { detector: fakeDetector, recognizers: [fakeRecognizer], conditions: [GT_CONDITION, OCC_CONDITION, TELEA_CONDITION] },
     );
     expect(result.n_pairs).toBe(8);
     expect(result.n_images).toBe(8);
@@ -115,9 +101,15 @@ describe('runLfwEval', () => {
     expect(result.accuracy['fake-colour'].GT).toEqual({ mean: 1, std: 0 });
     expect(result.auc['fake-colour'].GT).toBe(1);
     expect(Object.keys(result.accuracy['fake-colour'])).toEqual(['GT', 'OCC', 'Telea']);
-    const markdown = resultsMarkdown(result, 'unmask eval lfw …', {});
-    expect(markdown).toContain('| GT | 100.00 ± 0.00 | 1.0000 |');
-    expect(markdown).toMatch(/\| OCC \| \d+\.\d\d \| 0\.\d{4} \|/);
+    expect(result.computed).toEqual({ landmarks: 8, quality: 16, embeddings: 24 });
+    // The montage: two faces, a 128 crop per condition; the OCC crop is white somewhere, GT is not.
+    expect(figures.montage.map((row) => row.crops.length)).toEqual([3, 3]);
+    expect(figures.montage[0].crops[1].data.some((v, i) => v !== figures.montage[0].crops[0].data[i])).toBe(true);
+    const markdown = resultsMarkdown(result, { command: 'unmask eval lfw …', models: {}, figures: {}, seconds: 1 });
+    // Table III shaped as the paper's: a row per recognizer, GT last, then the average row.
+    expect(markdown).toMatch(/\| fake-colour \| \d+\.\d\d ± \d+\.\d\d \| \d+\.\d\d ± \d+\.\d\d \| 100\.00 ± 0\.00 \|/);
+    expect(markdown).toMatch(/\| PSNR \(dB\) \| \d+\.\d{4} \| \d+\.\d{4} \|/);
+    expect(markdown).toContain('| VGGFace2 | 89.15 |');
   });
 
   it('names images by their LFW path', () => {
