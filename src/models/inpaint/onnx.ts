@@ -5,8 +5,7 @@
 //                                   what the hole holds does not matter (the generator fills it white)
 //   mask       float32 N×1×128×128  1 inside the hole, 0 on known pixels
 //   inpainted  float32 N×3×128×128  0…1, composited: known pixels are the input's own
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { openOnnxSession } from '../onnx-session.ts';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { INPAINT_TEMPLATE } from '../../align/templates.ts';
 import type { RgbImage } from '../../types.ts';
@@ -60,31 +59,13 @@ export class OnnxInpainter implements Inpainter {
     const threads = options.threads ?? 0;
     if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new RangeError(`batchSize must be a whole number, 1 or more, got ${batchSize}`);
     if (!(Number.isInteger(threads) && threads >= 0)) throw new RangeError(`threads must be a whole number, 0 or more, got ${threads}`);
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(path);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw new InpaintModelError(`no inpainting model at ${path}: ${HOW_TO_GET_A_MODEL}, or pass another file`);
-      throw new InpaintModelError(`cannot read the inpainting model ${path}: ${(err as Error).message}`);
-    }
-    let session: InferenceSession;
-    try {
-      session = await InferenceSession.create(bytes, {
-        executionProviders: ['cpu'],
-        graphOptimizationLevel: 'all',
-        ...(threads ? { intraOpNumThreads: threads } : {}),
-      });
-    } catch (err) {
-      throw new InpaintModelError(`${path} is not an ONNX model onnxruntime can load: ${(err as Error).message}`);
-    }
+    const { session, version } = await openOnnxSession(path, threads, { what: 'inpainting model', howToGet: HOW_TO_GET_A_MODEL, error: (m) => new InpaintModelError(m) });
     try {
       checkSignature(session, path);
     } catch (err) {
       await session.release();
       throw err;
     }
-    const version = createHash('sha256').update(bytes).digest('hex').slice(0, 16);
     return new OnnxInpainter(session, version, batchSize);
   }
 

@@ -3,8 +3,7 @@
 // The model's contract (the export writes it, this file checks it at load):
 //   image      float32 N×3×128×128  RGB, byte / 255 (0…1), the crop aligned with INPAINT_TEMPLATE
 //   occlusion  float32 N×1×128×128  probability that the pixel is covered (0…1)
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { openOnnxSession } from '../onnx-session.ts';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { INPAINT_TEMPLATE } from '../../align/templates.ts';
 import type { RgbImage } from '../../types.ts';
@@ -48,31 +47,14 @@ export class OnnxOcclusionSegmenter implements OcclusionSegmenter {
     const threads = options.threads ?? 1;
     if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new RangeError(`batchSize must be a whole number, 1 or more, got ${batchSize}`);
     if (!(Number.isInteger(threads) && threads >= 0)) throw new RangeError(`threads must be a whole number, 0 or more, got ${threads}`);
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(path);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw new OcclusionModelError(`no occlusion model at ${path}: ${HOW_TO_GET_A_SEGMENTER}, or pass another file`);
-      throw new OcclusionModelError(`cannot read the occlusion model ${path}: ${(err as Error).message}`);
-    }
-    let session: InferenceSession;
-    try {
-      session = await InferenceSession.create(bytes, {
-        executionProviders: ['cpu'],
-        graphOptimizationLevel: 'all',
-        ...(threads ? { intraOpNumThreads: threads } : {}),
-      });
-    } catch (err) {
-      throw new OcclusionModelError(`${path} is not an ONNX model onnxruntime can load: ${(err as Error).message}`);
-    }
+    const { session, version } = await openOnnxSession(path, threads, { what: 'occlusion model', howToGet: HOW_TO_GET_A_SEGMENTER, error: (m) => new OcclusionModelError(m) });
     try {
       checkSignature(session, path);
     } catch (err) {
       await session.release();
       throw err;
     }
-    return new OnnxOcclusionSegmenter(session, createHash('sha256').update(bytes).digest('hex').slice(0, 16), batchSize);
+    return new OnnxOcclusionSegmenter(session, version, batchSize);
   }
 
   async segment(crops: RgbImage[]): Promise<Float32Array[]> {
