@@ -85,6 +85,23 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def generator_state_from_onnx(path: str | Path) -> dict:
+    """{'generator': state dict, 'width', 'step'} of a generator that training/export_onnx.py wrote:
+    the weights are the graph's initializers, the width and step its 'unmask.training' metadata."""
+    import onnx
+    from onnx import numpy_helper
+    try:
+        model = onnx.load(str(path))
+    except Exception as err:  # onnx raises several kinds for a file that is not a model
+        raise ValueError(f'{path} is not an ONNX model: {err}') from err
+    meta = {p.key: p.value for p in model.metadata_props}
+    if 'unmask.training' not in meta:
+        raise ValueError(f'{path} has no unmask.training metadata: it was not exported by training/export_onnx.py')
+    training = json.loads(meta['unmask.training'])
+    weights = {init.name: torch.from_numpy(numpy_helper.to_array(init).copy()) for init in model.graph.initializer}
+    return {'generator': weights, 'width': training['width'], 'step': training.get('step', 0)}
+
+
 class Trainer:
     def __init__(self, settings: TrainSettings):
         self.settings = settings
@@ -133,11 +150,17 @@ class Trainer:
         return parser
 
     def _init_generator(self) -> dict | None:
-        """Loads --init-generator's weights into a fresh run (a resumed run has its own)."""
+        """Loads --init-generator's weights into a fresh run (a resumed run has its own): a run's
+        checkpoint, or a generator exported to ONNX (models/idgan-*.onnx), whose initializers are
+        the PyTorch parameters by name, so that training goes on from a committed model once the run
+        that made it is gone."""
         path = self.settings.init_generator
         if not path:
             return None
-        state = torch.load(path, map_location='cpu', weights_only=False)
+        if str(path).endswith('.onnx'):
+            state = generator_state_from_onnx(path)
+        else:
+            state = torch.load(path, map_location='cpu', weights_only=False)
         if 'generator' not in state:
             raise ValueError(f'{path} holds no generator: give a run\'s {CHECKPOINT} or {BEST_GENERATOR}')
         width = state['settings']['width'] if 'settings' in state else state.get('width')

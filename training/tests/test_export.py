@@ -116,3 +116,28 @@ def test_cli_exports_a_checkpoint_and_fails_cleanly_on_a_missing_one(tmp_path, c
     assert main(['--checkpoint', str(tmp_path / 'none.pt'), '--out', str(tmp_path / 'x.onnx')]) == 1
     assert 'no checkpoint at' in capsys.readouterr().err
     assert not (tmp_path / 'x.onnx').exists()
+
+
+def test_an_exported_generator_loads_back_into_pytorch_with_the_same_weights(tiny_export):
+    from idgan.trainer import generator_state_from_onnx
+    generator, model_path, _ = tiny_export
+    state = generator_state_from_onnx(model_path)
+    assert state['width'] == TINY_WIDTH
+    reloaded = InpaintNet(width=TINY_WIDTH)
+    reloaded.load_state_dict(state['generator'])  # strict: every parameter, by name
+    for name, tensor in generator.state_dict().items():
+        assert torch.equal(tensor, reloaded.state_dict()[name]), name
+
+
+def test_an_onnx_file_without_the_export_metadata_is_refused(tmp_path, tiny_export):
+    from idgan.trainer import generator_state_from_onnx
+    _, model_path, _ = tiny_export
+    model = onnx.load(str(model_path))
+    del model.metadata_props[:]
+    bare = tmp_path / 'bare.onnx'
+    onnx.save(model, str(bare))
+    with pytest.raises(ValueError, match='unmask.training'):
+        generator_state_from_onnx(bare)
+    (tmp_path / 'junk.onnx').write_bytes(b'not a model')
+    with pytest.raises(ValueError, match='not an ONNX model'):
+        generator_state_from_onnx(tmp_path / 'junk.onnx')
