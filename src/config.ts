@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { PROVIDER_CHOICES } from './models/providers.ts';
 
 const camera = z.object({
   name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." or "-"'),
@@ -110,6 +111,11 @@ const ui = z.object({
   port: z.number().int().min(0).max(65535).default(8081),
 });
 
+// onnxruntime execution provider of a model. 'cpu' by default so that a run is the same on every
+// machine (and in CI); 'auto' tries CUDA, then WebGPU, then CPU; a GPU provider that cannot start
+// falls back to CPU with a warning (src/models/providers.ts).
+const provider = z.enum(PROVIDER_CHOICES).default('cpu');
+
 const occlusion = z.object({
   /** The occlusion segmenter (training/occlusion/export_occlusion.py); when the file is absent the stage is off. */
   model: z.string().min(1).default('models/occlusion-seg.onnx'),
@@ -119,12 +125,23 @@ const occlusion = z.object({
   minFraction: z.number().min(0).max(1).default(0.05),
   /** The found mask is grown by this many crop pixels before inpainting (the occluder's soft edge). */
   dilatePx: z.number().int().min(0).max(16).default(2),
+  provider,
 });
 
 const inpaint = z.object({
   /** The ID-GAN generator (training/export_onnx.py); when the file is absent occluded faces go on unrepaired. */
   model: z.string().min(1).default('models/idgan-inpaint.onnx'),
   enabled: z.boolean().default(true),
+  provider,
+  /** Faces of all cameras gather into one run of the generator (src/pipeline/inpaint-batcher.ts). */
+  batch: z
+    .object({
+      /** A batch runs as soon as it holds this many faces… */
+      maxBatch: z.number().int().min(1).max(1024).default(32),
+      /** …or this long after its first face arrived: the most batching adds to a face's latency. */
+      maxWaitMs: z.number().min(0).max(1000).default(5),
+    })
+    .prefault({}),
 });
 
 export const configSchema = z

@@ -9,7 +9,9 @@ import { GalleryStore } from './gallery/store.ts';
 import { loadModels, loadRepairModels, type Models } from './models/index.ts';
 import { setLogLevel, stageLogger } from './observe/log.ts';
 import { Pipeline, type PipelineDeps } from './pipeline/index.ts';
+import { InpaintBatcher } from './pipeline/inpaint-batcher.ts';
 import { FaceRepairer } from './pipeline/repair.ts';
+import { inpaintBatchFaces } from './observe/metrics.ts';
 import { buildServer, type CameraHealth, type HealthSnapshot, type UnmaskServer } from './server/app.ts';
 import { cameraRoutes, CameraWatch } from './server/routes/cameras.ts';
 import { galleryRoutes } from './server/routes/gallery.ts';
@@ -71,10 +73,15 @@ export async function startService(config: Config, options: ServiceOptions = {})
     log.info({ detector: models.detector.id, recognizer: models.recognizer.id, threads: models.threads }, 'models loaded');
 
     const repairModels = await loadRepairModels(config);
-    const repairer = repairModels.segmenter ? new FaceRepairer(repairModels.segmenter, repairModels.inpainter, config.occlusion) : undefined;
+    // One batcher for every camera: their occluded faces run through the generator together.
+    const inpainter = repairModels.inpainter && new InpaintBatcher(repairModels.inpainter, config.inpaint.batch, (n) => inpaintBatchFaces.observe(n));
+    const repairer = repairModels.segmenter ? new FaceRepairer(repairModels.segmenter, inpainter, config.occlusion) : undefined;
     if (repairer) {
       cleanup.push(() => repairer.close());
-      log.info({ segmenter: repairer.segmenter.version, inpainter: repairer.inpainter?.version ?? 'off' }, 'occlusion repair on');
+      log.info(
+        { segmenter: repairer.segmenter.version, inpainter: repairer.inpainter?.version ?? 'off', providers: repairModels.providers, batch: config.inpaint.batch },
+        'occlusion repair on',
+      );
     }
 
     const store = GalleryStore.open(config.gallery.path);
@@ -126,7 +133,13 @@ export async function startService(config: Config, options: ServiceOptions = {})
         cameras: cams,
         subscribers: hub.subscriberCount,
         gallery: { identities: store.listIdentities().length, samples: store.countSamples() },
-        models: { detector: models.detector.id, recognizer: `${models.recognizer.id}@${models.recognizer.version}`, threads: models.threads },
+        models: {
+          detector: models.detector.id,
+          recognizer: `${models.recognizer.id}@${models.recognizer.version}`,
+          threads: models.threads,
+          // The execution provider each ONNX model runs on; absent when the model is off.
+          providers: repairModels.providers,
+        },
       };
     };
 

@@ -4,12 +4,13 @@ import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { benchMarkdown, runBench } from '../bench/bench.ts';
 import { ConfigError } from '../config.ts';
+import { inpaintBenchCommand } from './bench-inpaint.ts';
 import { configFrom } from './options.ts';
 
 const SHARED_CLIP = '../shared/data/video/short_hamilton_clip.mp4';
 
 interface BenchFlags {
-  out: string;
+  out?: string;
   config?: string;
   video?: string;
   fps: string;
@@ -19,10 +20,13 @@ interface BenchFlags {
 }
 
 export function registerBenchCommand(program: Command): void {
-  program
+  const bench = program
     .command('bench')
-    .description('measure: ffmpeg decode ceiling, a plain face-api loop, the service with N cameras, latencies')
-    .requiredOption('-o, --out <file>', 'JSON results; the markdown table goes beside it (.md)')
+    .description('measure: ffmpeg decode ceiling, a plain face-api loop, the service with N cameras, latencies (`bench inpaint`: the generator alone)')
+    // Not requiredOption: commander would then ask `bench inpaint` for bench's own --out too.
+    .option('-o, --out <file>', 'JSON results; the markdown table goes beside it (.md) (required)')
+    // Options after `inpaint` are the subcommand's (its own --out).
+    .enablePositionalOptions()
     .option('-c, --config <file>', 'YAML config whose detector and thresholds are measured')
     .option('--video <file>', `clip to play on every camera (default ${SHARED_CLIP})`)
     .option('--fps <n>', 'detection rate per camera', '5')
@@ -30,6 +34,8 @@ export function registerBenchCommand(program: Command): void {
     .option('--seconds <n>', 'length of each live run', '12')
     .option('--peer-seconds <n>', 'seconds of the clip the peer loop processes, every frame', '10')
     .action(async (flags: BenchFlags) => {
+      if (!flags.out) throw new ConfigError('bench needs --out FILE (where the JSON results go)');
+      const out = flags.out;
       const video = flags.video ?? SHARED_CLIP;
       if (!existsSync(video)) throw new ConfigError(`no clip at ${video}: give one with --video FILE`);
       const cameraCounts = flags.cameras.split(',').map(Number);
@@ -46,12 +52,13 @@ export function registerBenchCommand(program: Command): void {
         config,
         progress: (line) => console.error(`bench: ${line}`),
       });
-      mkdirSync(dirname(flags.out), { recursive: true });
-      writeFileSync(flags.out, JSON.stringify(result, null, 2) + '\n');
+      mkdirSync(dirname(out), { recursive: true });
+      writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
       const md = benchMarkdown(result, `npx unmask ${process.argv.slice(2).join(' ')}`);
-      const mdFile = flags.out.replace(/\.json$/i, '') + '.md';
+      const mdFile = out.replace(/\.json$/i, '') + '.md';
       writeFileSync(mdFile, md);
       console.log(md);
-      console.error(`bench: wrote ${flags.out} and ${mdFile}`);
+      console.error(`bench: wrote ${out} and ${mdFile}`);
     });
+  bench.addCommand(inpaintBenchCommand());
 }

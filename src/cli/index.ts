@@ -11,6 +11,8 @@ import { registerRunCommand } from './run.ts';
 const program = new Command('unmask')
   .description('Recognise faces in live video through occlusions: cameras in, identity alerts out.')
   .showHelpAfterError()
+  // Lets `bench inpaint` have options of the same names as `bench` (commander needs it on the root too).
+  .enablePositionalOptions()
   .exitOverride();
 
 registerRunCommand(program);

@@ -2,11 +2,13 @@
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { workerCount, type Config } from '../config.ts';
-import { stageLogger } from '../observe/log.ts';
+import { stageLogger, type Logger } from '../observe/log.ts';
+import { modelProvider } from '../observe/metrics.ts';
 import { HOW_TO_GET_A_MODEL, OnnxInpainter } from './inpaint/onnx.ts';
 import type { Inpainter } from './inpaint/types.ts';
 import { HOW_TO_GET_A_SEGMENTER, OnnxOcclusionSegmenter } from './occlusion/onnx.ts';
 import type { OcclusionSegmenter } from './occlusion/types.ts';
+import type { ExecutionProvider, ProviderChoice, ProviderFallback } from './providers.ts';
 import { ModelPool } from './pool.ts';
 import type { Detector, Recognizer } from './types.ts';
 
@@ -53,6 +55,8 @@ export interface RepairModels {
   segmenter?: OcclusionSegmenter;
   /** Absent when `inpaint.enabled` is false or `inpaint.model` is not there: occluded faces go on unrepaired. */
   inpainter?: Inpainter;
+  /** The execution provider each loaded model runs on (/healthz, logs). */
+  providers: { occlusion?: ExecutionProvider; inpaint?: ExecutionProvider };
 }
 
 /**
@@ -63,21 +67,37 @@ export async function loadRepairModels(config: Pick<Config, 'occlusion' | 'inpai
   const log = stageLogger('models');
   if (!existsSync(config.occlusion.model)) {
     log.info({ model: config.occlusion.model }, `occlusion stage off: no occlusion model (${HOW_TO_GET_A_SEGMENTER})`);
-    return {};
+    return { providers: {} };
   }
-  const segmenter = await OnnxOcclusionSegmenter.load(config.occlusion.model);
+  const segmenter = await OnnxOcclusionSegmenter.load(config.occlusion.model, { provider: config.occlusion.provider });
+  reportProvider(log, 'occlusion', config.occlusion.provider, segmenter);
+  const providers: RepairModels['providers'] = { occlusion: segmenter.provider };
   if (!config.inpaint.enabled) {
     log.info('inpainting off (inpaint.enabled is false): occluded faces are measured, not repaired');
-    return { segmenter };
+    return { segmenter, providers };
   }
   if (!existsSync(config.inpaint.model)) {
     log.info({ model: config.inpaint.model }, `inpainting off: no inpainting model (${HOW_TO_GET_A_MODEL}); occluded faces are measured, not repaired`);
-    return { segmenter };
+    return { segmenter, providers };
   }
   try {
-    return { segmenter, inpainter: await OnnxInpainter.load(config.inpaint.model) };
+    // One run of the generator per batch of the cross-camera batcher.
+    const inpainter = await OnnxInpainter.load(config.inpaint.model, { provider: config.inpaint.provider, batchSize: config.inpaint.batch.maxBatch });
+    reportProvider(log, 'inpaint', config.inpaint.provider, inpainter);
+    return { segmenter, inpainter, providers: { ...providers, inpaint: inpainter.provider } };
   } catch (err) {
     await segmenter.close();
     throw err;
   }
+}
+
+/**
+ * Logs the provider a model runs on and sets its gauge. A provider asked for by name that did not
+ * start is a warning (the model runs, slower, on the CPU); under `auto` the skipped ones are expected.
+ */
+function reportProvider(log: Logger, model: string, choice: ProviderChoice, loaded: { provider: ExecutionProvider; fallbacks: ProviderFallback[] }): void {
+  modelProvider.set({ model, provider: loaded.provider }, 1);
+  const fields = { model, requested: choice, provider: loaded.provider, ...(loaded.fallbacks.length ? { fallbacks: loaded.fallbacks } : {}) };
+  if (choice !== 'auto' && loaded.provider !== choice) log.warn(fields, `${model}: the ${choice} execution provider did not start; running on the CPU`);
+  else log.info(fields, `${model} model on the ${loaded.provider} execution provider`);
 }

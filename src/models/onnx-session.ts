@@ -1,8 +1,10 @@
-// Loading an ONNX model for onnxruntime-node on the CPU, shared by the model wrappers (inpainter,
-// occlusion segmenter): read, create the session, and report each failure in words a user can act on.
+// Loading an ONNX model for onnxruntime-node, shared by the model wrappers (inpainter, occlusion
+// segmenter): read, create the session on the chosen execution provider (CPU when a GPU one cannot
+// start), and report each failure in words a user can act on.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { InferenceSession } from 'onnxruntime-node';
+import { ProviderUnavailableError, providerUnavailable, resolveProvider, type ExecutionProvider, type ProviderChoice, type ProviderFallback } from './providers.ts';
 
 export interface OnnxModelFile {
   /** What the model is, for messages: "inpainting model", "occlusion model". */
@@ -13,8 +15,26 @@ export interface OnnxModelFile {
   error: (message: string) => Error;
 }
 
-/** The session and a 16-hex digest of the file (the model's version). `threads` 0 = one per core. */
-export async function openOnnxSession(path: string, threads: number, file: OnnxModelFile): Promise<{ session: InferenceSession; version: string }> {
+export interface OnnxSessionOptions {
+  /** CPU threads of the session; 0 = one per core. */
+  threads: number;
+  /** Default 'cpu'. */
+  provider?: ProviderChoice;
+  /** false: a GPU provider that cannot start is an error (ProviderUnavailableError), not a CPU session. */
+  fallback?: boolean;
+}
+
+export interface OnnxSession {
+  session: InferenceSession;
+  /** A 16-hex digest of the file: the model's version. */
+  version: string;
+  /** The provider the session runs on. */
+  provider: ExecutionProvider;
+  /** Providers tried before it, and why each did not start: the caller logs them. */
+  fallbacks: ProviderFallback[];
+}
+
+export async function openOnnxSession(path: string, options: OnnxSessionOptions, file: OnnxModelFile): Promise<OnnxSession> {
   let bytes: Buffer;
   try {
     bytes = await readFile(path);
@@ -22,14 +42,23 @@ export async function openOnnxSession(path: string, threads: number, file: OnnxM
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw file.error(`no ${file.what} at ${path}: ${file.howToGet}, or pass another file`);
     throw file.error(`cannot read the ${file.what} ${path}: ${(err as Error).message}`);
   }
-  try {
-    const session = await InferenceSession.create(bytes, {
-      executionProviders: ['cpu'],
+  const create = (provider: ExecutionProvider) =>
+    InferenceSession.create(bytes, {
+      executionProviders: [provider],
       graphOptimizationLevel: 'all',
-      ...(threads ? { intraOpNumThreads: threads } : {}),
+      ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
     });
-    return { session, version: createHash('sha256').update(bytes).digest('hex').slice(0, 16) };
+  let resolved;
+  try {
+    resolved = await resolveProvider(options.provider ?? 'cpu', create, { unavailable: (p) => providerUnavailable(p), fallback: options.fallback });
   } catch (err) {
+    if (err instanceof ProviderUnavailableError) throw err;
     throw file.error(`${path} is not an ONNX model onnxruntime can load: ${(err as Error).message}`);
   }
+  return {
+    session: resolved.value,
+    version: createHash('sha256').update(bytes).digest('hex').slice(0, 16),
+    provider: resolved.provider,
+    fallbacks: resolved.fallbacks,
+  };
 }

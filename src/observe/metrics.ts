@@ -101,3 +101,17 @@ export async function timed<T>(stage: string, fn: () => Promise<T>): Promise<T> 
     end();
   }
 }
+
+export const modelProvider = new Gauge({
+  name: 'unmask_model_provider',
+  help: '1 for the onnxruntime execution provider each ONNX model runs on (cpu, cuda, webgpu)',
+  labelNames: ['model', 'provider'] as const,
+  registers: [registry],
+});
+
+export const inpaintBatchFaces = new Histogram({
+  name: 'unmask_inpaint_batch_faces',
+  help: 'Faces per run of the inpainting generator (gathered across cameras, inpaint.batch)',
+  buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+  registers: [registry],
+});

@@ -169,6 +169,10 @@ describe.skipIf(!haveLfw)('service end to end', () => {
     await waitFor(() => camera.status().restarts > restartsBefore && camera.status().state === 'live' && camera.pid() !== pid, 15_000, 'the camera to come back');
     const health = await fetch(`${service.url}/healthz`).then((r) => r.json());
     expect(health.cameras.lobby.restarts).toBeGreaterThan(restartsBefore);
+    // The repair models run on the configured provider (cpu by default), shown in /healthz and /metrics.
+    expect(health.models.providers).toEqual({ occlusion: 'cpu', inpaint: 'cpu' });
+    const metrics = await fetch(`${service.url}/metrics`).then((r) => r.text());
+    expect(metrics).toContain('unmask_model_provider{model="inpaint",provider="cpu"} 1');
     const after = alerts.length;
     await waitFor(() => alerts.length > after, 30_000, 'an alert after the restart');
     expect(alerts.slice(after).every((a) => ON_CAMERA.map(display).includes(a.identity?.name ?? ''))).toBe(true);

@@ -9,6 +9,7 @@ import type { Inpainter } from '../../src/models/inpaint/types.ts';
 import type { OcclusionSegmenter } from '../../src/models/occlusion/types.ts';
 import type { Detector, Recognizer } from '../../src/models/types.ts';
 import { Pipeline } from '../../src/pipeline/index.ts';
+import { InpaintBatcher } from '../../src/pipeline/inpaint-batcher.ts';
 import { FaceRepairer, holeInFrame, type RepairSettings } from '../../src/pipeline/repair.ts';
 import type { AlertMessage, AlignedFace, DetectedFace, Frame, Identity, Point, RgbImage } from '../../src/types.ts';
 
@@ -78,10 +79,13 @@ class FillInpainter implements Inpainter {
   readonly version = '1';
   readonly size = 128;
   masks: Uint8Array[] = [];
+  /** Faces per call. */
+  runs: number[] = [];
   fail = false;
   async inpaint(crops: RgbImage[], masks: Uint8Array[]): Promise<RgbImage[]> {
     if (this.fail) throw new Error('inpainter broke');
     this.masks.push(...masks);
+    this.runs.push(crops.length);
     return crops.map((c, n) => {
       const data = new Uint8Array(c.data);
       masks[n].forEach((m, p) => m && data.set(FILL, p * 3));
@@ -170,6 +174,23 @@ describe('FaceRepairer', () => {
     expect(inpainter.masks).toHaveLength(1);
     expect(out[0].occlusion).toEqual({ fraction: 0 });
     expect(out[1].occlusion!.inpainted).toBeDefined();
+  });
+
+  it('with the service’s batcher, occluded faces of two cameras at once run as one batch, each back to its camera', async () => {
+    const inpainter = new FillInpainter();
+    const repairer = new FaceRepairer(new GreenSegmenter(), new InpaintBatcher(inpainter, { maxBatch: 8, maxWaitMs: 50 }), SETTINGS);
+    const a = frameImage(true, 1), b = frameImage(true, 2);
+    const [outA, outB] = await Promise.all([
+      repairer.repair(a, [alignedFace(a)], recognizer, noClock),
+      repairer.repair(b, [alignedFace(b)], recognizer, noClock),
+    ]);
+    expect(inpainter.runs).toEqual([2]);
+    // Each camera's face comes back inpainted from its own crop (the noise of its own frame).
+    expect(outA[0].occlusion!.inpainted).toBeDefined();
+    expect(outB[0].occlusion!.inpainted).toBeDefined();
+    expect(outA[0].occlusion!.inpainted!.data).not.toEqual(outB[0].occlusion!.inpainted!.data);
+    expect(outA[0].occlusion!.inpainted!.data).toEqual((await new FillInpainter().inpaint([alignedFace(a).crop], [outA[0].occlusion!.mask!]))[0].data);
+    await repairer.close();
   });
 
   it('a failing model leaves the faces as they came, and never throws', async () => {

@@ -6,6 +6,7 @@
 //   mask       float32 N×1×128×128  1 inside the hole, 0 on known pixels
 //   inpainted  float32 N×3×128×128  0…1, composited: known pixels are the input's own
 import { openOnnxSession } from '../onnx-session.ts';
+import type { ExecutionProvider, ProviderChoice, ProviderFallback } from '../providers.ts';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { INPAINT_TEMPLATE } from '../../align/templates.ts';
 import type { RgbImage } from '../../types.ts';
@@ -34,6 +35,9 @@ export interface OnnxInpainterOptions {
   batchSize?: number;
   /** CPU threads of the session; 0 lets onnxruntime use one per core. */
   threads?: number;
+  /** Execution provider (default 'cpu'); a GPU one that cannot start gives a CPU session unless `fallback` is false. */
+  provider?: ProviderChoice;
+  fallback?: boolean;
 }
 
 /** Name, channels of each input and output the generator must have (batch first, then C×128×128). */
@@ -51,6 +55,9 @@ export class OnnxInpainter implements Inpainter {
     private readonly session: InferenceSession,
     readonly version: string,
     private readonly batchSize: number,
+    /** The provider the session runs on, and the ones that did not start before it. */
+    readonly provider: ExecutionProvider,
+    readonly fallbacks: ProviderFallback[],
   ) {}
 
   /** Loads the model and checks that its inputs and output are the generator's; errors say what to do. */
@@ -59,14 +66,14 @@ export class OnnxInpainter implements Inpainter {
     const threads = options.threads ?? 0;
     if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new RangeError(`batchSize must be a whole number, 1 or more, got ${batchSize}`);
     if (!(Number.isInteger(threads) && threads >= 0)) throw new RangeError(`threads must be a whole number, 0 or more, got ${threads}`);
-    const { session, version } = await openOnnxSession(path, threads, { what: 'inpainting model', howToGet: HOW_TO_GET_A_MODEL, error: (m) => new InpaintModelError(m) });
+    const { session, version, provider, fallbacks } = await openOnnxSession(path, { threads, provider: options.provider, fallback: options.fallback }, { what: 'inpainting model', howToGet: HOW_TO_GET_A_MODEL, error: (m) => new InpaintModelError(m) });
     try {
       checkSignature(session, path);
     } catch (err) {
       await session.release();
       throw err;
     }
-    return new OnnxInpainter(session, version, batchSize);
+    return new OnnxInpainter(session, version, batchSize, provider, fallbacks);
   }
 
   async inpaint(crops: RgbImage[], masks: Uint8Array[]): Promise<RgbImage[]> {

@@ -4,6 +4,7 @@
 //   image      float32 N×3×128×128  RGB, byte / 255 (0…1), the crop aligned with INPAINT_TEMPLATE
 //   occlusion  float32 N×1×128×128  probability that the pixel is covered (0…1)
 import { openOnnxSession } from '../onnx-session.ts';
+import type { ExecutionProvider, ProviderChoice, ProviderFallback } from '../providers.ts';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { INPAINT_TEMPLATE } from '../../align/templates.ts';
 import type { RgbImage } from '../../types.ts';
@@ -29,6 +30,9 @@ export interface OnnxOcclusionOptions {
   batchSize?: number;
   /** CPU threads of the session; 0 lets onnxruntime use one per core. One is fastest for one face at a time. */
   threads?: number;
+  /** Execution provider (default 'cpu'); a GPU one that cannot start gives a CPU session unless `fallback` is false. */
+  provider?: ProviderChoice;
+  fallback?: boolean;
 }
 
 export class OnnxOcclusionSegmenter implements OcclusionSegmenter {
@@ -39,6 +43,9 @@ export class OnnxOcclusionSegmenter implements OcclusionSegmenter {
     private readonly session: InferenceSession,
     readonly version: string,
     private readonly batchSize: number,
+    /** The provider the session runs on, and the ones that did not start before it. */
+    readonly provider: ExecutionProvider,
+    readonly fallbacks: ProviderFallback[],
   ) {}
 
   /** Loads the model and checks its input and output; errors say what is wrong and what to do. */
@@ -47,14 +54,14 @@ export class OnnxOcclusionSegmenter implements OcclusionSegmenter {
     const threads = options.threads ?? 1;
     if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new RangeError(`batchSize must be a whole number, 1 or more, got ${batchSize}`);
     if (!(Number.isInteger(threads) && threads >= 0)) throw new RangeError(`threads must be a whole number, 0 or more, got ${threads}`);
-    const { session, version } = await openOnnxSession(path, threads, { what: 'occlusion model', howToGet: HOW_TO_GET_A_SEGMENTER, error: (m) => new OcclusionModelError(m) });
+    const { session, version, provider, fallbacks } = await openOnnxSession(path, { threads, provider: options.provider, fallback: options.fallback }, { what: 'occlusion model', howToGet: HOW_TO_GET_A_SEGMENTER, error: (m) => new OcclusionModelError(m) });
     try {
       checkSignature(session, path);
     } catch (err) {
       await session.release();
       throw err;
     }
-    return new OnnxOcclusionSegmenter(session, version, batchSize);
+    return new OnnxOcclusionSegmenter(session, version, batchSize, provider, fallbacks);
   }
 
   async segment(crops: RgbImage[]): Promise<Float32Array[]> {
