@@ -29,12 +29,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from idgan.data import AlignedFaces, fixed_holes, psnr  # noqa: E402
 from idgan.holes import fill_white, hole_masks  # noqa: E402
 from idgan.networks import InpaintNet  # noqa: E402
+from idgan.trainer import generator_state_from_onnx  # noqa: E402
 
 TELEA_RADIUS = 5
 
 
 def load_generator(path: str) -> tuple[InpaintNet, dict]:
-    state = torch.load(path, map_location='cpu', weights_only=False)
+    """A train.py checkpoint, or a generator exported to ONNX (models/idgan-*.onnx)."""
+    state = generator_state_from_onnx(path) if path.endswith('.onnx') else torch.load(path, map_location='cpu', weights_only=False)
     width = state['settings']['width'] if 'settings' in state else state['width']
     net = InpaintNet(width)
     net.load_state_dict(state['generator'])
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--data', required=True, help='aligned set folder (index.csv + PNGs)')
     p.add_argument('--generator', action='append', default=[], metavar='NAME=CHECKPOINT',
-                   help="a train.py checkpoint.pt or generator-best.pt, named; repeatable")
+                   help="a train.py checkpoint.pt or generator-best.pt, or an exported .onnx, named; repeatable")
     p.add_argument('--val-faces', type=int, default=500)
     p.add_argument('--grid-faces', type=int, default=8)
     p.add_argument('--threads', type=int, default=2)
