@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--generator', action='append', default=[], metavar='NAME=CHECKPOINT',
                    help="a train.py checkpoint.pt or generator-best.pt, or an exported .onnx, named; repeatable")
     p.add_argument('--val-faces', type=int, default=500)
+    p.add_argument('--skip-faces', type=int, default=0,
+                   help='leave out the first N validation faces: train.py picks generator-best.pt on its first '
+                        '--val-faces, so scores on the faces after them are free of that choice')
     p.add_argument('--grid-faces', type=int, default=8)
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--out', required=True)
@@ -72,7 +75,12 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f'--generator {name}: no file {path}')
         generators[name] = load_generator(path)
 
-    val = AlignedFaces(a.data, 'val', None, limit=a.val_faces)
+    if a.skip_faces < 0 or a.val_faces < 1:
+        p.error('--skip-faces must be 0 or more and --val-faces 1 or more')
+    val = AlignedFaces(a.data, 'val', None, limit=a.skip_faces + a.val_faces)
+    val.records, val.labels = val.records[a.skip_faces:], val.labels[a.skip_faces:]
+    if not val.records:
+        p.error(f'{a.data} has no validation faces after the first {a.skip_faces}')
     boxes = fixed_holes(len(val))
     methods = ['OCC', 'Telea'] + list(generators)
     scores = {m: {'psnr': [], 'ssim': []} for m in methods}
@@ -102,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {m: {k: float(np.mean(v)) for k, v in s.items()} for m, s in scores.items()}
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    report = {'val_faces': len(val), 'hole': '48x48 seeded (idgan.data.fixed_holes)', 'telea_radius': TELEA_RADIUS,
+    report = {'val_faces': len(val), 'skipped_faces': a.skip_faces, 'hole': '48x48 seeded (idgan.data.fixed_holes)', 'telea_radius': TELEA_RADIUS,
               'metrics': summary, 'generators': {n: info for n, (_, info) in generators.items()}}
     (out / 'comparison.json').write_text(json.dumps(report, indent=2) + '\n')
     rows = [np.concatenate(list(np.concatenate(grid_rows[name], axis=0)), axis=1) for name in ['GT'] + methods]

@@ -53,3 +53,13 @@ def test_a_generator_without_a_file_is_refused(val_set, tmp_path, capsys):
     with pytest.raises(SystemExit):
         eval_generators.main(['--data', str(val_set), '--generator', f'wID={tmp_path}/none.pt', '--out', str(tmp_path)])
     assert 'no file' in capsys.readouterr().err
+
+
+def test_skip_faces_scores_only_the_faces_after_the_first_n(val_set, tmp_path):
+    out = tmp_path / 'held-out'
+    assert eval_generators.main(['--data', str(val_set), '--skip-faces', '2', '--val-faces', '5', '--grid-faces', '1',
+                                 '--threads', '1', '--out', str(out)]) == 0
+    report = json.loads((out / 'comparison.json').read_text())
+    assert (report['val_faces'], report['skipped_faces']) == (1, 2)  # 3 validation faces, 2 left out
+    with pytest.raises(SystemExit):
+        eval_generators.main(['--data', str(val_set), '--skip-faces', '3', '--out', str(tmp_path / 'none')])
