@@ -57,6 +57,9 @@ def parse_args(argv: list[str] | None = None) -> TrainSettings:
                    'default all (training/centres.py --faces-per-identity makes the same file ahead)')
     p.add_argument('--init-generator', help="start from this generator (another run's checkpoint.pt or "
                    'generator-best.pt): the ablations branch from one shared L_I pre-training')
+    p.add_argument('--holes', choices=('square', 'occluder'), default=defaults.holes,
+                   help="square: the paper's 48×48 holes; occluder: masks, hands, scarves, sunglasses and brims on "
+                        "each face's landmarks, plus squares (what the service inpaints)")
     a = p.parse_args(argv)
     for name in ('steps', 'batch_size', 'per_identity', 'width', 'log_every', 'sample_every', 'eval_every',
                  'checkpoint_every', 'val_faces', 'threads'):
@@ -70,6 +73,7 @@ def parse_args(argv: list[str] | None = None) -> TrainSettings:
         eval_every=a.eval_every, checkpoint_every=a.checkpoint_every, val_faces=a.val_faces, parser=a.parser,
         parser_classes=a.parser_classes, device=a.device, threads=a.threads, workers=a.workers,
         time_budget_s=a.time_budget, data_limit=a.data_limit, init_generator=a.init_generator, centre_faces=a.centre_faces,
+        holes=a.holes,
         weights=LossWeights(identity_term=IdentityTerm(a.identity_term), identity_scale=a.identity_scale,
                             local_adversarial=a.lambda_adv, global_adversarial=a.lambda_adv,
                             structure=a.lambda_s, recognition=a.lambda_r))

@@ -62,9 +62,11 @@ class Augmentation:
     max_shift: float = 0.06
 
 
-def augment(image: np.ndarray, rng: random.Random, aug: Augmentation) -> np.ndarray:
-    """One random flip + rotation + shift of an H×W×3 uint8 face, edges replicated (no black corners)."""
-    if aug.flip and rng.random() < 0.5:
+def augment(image: np.ndarray, rng: random.Random, aug: Augmentation, hole: np.ndarray | None = None):
+    """One random flip + rotation + shift of an H×W×3 uint8 face, edges replicated (no black corners).
+    With `hole` (H×W uint8) the same move is applied to it (nearest neighbour) and (image, hole) returned."""
+    flip = aug.flip and rng.random() < 0.5
+    if flip:
         image = image[:, ::-1]
     size = image.shape[0]
     angle = rng.uniform(-aug.max_rotation_deg, aug.max_rotation_deg)
@@ -72,8 +74,12 @@ def augment(image: np.ndarray, rng: random.Random, aug: Augmentation) -> np.ndar
     dy = rng.uniform(-aug.max_shift, aug.max_shift) * size
     matrix = cv2.getRotationMatrix2D((size / 2 - 0.5, size / 2 - 0.5), angle, 1.0)
     matrix[:, 2] += (dx, dy)
-    return cv2.warpAffine(np.ascontiguousarray(image), matrix, (size, size), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
+    moved = cv2.warpAffine(np.ascontiguousarray(image), matrix, (size, size), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE)
+    if hole is None:
+        return moved
+    hole = np.ascontiguousarray(hole[:, ::-1] if flip else hole)
+    return moved, cv2.warpAffine(hole, matrix, (size, size), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
 
 
 def load_rgb(path: Path) -> np.ndarray:
@@ -89,14 +95,24 @@ def to_tensor(rgb: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float() / 255.0
 
 
+HOLE_MODES = ('square', 'occluder')
+
+
 class AlignedFaces(Dataset):
     """One split of the aligned set. Items: {'image': 3×128×128 in [0, 1], 'label': identity number},
-    identities numbered within the split (train and val hold different people)."""
+    identities numbered within the split (train and val hold different people). With holes='occluder'
+    each item also has 'hole': 1×128×128, an occluder-shaped hole drawn on the face's own landmarks
+    (idgan/occluder_holes.py) and moved with the image by the augmentation; with 'square' the trainer
+    draws the paper's 48×48 holes itself."""
 
     def __init__(self, folder: Path | str, split: str, augmentation: Augmentation | None = None,
-                 seed: int = 0, limit: int | None = None):
+                 seed: int = 0, limit: int | None = None, holes: str = 'square'):
         if split not in ('train', 'val'):
             raise ValueError(f'split must be train or val, got {split}')
+        if holes not in HOLE_MODES:
+            raise ValueError(f'holes must be one of {", ".join(HOLE_MODES)}, got {holes}')
+        self.holes = holes
+        self._templates = None
         self.records = [r for r in read_index(folder) if r.split == split][:limit]
         if not self.records:
             raise ValueError(f'{folder}/index.csv has no {split} faces')
@@ -112,11 +128,25 @@ class AlignedFaces(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         rgb = load_rgb(self.records[i].image)
+        # Seeded by (seed, epoch, item): the same run draws the same holes and augmentations, with any workers.
+        rng = random.Random(f'{self.seed}:{self.epoch}:{i}')
+        hole = self._occluder_hole(i, rng) if self.holes == 'occluder' else None
         if self.augmentation is not None:
-            # Seeded by (seed, epoch, item): the same run draws the same augmentations, with any workers.
-            rng = random.Random(f'{self.seed}:{self.epoch}:{i}')
-            rgb = augment(rgb, rng, self.augmentation)
-        return {'image': to_tensor(rgb), 'label': int(self.labels[i])}
+            if hole is None:
+                rgb = augment(rgb, rng, self.augmentation)
+            else:
+                rgb, hole = augment(rgb, rng, self.augmentation, hole)
+        item = {'image': to_tensor(rgb), 'label': int(self.labels[i])}
+        if hole is not None:
+            item['hole'] = torch.from_numpy(hole.astype(np.float32)).unsqueeze(0)
+        return item
+
+    def _occluder_hole(self, i: int, rng: random.Random) -> np.ndarray:
+        from occlusion.synth import load_mask_templates  # only this mode needs the MaskTheFace templates
+        from .occluder_holes import occluder_hole
+        if self._templates is None:
+            self._templates = load_mask_templates()
+        return occluder_hole(self.records[i].landmarks, rng, self._templates)
 
 
 class IdentityBatchSampler(Sampler[list[int]]):

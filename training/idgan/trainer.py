@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 from .centres import load_or_compute_centres
 from .data import AlignedFaces, Augmentation, IdentityBatchSampler, fixed_holes, psnr
 from .holes import crop_holes, fill_white, hole_masks, random_holes
+from .occluder_holes import boxes_around
 from .losses import (IdentityTerm, LossWeights, discount_weights, discriminator_loss, generator_adversarial_loss,
                      generator_loss, reconstruction_loss, recognition_loss, structure_loss)
 from .networks import Discriminator, InpaintNet, ParsingNet, composite, load_parser
@@ -64,6 +65,9 @@ class TrainSettings:
     # branch from one shared L_I pre-training, so that CPU hours are spent once on what they share.
     init_generator: str | None = None
     centre_faces: int | None = None  # faces of each identity its centre is the mean of (None: all)
+    # 'square': the paper's 48×48 holes (its benchmark); 'occluder': the shapes the service's segmenter
+    # finds (idgan/occluder_holes.py), on training and validation faces alike.
+    holes: str = 'square'
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -114,9 +118,12 @@ class Trainer:
         np.random.seed(settings.seed)
         torch.manual_seed(settings.seed)
 
-        self.train_set = AlignedFaces(settings.data, 'train', Augmentation(), seed=settings.seed, limit=settings.data_limit)
-        self.val_set = AlignedFaces(settings.data, 'val', None, limit=settings.val_faces)
-        self.val_holes = fixed_holes(len(self.val_set))
+        self.train_set = AlignedFaces(settings.data, 'train', Augmentation(), seed=settings.seed, limit=settings.data_limit,
+                                      holes=settings.holes)
+        self.val_set = AlignedFaces(settings.data, 'val', None, limit=settings.val_faces, holes=settings.holes)
+        # The same holes at every evaluation: seeded squares, or each validation face's own occluder.
+        self.val_masks = (hole_masks(fixed_holes(len(self.val_set))) if settings.holes == 'square'
+                          else torch.stack([self.val_set[i]['hole'] for i in range(len(self.val_set))]))
 
         self.generator = InpaintNet(settings.width).to(self.device)
         self.global_d = Discriminator(128).to(self.device)
@@ -182,12 +189,11 @@ class Trainer:
 
     # --- one step of eq. 7 -------------------------------------------------------------------------
 
-    def inpaint(self, target: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Masks, the generator's raw output I(X̃, M) and the composited face X for holes at `boxes`."""
-        masks = hole_masks(boxes)
+    def inpaint(self, target: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The generator's raw output I(X̃, M) and the composited face X for the holes `masks`."""
         occluded = fill_white(target, masks)
         raw = self.generator.raw(occluded, masks)
-        return masks, raw, composite(occluded, raw, masks)
+        return raw, composite(occluded, raw, masks)
 
     def generator_objective(self, target: torch.Tensor, labels: torch.Tensor, boxes: torch.Tensor, masks: torch.Tensor,
                             raw: torch.Tensor, inpainted: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
@@ -210,12 +216,19 @@ class Trainer:
                               structure=structure, recognition=recognition, weights=s.weights)
         return loss.total, loss.parts
 
-    def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
-        """One step: the discriminators on this batch (after the warm-up), then the generator."""
+    def train_step(self, images: torch.Tensor, labels: torch.Tensor, holes: torch.Tensor | None = None) -> dict[str, float]:
+        """One step: the discriminators on this batch (after the warm-up), then the generator. `holes`
+        (N×1×H×W) are the batch's occluder holes; without them, the paper's random 48×48 squares."""
         target = images.to(self.device)
         labels = labels.to(self.device)
-        boxes = random_holes(len(target), self.hole_rng).to(self.device)
-        masks, raw, inpainted = self.inpaint(target, boxes)
+        if holes is None:
+            boxes = random_holes(len(target), self.hole_rng).to(self.device)
+            masks = hole_masks(boxes)
+        else:
+            masks = holes.to(self.device)
+            # D_l judges a 48×48 window over each hole (the paper's local region).
+            boxes = torch.from_numpy(boxes_around(holes[:, 0].numpy())).to(self.device)
+        raw, inpainted = self.inpaint(target, masks)
         log: dict[str, float] = {}
         if self.step >= self.settings.warmup_steps:
             log.update(self._discriminator_step(target, inpainted.detach(), boxes))
@@ -240,7 +253,8 @@ class Trainer:
     def _inpaint_val(self, start: int, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Ground truth, occluded and inpainted validation faces [start, start+count), H×W×3 in [0, 1]."""
         images = torch.stack([self.val_set[i]['image'] for i in range(start, start + count)]).to(self.device)
-        masks, _, inpainted = self.inpaint(images, self.val_holes[start:start + count].to(self.device))
+        masks = self.val_masks[start:start + count].to(self.device)
+        _, inpainted = self.inpaint(images, masks)
         occluded = fill_white(images, masks)
         as_np = lambda t: t.clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()  # noqa: E731
         return as_np(images), as_np(occluded), as_np(inpainted)
@@ -334,7 +348,7 @@ class Trainer:
             loader = DataLoader(self.train_set, batch_sampler=batches, num_workers=s.workers,
                                 pin_memory=self.device.type == 'cuda')
             for batch in loader:
-                parts = self.train_step(batch['image'], batch['label'])
+                parts = self.train_step(batch['image'], batch['label'], batch.get('hole'))
                 self.step += 1
                 self.batch_in_epoch += 1
                 if self.step % s.log_every == 0 or self.step == 1:

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from idgan.data import FaceRecord, load_rgb, read_index  # noqa: E402
 from occlusion.network import OcclusionNet, occlusion_loss  # noqa: E402
+from occlusion.onnx_init import net_from_onnx  # noqa: E402
 from occlusion.synth import SynthConfig, load_mask_templates, synthesize  # noqa: E402
 
 HELDOUT_SEED = 20261128
@@ -100,6 +101,20 @@ def learning_rate(base: float, progress: float, warmup: float = 0.02) -> float:
     return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - warmup) / (1 - warmup)))))
 
 
+def initial_net(path: str, train: list[FaceRecord], templates, width: int) -> OcclusionNet:
+    """The segmenter a new run starts from (--init)."""
+    if path.endswith('.onnx'):
+        images, _ = make_batch(train, random.Random('calibration'), templates, 96)
+        net, info = net_from_onnx(path, to_input(images, torch.device('cpu')))
+    else:
+        state = torch.load(path, map_location='cpu')
+        net, info = OcclusionNet(state['width']), state
+        net.load_state_dict(state['net'])
+    if info['width'] != width:
+        raise SystemExit(f'{path} is a width-{info["width"]} segmenter, not --width {width}')
+    return net
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--data', default='var/celeba-aligned', help='aligned set (index.csv with landmarks)')
@@ -114,6 +129,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    p.add_argument('--init', help='start a new run from this segmenter: a run\'s best.pt, or an exported ONNX file '
+                   '(models/occlusion-seg.onnx) whose folded BatchNorms are rebuilt on a calibration batch')
     return p.parse_args(argv)
 
 
@@ -140,6 +157,11 @@ def main(argv: list[str] | None = None) -> int:
         optimiser.load_state_dict(state['optimiser'])
         step, elapsed, best_iou = state['step'], state['elapsed'], state['best_iou']
         print(f'resumed at step {step} ({elapsed:.0f} s trained, best IoU {best_iou:.4f})', flush=True)
+    elif a.init:
+        net = initial_net(a.init, train, templates, a.width).to(device)
+        optimiser = torch.optim.Adam(net.parameters(), lr=a.lr)
+        print(f'initialised from {a.init}; its held-out IoU here: '
+              f'{segmentation_scores(predict(net, held_images, device), held_masks)["iou_mean"]:.4f}', flush=True)
 
     def save() -> None:
         state = {'net': net.state_dict(), 'optimiser': optimiser.state_dict(), 'step': step, 'elapsed': elapsed,

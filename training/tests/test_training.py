@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from idgan.data import AlignedFaces, IdentityBatchSampler, read_index
+from idgan.holes import hole_masks
 from idgan.losses import IdentityTerm, LossWeights
 from idgan.networks import ParsingNet
 from idgan.trainer import BEST_GENERATOR, CHECKPOINT, Trainer, TrainSettings
@@ -77,9 +78,10 @@ def test_one_optimisation_step_lowers_the_generator_loss(aligned_set, parser_fil
     target = torch.stack([b['image'] for b in batch])
     labels = torch.tensor([b['label'] for b in batch])
     boxes = torch.tensor([[10, 20], [40, 40], [80, 0], [0, 80]])
+    masks = hole_masks(boxes)
 
     def objective():
-        masks, raw, inpainted = trainer.inpaint(target, boxes)
+        raw, inpainted = trainer.inpaint(target, masks)
         return trainer.generator_objective(target, labels, boxes, masks, raw, inpainted)
 
     before, parts = objective()
