@@ -31,6 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from occlusion.network import OcclusionNet, OcclusionProbability  # noqa: E402
+from occlusion.onnx_init import net_from_onnx  # noqa: E402
 from occlusion.synth import IMAGE_SIZE  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -45,9 +46,14 @@ class ExportError(Exception):
 
 
 def load_segmenter(path: str | Path) -> tuple[OcclusionNet, dict]:
+    """A run's checkpoint (best.pt, checkpoint.pt) or an exported models/occlusion-seg.onnx."""
     path = Path(path)
     if not path.is_file():
         raise ExportError(f'no checkpoint at {path}: train first (training/occlusion/train_occlusion.py writes OUT/best.pt)')
+    if path.suffix == '.onnx':
+        # An exported segmenter (its run gone): exact in eval mode whatever the calibration batch.
+        net, info = net_from_onnx(path, torch.rand(8, 3, IMAGE_SIZE, IMAGE_SIZE))
+        return net.eval(), {'step': info.get('step'), 'width': info['width'], 'scores': info.get('scores')}
     state = torch.load(path, map_location='cpu')
     if not isinstance(state, dict) or 'net' not in state or 'width' not in state:
         raise ExportError(f'{path} is not a checkpoint of train_occlusion.py (no "net" and "width")')

@@ -39,6 +39,13 @@ def net_from_onnx(path: str | Path, calibration: torch.Tensor) -> tuple[Occlusio
     info = json.loads(meta['unmask.training'])
     net = OcclusionNet(info['width'])
     weights = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    # The exporter may also write a folded tensor as a Constant node, or share equal ones through
+    # Identity nodes (e.g. the all-zero biases of an untrained network).
+    for node in model.graph.node:
+        if node.op_type == 'Constant':
+            weights |= {node.output[0]: numpy_helper.to_array(a.t) for a in node.attribute if a.name == 'value'}
+        elif node.op_type == 'Identity' and node.input[0] in weights:
+            weights[node.output[0]] = weights[node.input[0]]
     convs = [node for node in model.graph.node if node.op_type == 'Conv']
     layers = _conv_layers(net)
     if len(convs) != len(layers):

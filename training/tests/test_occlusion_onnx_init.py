@@ -28,3 +28,15 @@ def test_an_exported_segmenter_comes_back_with_its_outputs(tmp_path):
         assert torch.allclose(restored.eval()(faces), expected, atol=1e-4)
         # In train mode the BatchNorms normalise by the batch, and give back the same on the calibration batch.
         assert torch.allclose(restored.train()(calibration), original(calibration), atol=2e-3)
+
+
+def test_load_segmenter_takes_an_exported_file(tmp_path):
+    from occlusion.export_occlusion import load_segmenter
+    torch.manual_seed(1)
+    original = OcclusionNet(8).eval()
+    path = export(original, tmp_path / 'seg.onnx', {'unmask.training': {'step': 3, 'width': 8}})
+    net, info = load_segmenter(path)
+    assert info['step'] == 3 and info['width'] == 8
+    faces = torch.rand(2, 3, 128, 128)
+    with torch.no_grad():
+        assert torch.allclose(net(faces), original(faces), atol=1e-4)
