@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--skip-faces', type=int, default=0,
                    help='leave out the first N validation faces: train.py picks generator-best.pt on its first '
                         '--val-faces, so scores on the faces after them are free of that choice')
+    p.add_argument('--holes', choices=('square', 'occluder'), default='square',
+                   help="square: the paper's seeded 48×48 holes; occluder: each face's own fixed occluder-shaped "
+                        'hole, as train.py --holes occluder validates')
     p.add_argument('--grid-faces', type=int, default=8)
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--out', required=True)
@@ -77,11 +80,15 @@ def main(argv: list[str] | None = None) -> int:
 
     if a.skip_faces < 0 or a.val_faces < 1:
         p.error('--skip-faces must be 0 or more and --val-faces 1 or more')
-    val = AlignedFaces(a.data, 'val', None, limit=a.skip_faces + a.val_faces)
-    val.records, val.labels = val.records[a.skip_faces:], val.labels[a.skip_faces:]
-    if not val.records:
+    val = AlignedFaces(a.data, 'val', None, limit=a.skip_faces + a.val_faces, holes=a.holes)
+    # The holes are drawn per face (its index and landmarks) before skipping, so a face keeps its hole.
+    kept = range(a.skip_faces, len(val))
+    if not kept:
         p.error(f'{a.data} has no validation faces after the first {a.skip_faces}')
-    boxes = fixed_holes(len(val))
+    all_masks = (hole_masks(fixed_holes(len(val))) if a.holes == 'square'
+                 else torch.stack([val[i]['hole'] for i in range(len(val))]))
+    val_masks = all_masks[a.skip_faces:]
+    val.records, val.labels = val.records[a.skip_faces:], val.labels[a.skip_faces:]
     methods = ['OCC', 'Telea'] + list(generators)
     scores = {m: {'psnr': [], 'ssim': []} for m in methods}
     grid_rows: dict[str, list[np.ndarray]] = {m: [] for m in ['GT'] + methods}
@@ -89,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     for start in range(0, len(val), 32):
         count = min(32, len(val) - start)
         images = torch.stack([val[i]['image'] for i in range(start, start + count)])
-        masks = hole_masks(boxes[start:start + count])
+        masks = val_masks[start:start + count]
         occluded = fill_white(images, masks)
         outputs = {'OCC': to_np(occluded)}
         outputs['Telea'] = np.stack([telea(o, m[0]) for o, m in zip(outputs['OCC'], masks.numpy())])
@@ -110,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = {m: {k: float(np.mean(v)) for k, v in s.items()} for m, s in scores.items()}
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    report = {'val_faces': len(val), 'skipped_faces': a.skip_faces, 'hole': '48x48 seeded (idgan.data.fixed_holes)', 'telea_radius': TELEA_RADIUS,
+    report = {'val_faces': len(val), 'skipped_faces': a.skip_faces, 'hole': ('48x48 seeded (idgan.data.fixed_holes)' if a.holes == 'square'
+                                                                     else 'occluder-shaped, fixed per face (idgan.occluder_holes)'), 'telea_radius': TELEA_RADIUS,
               'metrics': summary, 'generators': {n: info for n, (_, info) in generators.items()}}
     (out / 'comparison.json').write_text(json.dumps(report, indent=2) + '\n')
     rows = [np.concatenate(list(np.concatenate(grid_rows[name], axis=0)), axis=1) for name in ['GT'] + methods]

@@ -63,3 +63,23 @@ def test_skip_faces_scores_only_the_faces_after_the_first_n(val_set, tmp_path):
     assert (report['val_faces'], report['skipped_faces']) == (1, 2)  # 3 validation faces, 2 left out
     with pytest.raises(SystemExit):
         eval_generators.main(['--data', str(val_set), '--skip-faces', '3', '--out', str(tmp_path / 'none')])
+
+
+def test_occluder_holes_are_each_faces_own_fixed_hole(val_set, tmp_path):
+    from idgan.data import AlignedFaces
+    from occlusion.synth import MASKTHEFACE_DIR
+    if not (MASKTHEFACE_DIR / 'masks.cfg').is_file():
+        pytest.skip(f'the MaskTheFace occluders are not at {MASKTHEFACE_DIR}')
+    out = tmp_path / 'occluder'
+    assert eval_generators.main(['--data', str(val_set), '--holes', 'occluder', '--skip-faces', '1', '--grid-faces', '1',
+                                 '--threads', '1', '--out', str(out)]) == 0
+    report = json.loads((out / 'comparison.json').read_text())
+    assert report['hole'].startswith('occluder') and report['val_faces'] == 2
+    # OCC's score is that of the faces' own holes (the ones train.py validates on), after the skipped face.
+    val = AlignedFaces(val_set, 'val', None, holes='occluder')
+    expected = []
+    for i in (1, 2):
+        image, hole = val[i]['image'], val[i]['hole']
+        occluded = (image * (1 - hole) + hole).permute(1, 2, 0).numpy()
+        expected.append(10 * np.log10(1 / np.mean((occluded - image.permute(1, 2, 0).numpy()) ** 2)))
+    assert report['metrics']['OCC']['psnr'] == pytest.approx(np.mean(expected), abs=1e-3)
