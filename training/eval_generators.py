@@ -81,10 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.skip_faces < 0 or a.val_faces < 1:
         p.error('--skip-faces must be 0 or more and --val-faces 1 or more')
     val = AlignedFaces(a.data, 'val', None, limit=a.skip_faces + a.val_faces, holes=a.holes)
-    # The holes are drawn per face (its index and landmarks) before skipping, so a face keeps its hole.
-    kept = range(a.skip_faces, len(val))
-    if not kept:
+    if a.skip_faces >= len(val):
         p.error(f'{a.data} has no validation faces after the first {a.skip_faces}')
+    # The holes are drawn per face (its index and landmarks) before skipping, so a face keeps its hole.
     all_masks = (hole_masks(fixed_holes(len(val))) if a.holes == 'square'
                  else torch.stack([val[i]['hole'] for i in range(len(val))]))
     val_masks = all_masks[a.skip_faces:]

@@ -5,20 +5,21 @@
 // Needs models/occlusion-seg.onnx and the generator (models/idgan-inpaint.onnx, or the file named by
 // UNMASK_E2E_INPAINT_MODEL); skipped with the reason when one is missing.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { parseConfig } from '../../src/config.ts';
+import { SURGICAL_MASK_TEMPLATE, withSurgicalMask } from '../../src/eval/surgical-mask.ts';
 import { startService, type RunningService } from '../../src/service.ts';
 import { ffmpegPath } from '../../src/source/ffmpeg-path.ts';
 import type { AlertMessage } from '../../src/types.ts';
 
 const root = join(import.meta.dirname, '../..');
 const LFW = process.env.UNMASK_LFW_DIR ?? join(root, '../shared/data/lfw-view1/images_deepfunneled');
-const MASK_TEMPLATE = join(root, '../shared/data/occluders/masktheface/templates/surgical_blue.png');
+const MASK_TEMPLATE = join(root, '../shared/data', SURGICAL_MASK_TEMPLATE);
 const OCCLUSION_MODEL = join(root, 'models/occlusion-seg.onnx');
 const INPAINT_MODEL = process.env.UNMASK_E2E_INPAINT_MODEL ?? join(root, 'models/idgan-inpaint.onnx');
 const missing = [
@@ -36,28 +37,15 @@ const DISTRACTORS = ['Jean_Chretien', 'John_Ashcroft', 'Jennifer_Capriati'];
 const display = (name: string) => name.replace(/_/g, ' ');
 const KEY = 'e2e-occlusion-key-0123456789';
 
-// MaskTheFace's anchors of surgical_blue.png: b (nose bridge) and the span a…c (cheek to cheek).
-const TEMPLATE_BRIDGE = { x: 307, y: 22 };
-const TEMPLATE_SPAN = 579;
-// Where LFW's deep-funnelled 250×250 photos have the nose bridge and how wide the face is there.
-const FACE_BRIDGE = { x: 125, y: 126 };
-const FACE_WIDTH = 104;
-
-/** The photo with a surgical mask over nose, mouth and chin. */
-async function maskedPhoto(file: string, out: string): Promise<string> {
-  const scale = FACE_WIDTH / TEMPLATE_SPAN;
-  const meta = await sharp(MASK_TEMPLATE).metadata();
-  const mask = await sharp(MASK_TEMPLATE).resize(Math.round(meta.width! * scale)).png().toBuffer();
-  await sharp(file)
-    .composite([{ input: mask, left: Math.round(FACE_BRIDGE.x - TEMPLATE_BRIDGE.x * scale), top: Math.round(FACE_BRIDGE.y - TEMPLATE_BRIDGE.y * scale) }])
-    .png()
-    .toFile(out);
-  return out;
-}
-
 /** 640×360 H.264: each person's masked photo for 3 s, centred on grey. */
 async function makeVideo(dir: string): Promise<string> {
-  const photos = await Promise.all(ON_CAMERA.map((name, i) => maskedPhoto(lfw(name, 0), join(dir, `masked-${i}.png`))));
+  const photos = await Promise.all(
+    ON_CAMERA.map(async (name, i) => {
+      const out = join(dir, `masked-${i}.png`);
+      writeFileSync(out, await withSurgicalMask(lfw(name, 0), MASK_TEMPLATE));
+      return out;
+    }),
+  );
   const out = join(dir, 'masked-people.mp4');
   const inputs = photos.flatMap((p) => ['-loop', '1', '-t', '3', '-i', p]);
   const filter =

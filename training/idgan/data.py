@@ -18,7 +18,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from occlusion.synth import load_mask_templates
+
 from .holes import HOLE_SIZE, IMAGE_SIZE, random_holes
+from .occluder_holes import occluder_hole
 
 INDEX_COLUMNS = 5 + 2 * 68
 
@@ -142,9 +145,7 @@ class AlignedFaces(Dataset):
         return item
 
     def _occluder_hole(self, i: int, rng: random.Random) -> np.ndarray:
-        from occlusion.synth import load_mask_templates  # only this mode needs the MaskTheFace templates
-        from .occluder_holes import occluder_hole
-        if self._templates is None:
+        if self._templates is None:  # read once, and only in this mode (the MaskTheFace files)
             self._templates = load_mask_templates()
         return occluder_hole(self.records[i].landmarks, rng, self._templates)
 

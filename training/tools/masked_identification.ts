@@ -15,10 +15,10 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import sharp from 'sharp';
 import { INPAINT_TEMPLATE } from '../../src/align/templates.ts';
 import { alignToTemplate } from '../../src/align/warp.ts';
 import { parseConfig } from '../../src/config.ts';
+import { SURGICAL_MASK_TEMPLATE, withSurgicalMask } from '../../src/eval/surgical-mask.ts';
 import { decodeImage } from '../../src/gallery/enroll.ts';
 import { loadModels, type Detector, type Recognizer } from '../../src/models/index.ts';
 import { OnnxInpainter } from '../../src/models/inpaint/onnx.ts';
@@ -36,20 +36,7 @@ const { values } = parseArgs({
     out: { type: 'string' },
   },
 });
-const MASK_TEMPLATE = join(root, '../shared/data/occluders/masktheface/templates/surgical_blue.png');
-// MaskTheFace's anchors of surgical_blue.png, and where deep-funnelled 250×250 LFW photos put the nose bridge.
-const TEMPLATE_BRIDGE = { x: 307, y: 22 }, TEMPLATE_SPAN = 579;
-const FACE_BRIDGE = { x: 125, y: 126 }, FACE_WIDTH = 104;
-
-async function masked(file: string): Promise<Buffer> {
-  const scale = FACE_WIDTH / TEMPLATE_SPAN;
-  const meta = await sharp(MASK_TEMPLATE).metadata();
-  const mask = await sharp(MASK_TEMPLATE).resize(Math.round(meta.width! * scale)).png().toBuffer();
-  return sharp(file)
-    .composite([{ input: mask, left: Math.round(FACE_BRIDGE.x - TEMPLATE_BRIDGE.x * scale), top: Math.round(FACE_BRIDGE.y - TEMPLATE_BRIDGE.y * scale) }])
-    .png()
-    .toBuffer();
-}
+const MASK_TEMPLATE = join(root, '../shared/data', SURGICAL_MASK_TEMPLATE);
 
 const config = parseConfig({ detect: { minConfidence: 0.4 } });
 const models = await loadModels(config, 1);
@@ -114,7 +101,7 @@ function score(condition: string, name: string, embedding: Float32Array, fractio
 
 let done = 0;
 for (const name of gallery.keys()) {
-  const image = await decodeImage(await masked(photo(name, 0)), 1e8);
+  const image = await decodeImage(await withSurgicalMask(photo(name, 0), MASK_TEMPLATE), 1e8);
   const face = await centralFace(models.enrollDetector, image);
   done++;
   if (!face) {
