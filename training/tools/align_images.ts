@@ -6,7 +6,8 @@
 //   npx tsx training/tools/align_images.ts --images DIR --out DIR
 //
 // Writes OUT/<stem>.png (the crop) and OUT/alignment.json: { template, size, items: [{ file, crop,
-// width, height, score, transform: { a, b, tx, ty }, landmarks }], missed: [{ file, reason }] }.
+// width, height, score, box, transform: { a, b, tx, ty }, landmarks }], missed: [{ file, reason }] }.
+// `box` is the detector's box in the photo (what the service's detect.minFaceSize is checked on).
 // `transform` maps source pixel coordinates to crop coordinates (x' = a·x − b·y + tx,
 // y' = b·x + a·y + ty) with pixel centres at integer + 0.5 in both, as src/align/warp.ts samples.
 import { mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
@@ -64,6 +65,7 @@ for (const file of files) {
     width: image.width,
     height: image.height,
     score: face.score,
+    box: face.box,
     transform,
     landmarks: landmarksInCrop(transform, face.landmarks).map((p) => [p.x, p.y]),
   });
