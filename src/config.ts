@@ -76,6 +76,14 @@ const match = z.object({
   /** No second alert for the same identity on the same camera within this time. */
   cooldownSec: z.number().min(0).default(30),
   topK: z.number().int().min(1).max(100).default(3),
+  /**
+   * An occluded face (covered above occlusion.minFraction) must score this much more to be named, and
+   * is unknown from this much higher: behind a mask the recognizer's similarities crowd together (at
+   * 0.92, 36 % of masked strangers were named; README "Occlusion repair").
+   */
+  occludedMargin: z.number().min(0).max(0.5).default(0.01),
+  /** A repaired face is also matched as it came, and the better of the two matches counts. */
+  matchUnrepaired: z.boolean().default(true),
 });
 
 const gallery = z.object({

@@ -82,6 +82,7 @@ export interface AlertMessage {
   type: 'alert';
   identity: Identity | null;
   known: boolean;
+  /** Mean cosine similarity of the track's votes; an occluded face's votes count less match.occludedMargin. */
   score: number;
   camera: string;
   trackId: number;

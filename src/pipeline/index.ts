@@ -68,7 +68,7 @@ export class Pipeline {
     const counters: CameraCounters = { framesIn: 0, framesDropped: 0, framesProcessed: 0, facesDetected: 0, alerts: 0 };
     this.counters.set(camera, counters);
     const tracks = new CameraTracks(config);
-    const policy = { ...config.match, maxAttempts: config.track.maxAttempts };
+    const policy = { ...config.match, maxAttempts: config.track.maxAttempts, minFraction: config.occlusion.minFraction };
     const clock = this.clock;
 
     const processFrame = (frame: Frame) =>
@@ -82,7 +82,7 @@ export class Pipeline {
         trackStage(tracks, clock),
         alignStage(recognizer, clock),
         repairStage(repairer, frame.image, recognizer, clock),
-        embedStage(recognizer, clock),
+        embedStage(recognizer, clock, config.match.matchUnrepaired),
         matchStage(gallery, tracks, policy, clock),
       );
 

@@ -32,6 +32,8 @@ export interface FaceOcclusion {
   inpainted?: RgbImage;
   /** …and the hole it filled, one byte per crop pixel (1 = covered). */
   mask?: Uint8Array;
+  /** …and the recognizer's crop of the face as it came (before the repair). */
+  unrepairedCrop?: RgbImage;
 }
 
 /** Feathered edge of the face pasted back, in crop pixels (as `unmask inpaint` pastes). */
@@ -86,7 +88,7 @@ export class FaceRepairer {
         const inpainted = await this.inpainter!.inpaint(toInpaint.map((f) => f.face.crop), toInpaint.map((f) => f.mask));
         toInpaint.forEach(({ face, transform, mask, fraction }, i) => {
           const recognizerCrop = recognizerCropOfRepair(frame, face, transform, mask, inpainted[i], recognizer);
-          repaired.set(face, { fraction, inpainted: inpainted[i], mask, recognizerCrop });
+          repaired.set(face, { fraction, inpainted: inpainted[i], mask, unrepairedCrop: face.recognizerCrop, recognizerCrop });
         });
         inpaintedFaces.inc(toInpaint.length);
       } catch (err) {

@@ -133,15 +133,52 @@ export function alignStage(recognizer: Recognizer, clock: StageClock): OperatorF
 export interface EmbeddedFace {
   aligned: RepairedFace;
   embedding: Float32Array;
+  /** A repaired face's embedding as it came, when `match.matchUnrepaired` asks for both. */
+  unrepairedEmbedding?: Float32Array;
 }
 
-/** embed: one batch per frame through the recognizer. */
-export function embedStage(recognizer: Recognizer, clock: StageClock): OperatorFunction<RepairedFace[], EmbeddedFace[]> {
+/**
+ * embed: one batch per frame through the recognizer. With `withUnrepaired`, a repaired face's crop
+ * as it came is embedded too (same batch), so that match can keep the better of the two.
+ */
+export function embedStage(recognizer: Recognizer, clock: StageClock, withUnrepaired = false): OperatorFunction<RepairedFace[], EmbeddedFace[]> {
   return concatMap(async (faces) => {
     if (faces.length === 0) return [];
-    const embeddings = await timedCall(clock, 'embed', () => recognizer.embed(faces.map((f) => f.recognizerCrop)));
-    return faces.map((aligned, i) => ({ aligned, embedding: embeddings[i] }));
+    const unrepaired = withUnrepaired ? faces.flatMap((f, i) => (f.occlusion?.unrepairedCrop ? [{ i, crop: f.occlusion.unrepairedCrop }] : [])) : [];
+    const embeddings = await timedCall(clock, 'embed', () => recognizer.embed([...faces.map((f) => f.recognizerCrop), ...unrepaired.map((u) => u.crop)]));
+    const out: EmbeddedFace[] = faces.map((aligned, i) => ({ aligned, embedding: embeddings[i] }));
+    unrepaired.forEach(({ i }, k) => (out[i].unrepairedEmbedding = embeddings[faces.length + k]));
+    return out;
   });
+}
+
+/** How occluded faces are matched (config match.occludedMargin, occlusion.minFraction). */
+export interface OccludedMatching {
+  /** Subtracted from an occluded face's similarity before it votes. */
+  occludedMargin: number;
+  /** A face counts as occluded above this covered share. */
+  minFraction: number;
+}
+
+/**
+ * The best gallery match of one face: over its embeddings (repaired and, when present, as it came),
+ * the highest score; an occluded face's score less the margin. `embedding` is the one that matched.
+ */
+export function bestMatch(
+  gallery: GalleryMatcher,
+  face: EmbeddedFace,
+  topK: number,
+  occluded: OccludedMatching,
+): { best: { identity: Identity; score: number } | undefined; embedding: Float32Array } {
+  let best: { identity: Identity; score: number } | undefined;
+  let embedding = face.embedding;
+  for (const e of face.unrepairedEmbedding ? [face.embedding, face.unrepairedEmbedding] : [face.embedding]) {
+    const [top] = gallery.search(e, topK);
+    if (top && (!best || top.score > best.score)) (best = top), (embedding = e);
+  }
+  const isOccluded = (face.aligned.occlusion?.fraction ?? 0) > occluded.minFraction;
+  if (best && isOccluded) best = { identity: best.identity, score: best.score - occluded.occludedMargin };
+  return { best, embedding };
 }
 
 /**
@@ -151,15 +188,16 @@ export function embedStage(recognizer: Recognizer, clock: StageClock): OperatorF
 export function matchStage(
   gallery: GalleryMatcher,
   tracks: CameraTracks,
-  policy: AlertPolicy & { topK: number },
+  policy: AlertPolicy & OccludedMatching & { topK: number },
   clock: StageClock,
 ): OperatorFunction<EmbeddedFace[], TrackDecision> {
   return mergeMap((faces) => {
     const start = performance.now();
     const decisions: TrackDecision[] = [];
-    for (const { aligned, embedding } of faces) {
+    for (const face of faces) {
+      const { aligned } = face;
       const obs = aligned.observation;
-      const [best] = gallery.search(embedding, policy.topK);
+      const { best, embedding } = bestMatch(gallery, face, policy.topK, policy);
       const matched = best && best.score >= policy.unknownThreshold ? best : null;
       let state = tracks.state(obs.trackId, obs.frameTime);
       // A confident match for someone else than an established vote's leader: the tracker has

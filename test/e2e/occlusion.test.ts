@@ -88,11 +88,13 @@ async function waitFor(check: () => boolean, timeoutMs: number, what: string): P
   }
 }
 
-// Known to fail today (issue 5 open): the committed generator is trained on 48×48 squares, and a face
-// mask repaired by it scores below match.threshold (e.g. Laura Bush: 0.903 < 0.92), so no name arrives
-// within the timeout; training/tools/masked_identification.ts measures it (55.2 % of masked LFW probes
-// alerted unrepaired, 44.8 % repaired). Skipped, with this reason printed, until a generator trained on
-// occluder-shaped holes (train.py --holes occluder) lands; run it with UNMASK_E2E_OCCLUSION=1.
+// Known to fail today (issue 5 open): behind a mask, face-api's similarities crowd together. Repaired
+// by the committed generator (trained on 48×48 squares) a masked face scores below match.threshold
+// (e.g. Laura Bush: 0.903 < 0.92); the better of repaired and unrepaired, less match.occludedMargin,
+// does not reach it either (measured again 2026-12-01: neither name within 90 s). The margin is there
+// because without it 36–43 % of masked strangers are named (training/tools/masked_identification.ts).
+// Skipped, with this reason printed, until a generator that gives identities back lands; run it with
+// UNMASK_E2E_OCCLUSION=1.
 const KNOWN_FAILING = process.env.UNMASK_E2E_OCCLUSION !== '1';
 if (KNOWN_FAILING && !missing.length) console.warn('e2e occlusion: skipped: masked faces are not named yet with the committed generator (set UNMASK_E2E_OCCLUSION=1 to run)');
 describe.skipIf(missing.length > 0 || KNOWN_FAILING)('occluded faces end to end', () => {

@@ -224,6 +224,42 @@ describe('holeInFrame', () => {
 });
 
 describe('the pipeline with a repairer', () => {
+  /** Alerts of 8 frames of one face, occluded or not, against a gallery that scores everyone `score` as Ada. */
+  async function alertsAt(score: number, occluded: boolean, occludedMargin: number): Promise<AlertMessage[]> {
+    const config = parseConfig({ match: { threshold: 0.85, unknownThreshold: 0.8, cooldownSec: 0, occludedMargin }, track: { minQuality: 0.3 } });
+    const ada: Identity = { id: 1, name: 'Ada' };
+    const alerts: AlertMessage[] = [];
+    const pipeline = new Pipeline({
+      config,
+      detector: { id: 'fake', detect: async () => [{ box: BOX, score: 0.99, landmarks: landmarks() }] },
+      recognizer,
+      repairer: new FaceRepairer(new GreenSegmenter(), new FillInpainter(), SETTINGS),
+      gallery: { search: () => [{ identity: ada, score }], identity: () => ada },
+      publish: (a) => alerts.push(a),
+    });
+    const source = new Subject<Frame>();
+    pipeline.addCamera('cam', source);
+    for (let seq = 0; seq < 8; seq++) {
+      source.next({ camera: 'cam', seq, time: 1_000_000 + seq * 200, image: frameImage(occluded, seq + 1) });
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    source.complete();
+    pipeline.stop();
+    return alerts;
+  }
+
+  it('an occluded face needs match.occludedMargin more similarity to be named; a clean one does not', async () => {
+    // 0.855 passes the 0.85 threshold, 0.855 − 0.01 does not.
+    expect((await alertsAt(0.855, false, 0.01)).map((a) => a.identity?.name)).toEqual(['Ada']);
+    expect(await alertsAt(0.855, true, 0.01)).toEqual([]);
+    const named = await alertsAt(0.855, true, 0);
+    expect(named.map((a) => a.identity?.name)).toEqual(['Ada']);
+    expect(named[0].occludedFraction).toBeGreaterThan(0.2);
+    const withMargin = await alertsAt(0.9, true, 0.01);
+    expect(withMargin[0].score).toBeCloseTo(0.89, 6);
+  });
+
   it('an occluded face alerts with the occluded fraction, the inpainted face and its mask', async () => {
     const config = parseConfig({ match: { threshold: 0.85, unknownThreshold: 0.8, cooldownSec: 0 }, track: { minQuality: 0.3 } });
     const ada: Identity = { id: 1, name: 'Ada' };

@@ -105,9 +105,13 @@ function ranked(embeddings: Float32Array[]): { who: string; cos: number }[] {
 }
 
 /** `name` undefined: a stranger, who should raise no named alert. */
+/** Each probe's best match, per condition: for the sweep over thresholds. */
+const outcomes: Record<string, { stranger: boolean; right: boolean; cos: number }[]> = Object.fromEntries(conditions.map((c) => [c, []]));
+
 function score(condition: string, name: string | undefined, embeddings: Float32Array[], fraction = 0): void {
   const r = ranked(embeddings);
   const t = tally[condition];
+  outcomes[condition].push({ stranger: name === undefined, right: r[0].who === name, cos: r[0].cos });
   const alerts = r[0].cos >= config.match.threshold;
   if (name === undefined) {
     t.strangers++;
@@ -154,6 +158,25 @@ for (const name of strangers) {
 }
 process.stderr.write('\n');
 
+/** What a stricter threshold for occluded faces would trade: right names against false alerts. */
+const SWEEP = [0.92, 0.93, 0.94, 0.95, 0.96];
+const sweep = Object.fromEntries(
+  conditions.map((c) => {
+    const known = outcomes[c].filter((o) => !o.stranger);
+    const unknown = outcomes[c].filter((o) => o.stranger);
+    const share = (xs: unknown[], n: number) => (n ? xs.length / n : null);
+    return [
+      c,
+      SWEEP.map((threshold) => ({
+        threshold,
+        alerted: share(known.filter((o) => o.right && o.cos >= threshold), known.length),
+        wrong_name: share(known.filter((o) => !o.right && o.cos >= threshold), known.length),
+        strangers_alerted: share(unknown.filter((o) => o.cos >= threshold), unknown.length),
+      })),
+    ];
+  }),
+);
+
 const results = {
   people: gallery.size,
   probes: gallery.size - noFace,
@@ -161,6 +184,7 @@ const results = {
   strangers: strangers.length - strangersWithoutAFace,
   strangers_without_a_face: strangersWithoutAFace,
   match_threshold: config.match.threshold,
+  sweep,
   conditions: Object.fromEntries(
     conditions.map((c) => {
       const t = tally[c];
@@ -186,6 +210,9 @@ const pct = (x: number | null) => (x === null ? '–' : `${(100 * x).toFixed(1)}
 console.log('| condition | rank-1 | alerted with the right name (≥ threshold) | with a wrong name | strangers alerted | mean own cosine |\n|---|---|---|---|---|---|');
 for (const [c, r] of Object.entries(results.conditions))
   console.log(`| ${c} | ${pct(r.rank1)} | ${pct(r.alerted)} | ${pct(r.wrong_name)} | ${pct(r.strangers_alerted)} | ${r.own_cosine.toFixed(3)} |`);
+console.log('\nthreshold sweep: right name / wrong name / strangers alerted');
+for (const [c, rows] of Object.entries(sweep))
+  console.log(`${c}: ` + rows.map((r) => `${r.threshold}: ${pct(r.alerted)} / ${pct(r.wrong_name)} / ${pct(r.strangers_alerted)}`).join('; '));
 if (values.out) writeFileSync(values.out, JSON.stringify(results, null, 2) + '\n');
 await models.close();
 await segmenter.close();
