@@ -79,7 +79,7 @@ const match = z.object({
   /**
    * An occluded face (covered above occlusion.minFraction) must score this much more to be named, and
    * is unknown from this much higher: behind a mask the recognizer's similarities crowd together (at
-   * 0.92, 59–65 % of masked strangers were named; README "Occlusion repair").
+   * 0.92, 58–65 % of masked strangers were named; README "Occlusion repair").
    */
   occludedMargin: z.number().min(0).max(0.5).default(0.02),
   /** A repaired face is also matched as it came, and the better of the two matches counts. */

@@ -92,7 +92,7 @@ async function waitFor(check: () => boolean, timeoutMs: number, what: string): P
 // by the committed generator (trained on 48×48 squares) a masked face scores below match.threshold
 // (e.g. Laura Bush: 0.903 < 0.92); the better of repaired and unrepaired, less match.occludedMargin,
 // does not reach it either (measured again 2026-12-01: neither name within 90 s). The margin is there
-// because without it 59–65 % of masked strangers are named (training/tools/masked_identification.ts).
+// because without it 58–65 % of masked strangers are named (training/tools/masked_identification.ts).
 // Skipped, with this reason printed, until a generator that gives identities back lands; run it with
 // UNMASK_E2E_OCCLUSION=1.
 const KNOWN_FAILING = process.env.UNMASK_E2E_OCCLUSION !== '1';
