@@ -12,9 +12,10 @@
 // generator's repair: rank-1 identification over the N people, the mean cosine to the person's own
 // gallery, and the share the service would alert with the right name (best match is the person and
 // scores ≥ match.threshold), and the share it would alert with a wrong name. For each generator also
-// "<model>+raw": both the probe as it is and its repair matched, the better score kept (a policy the
-// service does not use: see the README's numbers). Strangers — the next N folders' people, never enrolled, masked the
-// same way — measure the false alerts each condition costs. Probes where the detector finds no face are
+// "<model>+raw": both the probe as it is and its repair matched, the better score kept (what the
+// service does with match.matchUnrepaired). Strangers — the next N folders' people, never enrolled,
+// masked the same way — measure the false alerts each condition costs; a sweep over thresholds shows
+// what match.occludedMargin trades. Probes where the detector finds no face are
 // counted and skipped.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -104,10 +105,10 @@ function ranked(embeddings: Float32Array[]): { who: string; cos: number }[] {
     .sort((a, b) => b.cos - a.cos);
 }
 
-/** `name` undefined: a stranger, who should raise no named alert. */
 /** Each probe's best match, per condition: for the sweep over thresholds. */
 const outcomes: Record<string, { stranger: boolean; right: boolean; cos: number }[]> = Object.fromEntries(conditions.map((c) => [c, []]));
 
+/** `name` undefined: a stranger, who should raise no named alert. */
 function score(condition: string, name: string | undefined, embeddings: Float32Array[], fraction = 0): void {
   const r = ranked(embeddings);
   const t = tally[condition];
