@@ -224,17 +224,19 @@ describe('holeInFrame', () => {
 });
 
 describe('the pipeline with a repairer', () => {
-  /** Alerts of 8 frames of one face, occluded or not, against a gallery that scores everyone `score` as Ada. */
-  async function alertsAt(score: number, occluded: boolean, occludedMargin: number): Promise<AlertMessage[]> {
+  const ada: Identity = { id: 1, name: 'Ada' };
+
+  /** The alerts of 8 frames of one face, occluded or not, each face matched as Ada with the score `scoreOf` gives its embedding. */
+  async function alertsOf(occluded: boolean, scoreOf: (embedding: Float32Array) => number, occludedMargin?: number): Promise<AlertMessage[]> {
     const config = parseConfig({ match: { threshold: 0.85, unknownThreshold: 0.8, cooldownSec: 0, occludedMargin }, track: { minQuality: 0.3 } });
-    const ada: Identity = { id: 1, name: 'Ada' };
+    const detector: Detector = { id: 'fake', detect: async () => [{ box: BOX, score: 0.99, landmarks: landmarks() }] };
     const alerts: AlertMessage[] = [];
     const pipeline = new Pipeline({
       config,
-      detector: { id: 'fake', detect: async () => [{ box: BOX, score: 0.99, landmarks: landmarks() }] },
+      detector,
       recognizer,
       repairer: new FaceRepairer(new GreenSegmenter(), new FillInpainter(), SETTINGS),
-      gallery: { search: () => [{ identity: ada, score }], identity: () => ada },
+      gallery: { search: (e) => [{ identity: ada, score: scoreOf(e) }], identity: () => ada },
       publish: (a) => alerts.push(a),
     });
     const source = new Subject<Frame>();
@@ -250,6 +252,7 @@ describe('the pipeline with a repairer', () => {
   }
 
   it('an occluded face needs match.occludedMargin more similarity to be named; a clean one does not', async () => {
+    const alertsAt = (score: number, occluded: boolean, margin: number) => alertsOf(occluded, () => score, margin);
     // 0.855 passes the 0.85 threshold, 0.855 − 0.01 does not.
     expect((await alertsAt(0.855, false, 0.01)).map((a) => a.identity?.name)).toEqual(['Ada']);
     expect(await alertsAt(0.855, true, 0.01)).toEqual([]);
@@ -261,31 +264,8 @@ describe('the pipeline with a repairer', () => {
   });
 
   it('an occluded face alerts with the occluded fraction, the inpainted face and its mask', async () => {
-    const config = parseConfig({ match: { threshold: 0.85, unknownThreshold: 0.8, cooldownSec: 0 }, track: { minQuality: 0.3 } });
-    const ada: Identity = { id: 1, name: 'Ada' };
-    const detector: Detector = { id: 'fake', detect: async () => [{ box: BOX, score: 0.99, landmarks: landmarks() }] };
-    const alerts: AlertMessage[] = [];
-    const pipeline = new Pipeline({
-      config,
-      detector,
-      recognizer,
-      repairer: new FaceRepairer(new GreenSegmenter(), new FillInpainter(), SETTINGS),
-      gallery: {
-        // Ada is red: the repaired face (red fill) matches her, the green block does not.
-        search: (e) => [{ identity: ada, score: e[0] / Math.hypot(...e) }],
-        identity: () => ada,
-      },
-      publish: (a) => alerts.push(a),
-    });
-    const source = new Subject<Frame>();
-    pipeline.addCamera('cam', source);
-    for (let seq = 0; seq < 8; seq++) {
-      source.next({ camera: 'cam', seq, time: 1_000_000 + seq * 200, image: frameImage(true, seq + 1) });
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    await new Promise((r) => setTimeout(r, 100));
-    source.complete();
-    pipeline.stop();
+    // Ada is red: the repaired face (red fill) matches her, the green block does not.
+    const alerts = await alertsOf(true, (e) => e[0] / Math.hypot(...e));
     expect(alerts).toHaveLength(1);
     const [a] = alerts;
     expect(a.identity).toEqual(ada);
