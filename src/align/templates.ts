@@ -6,8 +6,8 @@ export interface CropTemplate {
   readonly name: string;
   /** Side of the square crop, pixels. */
   readonly size: number;
-  /** Indices into the 68-point landmarks (iBUG order) whose positions are matched… */
-  readonly landmarkIndices: readonly number[];
+  /** Per point, the 68-point landmarks (iBUG order) whose mean position is matched (dlib's: one each)… */
+  readonly landmarkGroups: readonly (readonly number[])[];
   /** …to these points of the crop. */
   readonly points: readonly Point[];
 }
@@ -30,7 +30,7 @@ export function dlibChipTemplate(name: string, size: number, padding: number): C
   return {
     name,
     size,
-    landmarkIndices: DLIB_LANDMARKS,
+    landmarkGroups: DLIB_LANDMARKS.map((i) => [i]),
     points: DLIB_UNIT_POINTS.map((p) => ({
       x: ((padding + p.x) / (2 * padding + 1)) * size,
       y: ((padding + p.y) / (2 * padding + 1)) * size,
@@ -47,8 +47,30 @@ export const FACEAPI_RECOGNIZER_TEMPLATE = dlibChipTemplate('dlib-150-p0.25', 15
  */
 export const INPAINT_TEMPLATE = dlibChipTemplate('dlib-128-p0.35', 128, 0.35);
 
-/** The template's landmark points picked out of a 68-point set. */
+/**
+ * InsightFace's ArcFace chip, 112 px (REFERENCE_FACIAL_POINTS), fed the way npm
+ * faceplugin-face-recognition-js does (lib/fr_feature.js convert68pts5pts): eye centres from the four
+ * eyelid points of each eye, the nose tip, mouth corners averaged with the inner lip corners.
+ */
+export const ARCFACE_TEMPLATE: CropTemplate = {
+  name: 'arcface-112-faceplugin5',
+  size: 112,
+  landmarkGroups: [[37, 38, 40, 41], [43, 44, 46, 47], [30], [48, 60], [54, 64]],
+  points: [
+    { x: 38.29459953, y: 51.69630051 },
+    { x: 73.53179932, y: 51.50139999 },
+    { x: 56.02519989, y: 71.73660278 },
+    { x: 41.54930115, y: 92.3655014 },
+    { x: 70.72990036, y: 92.20410156 },
+  ],
+};
+
+/** The template's points as found in a 68-point set: each the mean of its landmark group. */
 export function sourcePoints(template: CropTemplate, landmarks68: readonly Point[]): Point[] {
   if (landmarks68.length !== 68) throw new Error(`expected 68 landmarks, got ${landmarks68.length}`);
-  return template.landmarkIndices.map((i) => landmarks68[i]);
+  return template.landmarkGroups.map((group) => {
+    let x = 0, y = 0;
+    for (const i of group) (x += landmarks68[i].x), (y += landmarks68[i].y);
+    return { x: x / group.length, y: y / group.length };
+  });
 }

@@ -99,10 +99,10 @@ describe('warp', () => {
     for (const template of [INPAINT_TEMPLATE, FACEAPI_RECOGNIZER_TEMPLATE]) {
       // Make the template's points an exact similarity image of the landmarks.
       const inv: Similarity = { a: 0.9, b: 0.2, tx: 30, ty: 40 };
-      template.landmarkIndices.forEach((li, k) => (landmarks[li] = applySimilarity(inv, template.points[k])));
+      template.landmarkGroups.forEach(([li], k) => (landmarks[li] = applySimilarity(inv, template.points[k])));
       const { crop, transform } = alignToTemplate(img, landmarks, template);
       expect(crop.width).toBe(template.size);
-      template.landmarkIndices.forEach((li, k) => {
+      template.landmarkGroups.forEach(([li], k) => {
         const q = applySimilarity(transform, landmarks[li]);
         expect(q.x).toBeCloseTo(template.points[k].x, 6);
         expect(q.y).toBeCloseTo(template.points[k].y, 6);

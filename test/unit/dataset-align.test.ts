@@ -97,7 +97,7 @@ describe('detection on a bordered image', () => {
 /** 68 landmarks whose five template points sit at the template scaled by `scale` and moved by (dx, dy). */
 function landmarksFor(scale: number, dx: number, dy: number): Point[] {
   const points: Point[] = Array.from({ length: 68 }, (_, i) => ({ x: dx + 30 + (i % 10) * 5, y: dy + 30 + Math.floor(i / 10) * 8 }));
-  INPAINT_TEMPLATE.landmarkIndices.forEach((index, k) => {
+  INPAINT_TEMPLATE.landmarkGroups.forEach(([index], k) => {
     const p = INPAINT_TEMPLATE.points[k];
     points[index] = { x: p.x * scale + dx, y: p.y * scale + dy };
   });
@@ -153,7 +153,7 @@ describe('alignDataset', () => {
     const row = rows.find((r) => r.file === '001.jpg')!;
     expect(row).toMatchObject({ image: '5/001.png', identity: '5' });
     // The five alignment points land on the template (exact fit, up to the 2-decimal rounding of the CSV).
-    INPAINT_TEMPLATE.landmarkIndices.forEach((index, k) => {
+    INPAINT_TEMPLATE.landmarkGroups.forEach(([index], k) => {
       expect(row.landmarks[index].x).toBeCloseTo(INPAINT_TEMPLATE.points[k].x, 1);
       expect(row.landmarks[index].y).toBeCloseTo(INPAINT_TEMPLATE.points[k].y, 1);
     });

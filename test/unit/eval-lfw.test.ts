@@ -47,7 +47,7 @@ const fakeDetector: Detector = {
     // detectWithBorder pads a quarter of the side on each side: undo that to know the photo.
     const pad = (image.width - SIZE) / 2;
     const landmarks: Point[] = Array.from({ length: 68 }, () => ({ x: pad + SIZE / 2, y: pad + SIZE / 2 }));
-    INPAINT_TEMPLATE.landmarkIndices.forEach((index, k) => {
+    INPAINT_TEMPLATE.landmarkGroups.forEach(([index], k) => {
       landmarks[index] = { x: pad + (INPAINT_TEMPLATE.points[k].x * SIZE) / 128, y: pad + (INPAINT_TEMPLATE.points[k].y * SIZE) / 128 };
     });
     const face: DetectedFace = { box: { x: pad, y: pad, width: SIZE, height: SIZE }, score: 0.9, landmarks };

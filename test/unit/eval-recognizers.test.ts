@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { applySimilarity, type Similarity } from '../../src/align/similarity.ts';
-import { FACEAPI_RECOGNIZER_TEMPLATE } from '../../src/align/templates.ts';
-import { ARCFACE_112_POINTS, FACEPLUGIN_GEOMETRY, facepluginInput } from '../../src/eval/recognizers/faceplugin.ts';
+import { ARCFACE_TEMPLATE, FACEAPI_RECOGNIZER_TEMPLATE } from '../../src/align/templates.ts';
+import { FACEPLUGIN_GEOMETRY } from '../../src/eval/recognizers/faceplugin.ts';
+import { arcFaceInput } from '../../src/models/arcface/recognizer.ts';
 import { FACERES_GEOMETRY } from '../../src/eval/recognizers/faceres.ts';
 import { checkChips, chipToPhoto, cutChip, templateGeometry, type ChipGeometry } from '../../src/eval/recognizers/types.ts';
 import type { Point, RgbImage } from '../../src/types.ts';
+
+const ARCFACE_112_POINTS = ARCFACE_TEMPLATE.points;
 
 // A face in a 300×300 photo: chip space → photo by a rotation of 0.3 rad, scale 1.4, shift (60, 40).
 const CHIP_TO_PHOTO: Similarity = { a: 1.4 * Math.cos(0.3), b: 1.4 * Math.sin(0.3), tx: 60, ty: 40 };
@@ -69,7 +72,7 @@ describe('recognizer chip geometry', () => {
   it('faceapi: the dlib template as a geometry picks its five landmark indices', () => {
     const geometry = templateGeometry(FACEAPI_RECOGNIZER_TEMPLATE);
     const landmarks = Array.from({ length: 68 }, (_, i) => ({ x: i, y: 2 * i }));
-    expect(geometry.sourcePoints(landmarks)).toEqual(FACEAPI_RECOGNIZER_TEMPLATE.landmarkIndices.map((i) => ({ x: i, y: 2 * i })));
+    expect(geometry.sourcePoints(landmarks)).toEqual(FACEAPI_RECOGNIZER_TEMPLATE.landmarkGroups.map(([i]) => ({ x: i, y: 2 * i })));
     expect(() => geometry.sourcePoints(landmarks.slice(5))).toThrow(/expected 68 landmarks, got 63/);
     expect(() => FACEPLUGIN_GEOMETRY.sourcePoints(landmarks.slice(5))).toThrow(/expected 68 landmarks, got 63/);
   });
@@ -109,9 +112,9 @@ describe('recognizer chip geometry', () => {
   });
 });
 
-describe('facepluginInput', () => {
+describe('arcFaceInput', () => {
   it('is (v − 127) / 128 per channel, planar RGB', () => {
     const chip: RgbImage = { width: 2, height: 1, data: Uint8Array.of(255, 127, 0, 63, 191, 127) };
-    expect(Array.from(facepluginInput(chip))).toEqual([1, -0.5, 0, 0.5, -127 / 128, 0]);
+    expect(Array.from(arcFaceInput(chip))).toEqual([1, -0.5, 0, 0.5, -127 / 128, 0]);
   });
 });

@@ -51,7 +51,7 @@ export function landmarksFor(box: Box): Point[] {
     x: box.x + box.width * (0.1 + (0.8 * (i % 9)) / 8),
     y: box.y + box.height * (0.1 + (0.8 * Math.floor(i / 9)) / 7),
   }));
-  FACEAPI_RECOGNIZER_TEMPLATE.landmarkIndices.forEach((index, k) => {
+  FACEAPI_RECOGNIZER_TEMPLATE.landmarkGroups.forEach(([index], k) => {
     points[index] = { x: box.x + UNIT_POINTS[k].x * box.width, y: box.y + UNIT_POINTS[k].y * box.height };
   });
   return points;

@@ -30,7 +30,7 @@ function faceAt(photoToCrop: Similarity, score = 0.9): DetectedFace {
   const toPhoto = invertSimilarity(photoToCrop);
   const centre = applySimilarity(toPhoto, { x: 64, y: 64 });
   const landmarks = Array.from({ length: 68 }, () => centre);
-  INPAINT_TEMPLATE.landmarkIndices.forEach((index, i) => (landmarks[index] = applySimilarity(toPhoto, INPAINT_TEMPLATE.points[i])));
+  INPAINT_TEMPLATE.landmarkGroups.forEach(([index], i) => (landmarks[index] = applySimilarity(toPhoto, INPAINT_TEMPLATE.points[i])));
   const topLeft = applySimilarity(toPhoto, { x: 20, y: 20 });
   return { score, box: { x: topLeft.x, y: topLeft.y, width: 88 / photoToCrop.a, height: 88 / photoToCrop.a }, landmarks };
 }

@@ -36,7 +36,7 @@ function face(): DetectedFace {
     const t = (2 * Math.PI * i) / 68;
     return applySimilarity(toPhoto, { x: 64 + 40 * Math.cos(t), y: 70 + 48 * Math.sin(t) });
   });
-  INPAINT_TEMPLATE.landmarkIndices.forEach((index, i) => (landmarks[index] = applySimilarity(toPhoto, INPAINT_TEMPLATE.points[i])));
+  INPAINT_TEMPLATE.landmarkGroups.forEach(([index], i) => (landmarks[index] = applySimilarity(toPhoto, INPAINT_TEMPLATE.points[i])));
   return { score: 0.9, box: { x: 80, y: 70, width: 120, height: 120 }, landmarks };
 }
 
