@@ -146,12 +146,14 @@ export class Enroller {
 
 /**
  * Re-embeds, from their face sources, the samples made by another recognizer or version, so that
- * the whole gallery is comparable with what the current recognizer makes of a live face.
+ * the whole gallery is comparable with what the current recognizer makes of a live face. A
+ * `secondary` recognizer's embeddings are added beside the main ones (the samples never embedded by it).
  */
 export async function reembedStaleSamples(
   store: GalleryStore,
   recognizer: Recognizer,
   onProgress?: ReembedProgress,
+  secondary = false,
 ): Promise<ReembedReport> {
   const staleIds = store.staleSampleIds(recognizer.id, recognizer.version);
   const report: ReembedReport = { total: staleIds.length, reembedded: 0, failed: [] };
@@ -174,7 +176,7 @@ export async function reembedStaleSamples(
     }
     const embeddings = await embedCrops(recognizer, ready.map((r) => r.crop));
     ready.forEach(({ sampleId }, i) => {
-      if (store.updateEmbedding(sampleId, recognizer.id, recognizer.version, embeddings[i])) report.reembedded++;
+      if (store.updateEmbedding(sampleId, recognizer.id, recognizer.version, embeddings[i], secondary)) report.reembedded++;
     });
     onProgress?.(Math.min(start + REEMBED_BATCH, staleIds.length), staleIds.length);
   }

@@ -42,7 +42,11 @@ export class GalleryIndex {
   private pollTimer: NodeJS.Timeout | undefined;
   private seenDataVersion = -1;
 
-  constructor(recognizer: RecognizerKey) {
+  /** `secondary`: the index of a recognizer whose embeddings sit beside each sample's main one. */
+  constructor(
+    recognizer: RecognizerKey,
+    private readonly secondary = false,
+  ) {
     this.recognizerId = recognizer.id;
     this.recognizerVersion = recognizer.version;
     this.dims = recognizer.dims;
@@ -52,15 +56,17 @@ export class GalleryIndex {
   /**
    * Re-embeds the store's samples made by another recognizer (version), loads the index, and keeps it
    * in step with the store: with this process's changes at once, and with other processes' (e.g.
-   * `unmask enroll` while the service runs) by polling every `pollIntervalMs` (0: never).
+   * `unmask enroll` while the service runs) by polling every `pollIntervalMs` (0: never). A
+   * `secondary` recognizer's embeddings are stored beside the samples' main ones.
    */
   static async open(
     store: GalleryStore,
     recognizer: Recognizer,
-    options: { pollIntervalMs?: number; onReembedProgress?: ReembedProgress } = {},
+    options: { pollIntervalMs?: number; onReembedProgress?: ReembedProgress; secondary?: boolean } = {},
   ): Promise<{ index: GalleryIndex; reembed: ReembedReport }> {
-    const reembed = await reembedStaleSamples(store, recognizer, options.onReembedProgress);
-    const index = new GalleryIndex(recognizer);
+    const secondary = options.secondary ?? false;
+    const reembed = await reembedStaleSamples(store, recognizer, options.onReembedProgress, secondary);
+    const index = new GalleryIndex(recognizer, secondary);
     index.follow(store, options.pollIntervalMs ?? 0);
     return { index, reembed };
   }
@@ -207,6 +213,8 @@ export class GalleryIndex {
   private apply(change: GalleryChange): void {
     if (change.type === 'samples-removed') {
       for (const sampleId of change.sampleIds) this.remove(sampleId);
+    } else if (change.secondary !== this.secondary) {
+      // The other kind of embedding of a sample: this index's own is unchanged.
     } else if (change.recognizerId === this.recognizerId && change.recognizerVersion === this.recognizerVersion) {
       this.add(change.sampleId, change.identity, change.embedding);
     } else {

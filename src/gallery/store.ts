@@ -66,6 +66,8 @@ export type GalleryChange =
       identity: Identity;
       recognizerId: string;
       recognizerVersion: string;
+      /** A secondary recognizer's embedding (kept beside the sample's main one, see `updateEmbedding`). */
+      secondary: boolean;
       embedding: Float32Array;
     }
   | { type: 'samples-removed'; sampleIds: number[] };
@@ -104,6 +106,17 @@ const MIGRATIONS: readonly string[] = [
     thumbnail_jpeg    BLOB NOT NULL,
     source_jpeg       BLOB NOT NULL,
     source_landmarks  TEXT NOT NULL                 -- JSON [[x, y], …] in source_jpeg's pixels
+  );
+  `,
+  `
+  -- Embeddings of secondary recognizers (the upper-face view that matches masked faces), kept beside
+  -- each sample's main one: at most one per sample and recognizer.
+  CREATE TABLE secondary_embeddings (
+    sample_id           INTEGER NOT NULL REFERENCES samples(id) ON DELETE CASCADE,
+    recognizer_id       TEXT NOT NULL,
+    recognizer_version  TEXT NOT NULL,
+    embedding           BLOB NOT NULL,              -- Float32, little-endian
+    PRIMARY KEY (sample_id, recognizer_id)
   );
   `,
 ];
@@ -360,6 +373,7 @@ export class GalleryStore {
         identity: { id: identity.id, name: identity.name },
         recognizerId: sample.recognizerId,
         recognizerVersion: sample.recognizerVersion,
+        secondary: false,
         embedding: sample.embedding,
       });
     }
@@ -393,32 +407,51 @@ export class GalleryStore {
     return { jpeg: row.source_jpeg, landmarks: pairs.map(([x, y]) => ({ x, y })) };
   }
 
-  /** Every embedding made by this recognizer version, with its identity. */
+  /** Every embedding made by this recognizer version (main or secondary), with its identity. */
   embeddings(recognizerId: string, recognizerVersion: string): StoredEmbedding[] {
     return this.db
-      .prepare<[string, string], { id: number; identity_id: number; name: string; embedding: Buffer }>(
+      .prepare<[string, string, string, string], { id: number; identity_id: number; name: string; embedding: Buffer }>(
         `SELECT s.id, s.identity_id, i.name, s.embedding FROM samples s JOIN identities i ON i.id = s.identity_id
-         WHERE s.recognizer_id = ? AND s.recognizer_version = ? ORDER BY s.id`,
+         WHERE s.recognizer_id = ? AND s.recognizer_version = ?
+         UNION ALL
+         SELECT s.id, s.identity_id, i.name, x.embedding FROM secondary_embeddings x
+           JOIN samples s ON s.id = x.sample_id JOIN identities i ON i.id = s.identity_id
+         WHERE x.recognizer_id = ? AND x.recognizer_version = ?
+         ORDER BY 1`,
       )
-      .all(recognizerId, recognizerVersion)
+      .all(recognizerId, recognizerVersion, recognizerId, recognizerVersion)
       .map((r) => ({ sampleId: r.id, identity: { id: r.identity_id, name: r.name }, embedding: blobToEmbedding(r.embedding) }));
   }
 
-  /** Samples embedded by another recognizer or another version of it. */
+  /** Samples without an embedding by this recognizer version, neither as their main one nor as a secondary one. */
   staleSampleIds(recognizerId: string, recognizerVersion: string): number[] {
     return this.db
-      .prepare<[string, string], { id: number }>(
-        'SELECT id FROM samples WHERE NOT (recognizer_id = ? AND recognizer_version = ?) ORDER BY id',
+      .prepare<[string, string, string, string], { id: number }>(
+        `SELECT s.id FROM samples s WHERE NOT (s.recognizer_id = ? AND s.recognizer_version = ?)
+           AND NOT EXISTS (SELECT 1 FROM secondary_embeddings x
+                           WHERE x.sample_id = s.id AND x.recognizer_id = ? AND x.recognizer_version = ?)
+         ORDER BY s.id`,
       )
-      .all(recognizerId, recognizerVersion)
+      .all(recognizerId, recognizerVersion, recognizerId, recognizerVersion)
       .map((r) => r.id);
   }
 
-  /** Replaces a sample's embedding; false when the sample is gone meanwhile. */
-  updateEmbedding(sampleId: number, recognizerId: string, recognizerVersion: string, embedding: Float32Array): boolean {
-    const { changes } = this.db
-      .prepare('UPDATE samples SET recognizer_id = ?, recognizer_version = ?, embedding = ? WHERE id = ?')
-      .run(recognizerId, recognizerVersion, embeddingToBlob(embedding), sampleId);
+  /**
+   * Replaces a sample's main embedding, or with `secondary` stores (replaces) this recognizer's
+   * embedding beside it; false when the sample is gone meanwhile.
+   */
+  updateEmbedding(sampleId: number, recognizerId: string, recognizerVersion: string, embedding: Float32Array, secondary = false): boolean {
+    const blob = embeddingToBlob(embedding);
+    const { changes } = secondary
+      ? this.db
+          .prepare(
+            `INSERT OR REPLACE INTO secondary_embeddings (sample_id, recognizer_id, recognizer_version, embedding)
+             SELECT id, ?, ?, ? FROM samples WHERE id = ?`,
+          )
+          .run(recognizerId, recognizerVersion, blob, sampleId)
+      : this.db
+          .prepare('UPDATE samples SET recognizer_id = ?, recognizer_version = ?, embedding = ? WHERE id = ?')
+          .run(recognizerId, recognizerVersion, blob, sampleId);
     if (!changes) return false;
     const sample = this.getSample(sampleId)!;
     const identity = this.getIdentity(sample.identityId)!;
@@ -428,6 +461,7 @@ export class GalleryStore {
       identity: { id: identity.id, name: identity.name },
       recognizerId,
       recognizerVersion,
+      secondary,
       embedding,
     });
     return true;

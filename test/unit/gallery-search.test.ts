@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Enroller } from '../../src/gallery/enroll.ts';
 import { GalleryIndex, type SearchHit } from '../../src/gallery/search.ts';
+import { SecondaryGallery } from '../../src/gallery/secondary.ts';
+import { upperFaceView } from '../../src/models/upper-face.ts';
 import { GalleryStore, type NewSample } from '../../src/gallery/store.ts';
 import type { Identity } from '../../src/types.ts';
 import { alignToTemplate } from '../../src/align/warp.ts';
@@ -247,5 +249,48 @@ describe('GalleryIndex following the store', () => {
     const again = await GalleryIndex.open(store, v2);
     again.index.close();
     expect(again.reembed.total).toBe(0);
+  });
+
+  it('keeps a secondary recognizer’s embeddings beside the main ones, caught up as samples arrive', async () => {
+    const detector = new FakeDetector();
+    const main = new FakeRecognizer('v1');
+    const enroller = new Enroller({ store, detector, recognizer: main, settings: TEST_SETTINGS });
+    const people = [0, 1, 2].map((p) => store.createIdentity(`person ${p}`));
+    const photos = await Promise.all(
+      people.map((_, p) => makePhoto(640 + p, 480, [{ x: 200 + 20 * p, y: 120, size: 160 + 10 * p, person: p }])),
+    );
+    const enroll = async (p: number) => {
+      detector.register(photos[p]);
+      await enroller.enroll(people[p].id, photos[p].bytes);
+    };
+    await enroll(0);
+    await enroll(1);
+    ({ index } = await GalleryIndex.open(store, main));
+    const upper = upperFaceView(new FakeRecognizer('v1'), 0.5);
+    const secondary = await SecondaryGallery.open(store, upper, 0);
+    try {
+      expect(secondary.index.size).toBe(2);
+      expect(store.staleSampleIds(upper.id, upper.version)).toEqual([]);
+      // The main embeddings are untouched: every sample is still current for the main recognizer.
+      expect(store.staleSampleIds(main.id, main.version)).toEqual([]);
+      expect(index.size).toBe(2);
+
+      await enroll(2); // announced: the secondary gallery embeds it too
+      await secondary.catchUp();
+      expect(secondary.index.size).toBe(3);
+      expect(index.size).toBe(3);
+
+      // Its search sees the upper face only: a probe made the same way finds its person.
+      const sharp = (await import('sharp')).default;
+      const { data, info } = await sharp(photos[2].bytes).raw().toBuffer({ resolveWithObject: true });
+      const image = { width: info.width, height: info.height, data: new Uint8Array(data) };
+      const [probe] = await upper.embed([alignToTemplate(image, photos[2].faces[0].landmarks, upper.template).crop]);
+      expect(secondary.index.search(probe, 1)[0]).toMatchObject({ identity: { name: 'person 2' }, score: expect.closeTo(1, 4) });
+
+      store.deleteIdentity(people[0].id);
+      expect([secondary.index.size, index.size]).toEqual([2, 2]);
+    } finally {
+      await secondary.close();
+    }
   });
 });

@@ -57,7 +57,7 @@ describe('GalleryStore', () => {
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
         .all()
         .map((r) => (r as { name: string }).name);
-      expect(tables).toEqual(['identities', 'sample_images', 'samples']);
+      expect(tables).toEqual(['identities', 'sample_images', 'samples', 'secondary_embeddings']);
     } finally {
       raw.close();
     }
@@ -190,5 +190,33 @@ describe('GalleryStore', () => {
     other.createIdentity('Bob');
     other.close();
     expect(store.externalDataVersion()).not.toBe(before);
+  });
+
+  it('keeps secondary embeddings beside the main one, each recognizer its own, deleted with their sample', () => {
+    const alice = store.createIdentity('Alice');
+    const s1 = store.addSample(sample(alice.id, { imageSha256: '1'.repeat(64) })).sample;
+    const s2 = store.addSample(sample(alice.id, { imageSha256: '2'.repeat(64) })).sample;
+    const changes: GalleryChange[] = [];
+    store.onChange((c) => changes.push(c));
+    expect(store.staleSampleIds('upper', 'u1')).toEqual([s1.id, s2.id]);
+
+    expect(store.updateEmbedding(s1.id, 'upper', 'u1', Float32Array.from([0, 0, 1]), true)).toBe(true);
+    expect(store.staleSampleIds('upper', 'u1')).toEqual([s2.id]);
+    expect(store.staleSampleIds('rec', 'v1')).toEqual([]); // the main embeddings are untouched
+    expect(store.embeddings('rec', 'v1').map((e) => [e.sampleId, Array.from(e.embedding)])).toEqual([
+      [s1.id, [expect.closeTo(0.6, 6), expect.closeTo(0.8, 6), 0]],
+      [s2.id, [expect.closeTo(0.6, 6), expect.closeTo(0.8, 6), 0]],
+    ]);
+    expect(store.embeddings('upper', 'u1').map((e) => [e.sampleId, Array.from(e.embedding)])).toEqual([[s1.id, [0, 0, 1]]]);
+    expect(changes).toEqual([expect.objectContaining({ type: 'sample-embedded', sampleId: s1.id, recognizerId: 'upper', secondary: true })]);
+
+    // A new version replaces the old one; a vanished sample gets none.
+    expect(store.updateEmbedding(s1.id, 'upper', 'u2', Float32Array.from([0, 1, 0]), true)).toBe(true);
+    expect(store.embeddings('upper', 'u1')).toEqual([]);
+    expect(store.staleSampleIds('upper', 'u2')).toEqual([s2.id]);
+    expect(store.updateEmbedding(999, 'upper', 'u2', Float32Array.from([0, 1, 0]), true)).toBe(false);
+
+    store.deleteSample(alice.id, s1.id);
+    expect(store.embeddings('upper', 'u2')).toEqual([]);
   });
 });
