@@ -5,8 +5,11 @@ import { apiKeyOf, type CameraConfig, type Config } from './config.ts';
 import { Enroller } from './gallery/enroll.ts';
 import { seedDemoGallery } from './gallery/demo.ts';
 import { GalleryIndex } from './gallery/search.ts';
+import { SecondaryGallery } from './gallery/secondary.ts';
 import { GalleryStore } from './gallery/store.ts';
-import { loadModels, loadRepairModels, type Models } from './models/index.ts';
+import { ArcFaceRecognizer } from './models/arcface/recognizer.ts';
+import { loadModels, loadRepairModels, type Models, type Recognizer } from './models/index.ts';
+import { upperFaceView } from './models/upper-face.ts';
 import { setLogLevel, stageLogger } from './observe/log.ts';
 import { Pipeline, type PipelineDeps } from './pipeline/index.ts';
 import { InpaintBatcher } from './pipeline/inpaint-batcher.ts';
@@ -96,13 +99,30 @@ export async function startService(config: Config, options: ServiceOptions = {})
     cleanup.push(() => index.close());
     if (reembed.total > 0) log.info(reembed, 're-embedded gallery samples for the current recognizer');
 
+    // Faces covered below the eyes are matched on their upper face too (needs the occlusion stage).
+    let upperFace: { recognizer: Recognizer; gallery: SecondaryGallery } | undefined;
+    if (repairer && config.match.upperFace.enabled) {
+      const arcFace = await ArcFaceRecognizer.load();
+      cleanup.push(() => arcFace.close());
+      const recognizer = upperFaceView(arcFace, config.match.upperFace.visibleHeight);
+      const secondary = await SecondaryGallery.open(store, recognizer, config.gallery.reloadIntervalMs);
+      cleanup.push(() => secondary.close());
+      upperFace = { recognizer, gallery: secondary };
+      log.info({ recognizer: recognizer.id, samples: secondary.index.size, threshold: config.match.upperFace.threshold }, 'upper-face matching on');
+    }
+
     const hub = new AlertHub(config.server);
     const pipeline = new Pipeline({
       config,
       detector: models.detector,
       recognizer: models.recognizer,
       repairer,
-      gallery: { search: (e, k) => index.search(e, k), identity: (id) => store.getIdentity(id) },
+      upperFaceRecognizer: upperFace?.recognizer,
+      gallery: {
+        search: (e, k) => index.search(e, k),
+        ...(upperFace ? { searchUpperFace: (e: Float32Array, k: number) => upperFace.gallery.index.search(e, k) } : {}),
+        identity: (id) => store.getIdentity(id),
+      },
       publish: (alert) => {
         hub.publish(alert);
         options.onAlert?.(alert);
@@ -136,6 +156,8 @@ export async function startService(config: Config, options: ServiceOptions = {})
         models: {
           detector: models.detector.id,
           recognizer: `${models.recognizer.id}@${models.recognizer.version}`,
+          // Absent when upper-face matching is off (match.upperFace.enabled, or no occlusion model).
+          ...(upperFace ? { upperFaceRecognizer: `${upperFace.recognizer.id}@${upperFace.recognizer.version}` } : {}),
           threads: models.threads,
           // The execution provider each ONNX model runs on; absent when the model is off.
           providers: repairModels.providers,

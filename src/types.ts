@@ -54,6 +54,8 @@ export interface AlignedFace {
   crop: RgbImage;
   /** The crop the recognizer was built for (its own template and size). */
   recognizerCrop: RgbImage;
+  /** The upper-face recognizer's crop, when one is configured (match.upperFace). */
+  upperFaceCrop?: RgbImage;
 }
 
 export interface Identity {

@@ -29,6 +29,8 @@ export interface PipelineDeps {
   gallery: GalleryMatcher;
   /** Finds occlusions and inpaints them between align and embed; absent: faces go to the recognizer as aligned. */
   repairer?: FaceRepairer;
+  /** Matches faces covered below the eyes on their upper face (needs the repairer's segmenter and gallery.searchUpperFace). */
+  upperFaceRecognizer?: Recognizer;
   /** Hands an alert to the subscribers; must not block. */
   publish: (alert: AlertMessage) => void;
   /** Extra observer of stage timings (the bench); metrics are always recorded. */
@@ -65,10 +67,16 @@ export class Pipeline {
   addCamera(camera: string, frames$: Observable<Frame>): void {
     if (this.subscriptions.has(camera)) throw new Error(`camera "${camera}" is already in the pipeline`);
     const { config, detector, recognizer, gallery, repairer } = this.deps;
+    const upperFace = repairer && gallery.searchUpperFace ? this.deps.upperFaceRecognizer : undefined;
     const counters: CameraCounters = { framesIn: 0, framesDropped: 0, framesProcessed: 0, facesDetected: 0, alerts: 0 };
     this.counters.set(camera, counters);
     const tracks = new CameraTracks(config);
-    const policy = { ...config.match, maxAttempts: config.track.maxAttempts, minFraction: config.occlusion.minFraction };
+    const policy = {
+      ...config.match,
+      maxAttempts: config.track.maxAttempts,
+      minFraction: config.occlusion.minFraction,
+      upperFaceThreshold: config.match.upperFace.threshold,
+    };
     const clock = this.clock;
 
     const processFrame = (frame: Frame) =>
@@ -80,9 +88,12 @@ export class Pipeline {
           facesDetected.inc({ camera }, faces.length);
         }),
         trackStage(tracks, clock),
-        alignStage(recognizer, clock),
+        alignStage(recognizer, clock, upperFace),
         repairStage(repairer, frame.image, recognizer, clock),
-        embedStage(recognizer, clock, config.match.matchUnrepaired),
+        embedStage(recognizer, clock, {
+          withUnrepaired: config.match.matchUnrepaired,
+          upperFace: upperFace && { recognizer: upperFace, minFraction: config.occlusion.minFraction },
+        }),
         matchStage(gallery, tracks, policy, clock),
       );
 

@@ -18,6 +18,8 @@ export type StageClock = (stage: string, ms: number) => void;
 export interface GalleryMatcher {
   /** Best match per identity, best first. */
   search(embedding: Float32Array, k: number): { identity: Identity; score: number }[];
+  /** The same over the gallery's upper-face embeddings (absent: no upper-face matching). */
+  searchUpperFace?(embedding: Float32Array, k: number): { identity: Identity; score: number }[];
   /** The identity of an id, or undefined once it has been deleted. */
   identity(id: number): Identity | undefined;
 }
@@ -116,14 +118,15 @@ export function trackStage(tracks: CameraTracks, clock: StageClock): OperatorFun
   });
 }
 
-/** align: each attempted face warped to the inpainting template and to the recognizer's own. */
-export function alignStage(recognizer: Recognizer, clock: StageClock): OperatorFunction<TrackedFrame, AlignedFace[]> {
+/** align: each attempted face warped to the inpainting template and to the recognizers' own. */
+export function alignStage(recognizer: Recognizer, clock: StageClock, upperFace?: Recognizer): OperatorFunction<TrackedFrame, AlignedFace[]> {
   return map(({ frame, attempts }) => {
     const start = performance.now();
     const aligned = attempts.map((observation) => ({
       observation,
       crop: alignToTemplate(frame.image, observation.face.landmarks, INPAINT_TEMPLATE).crop,
       recognizerCrop: alignToTemplate(frame.image, observation.face.landmarks, recognizer.template).crop,
+      ...(upperFace ? { upperFaceCrop: alignToTemplate(frame.image, observation.face.landmarks, upperFace.template).crop } : {}),
     }));
     if (attempts.length) clock('align', performance.now() - start);
     return aligned;
@@ -135,34 +138,53 @@ export interface EmbeddedFace {
   embedding: Float32Array;
   /** A repaired face's embedding as it came, when `match.matchUnrepaired` asks for both. */
   unrepairedEmbedding?: Float32Array;
+  /** The upper-face recognizer's embedding of a face covered below the eyes. */
+  upperFaceEmbedding?: Float32Array;
 }
 
-/**
- * embed: one batch per frame through the recognizer. With `withUnrepaired`, a repaired face's crop
- * as it came is embedded too (same batch), so that match can keep the better of the two.
- */
-export function embedStage(recognizer: Recognizer, clock: StageClock, withUnrepaired = false): OperatorFunction<RepairedFace[], EmbeddedFace[]> {
+export interface EmbedOptions {
+  /** A repaired face's crop as it came is embedded too (same batch), so that match can keep the better of the two. */
+  withUnrepaired?: boolean;
+  /** Faces covered below the eyes (above `minFraction`) are embedded by this recognizer too, from their upper face. */
+  upperFace?: { recognizer: Recognizer; minFraction: number };
+}
+
+/** embed: one batch per frame through the recognizer, and one through the upper-face recognizer when a face needs it. */
+export function embedStage(recognizer: Recognizer, clock: StageClock, options: EmbedOptions = {}): OperatorFunction<RepairedFace[], EmbeddedFace[]> {
+  const { withUnrepaired = false, upperFace } = options;
   return concatMap(async (faces) => {
     if (faces.length === 0) return [];
     const unrepaired = withUnrepaired ? faces.flatMap((f, i) => (f.occlusion?.unrepairedCrop ? [{ i, crop: f.occlusion.unrepairedCrop }] : [])) : [];
+    const upper = upperFace
+      ? faces.flatMap((f, i) => (f.upperFaceCrop && f.occlusion?.belowEyes && f.occlusion.fraction > upperFace.minFraction ? [{ i, crop: f.upperFaceCrop }] : []))
+      : [];
     const embeddings = await timedCall(clock, 'embed', () => recognizer.embed([...faces.map((f) => f.recognizerCrop), ...unrepaired.map((u) => u.crop)]));
     const out: EmbeddedFace[] = faces.map((aligned, i) => ({ aligned, embedding: embeddings[i] }));
     unrepaired.forEach(({ i }, k) => (out[i].unrepairedEmbedding = embeddings[faces.length + k]));
+    if (upper.length) {
+      const upperEmbeddings = await timedCall(clock, 'embed_upper_face', () => upperFace!.recognizer.embed(upper.map((u) => u.crop)));
+      upper.forEach(({ i }, k) => (out[i].upperFaceEmbedding = upperEmbeddings[k]));
+    }
     return out;
   });
 }
 
-/** How occluded faces are matched (config match.occludedMargin, occlusion.minFraction). */
+/** How occluded faces are matched (config match.occludedMargin, match.upperFace, occlusion.minFraction). */
 export interface OccludedMatching {
   /** Subtracted from an occluded face's similarity before it votes. */
   occludedMargin: number;
   /** A face counts as occluded above this covered share. */
   minFraction: number;
+  /** match.threshold: the scale an upper-face similarity is moved onto. */
+  threshold: number;
+  /** match.upperFace.threshold: the upper-face recognizer's own. */
+  upperFaceThreshold: number;
 }
 
 /**
  * The best gallery match of one face: over its embeddings (repaired and, when present, as it came),
- * the highest score; an occluded face's score less the margin. `embedding` is the one that matched.
+ * the highest score, an occluded face's score less the margin; and its upper-face match when it has
+ * one, on the same scale. `embedding` is the main recognizer's embedding that matched best.
  */
 export function bestMatch(
   gallery: GalleryMatcher,
@@ -178,6 +200,12 @@ export function bestMatch(
   }
   const isOccluded = (face.aligned.occlusion?.fraction ?? 0) > occluded.minFraction;
   if (best && isOccluded) best = { identity: best.identity, score: best.score - occluded.occludedMargin };
+  if (face.upperFaceEmbedding && gallery.searchUpperFace) {
+    const [top] = gallery.searchUpperFace(face.upperFaceEmbedding, topK);
+    // Another recognizer's cosine: shifted so that its threshold falls on match.threshold, one vote serves both.
+    const score = top && top.score - occluded.upperFaceThreshold + occluded.threshold;
+    if (top && (!best || score! > best.score)) best = { identity: top.identity, score: score! };
+  }
   return { best, embedding };
 }
 

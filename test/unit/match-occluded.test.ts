@@ -1,5 +1,6 @@
-// Matching occluded faces: the better of the repaired and the unrepaired embedding counts, and an
-// occluded face's score is discounted by match.occludedMargin before it votes.
+// Matching occluded faces: the better of the repaired and the unrepaired embedding counts, an
+// occluded face's score is discounted by match.occludedMargin before it votes, and a face covered
+// below the eyes is also matched on its upper face, that score moved onto the main scale.
 import { firstValueFrom, of } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { FACEAPI_RECOGNIZER_TEMPLATE } from '../../src/align/templates.ts';
@@ -10,35 +11,36 @@ import type { Identity, RgbImage } from '../../src/types.ts';
 const ada: Identity = { id: 1, name: 'Ada' };
 const bob: Identity = { id: 2, name: 'Bob' };
 /** Scores are the embedding's first two values: Ada's and Bob's. */
-const gallery: GalleryMatcher = {
-  search: (e, k) =>
-    [
-      { identity: ada, score: e[0] },
-      { identity: bob, score: e[1] },
-    ]
-      .sort((a, b) => b.score - a.score)
-      .slice(0, k),
-  identity: (id) => [ada, bob].find((p) => p.id === id),
-};
+const ranked = (e: Float32Array, k: number) =>
+  [
+    { identity: ada, score: e[0] },
+    { identity: bob, score: e[1] },
+  ]
+    .sort((a, b) => b.score - a.score)
+    .slice(0, k);
+const gallery: GalleryMatcher = { search: ranked, identity: (id) => [ada, bob].find((p) => p.id === id) };
+const withUpperFace: GalleryMatcher = { ...gallery, searchUpperFace: ranked };
 
 const crop = (value: number): RgbImage => ({ width: 1, height: 1, data: Uint8Array.of(value, 0, 0) });
 
-function face(fraction: number | undefined, unrepaired = false): RepairedFace {
+function face(fraction: number | undefined, unrepaired = false, belowEyes = false): RepairedFace {
   return {
     observation: { camera: 'cam', frameSeq: 0, frameTime: 0, trackId: 1, face: { box: { x: 0, y: 0, width: 1, height: 1 }, score: 1, landmarks: [] }, quality: 1 },
     crop: crop(0),
     recognizerCrop: crop(1),
-    ...(fraction === undefined ? {} : { occlusion: { fraction, ...(unrepaired ? { unrepairedCrop: crop(2) } : {}) } }),
+    upperFaceCrop: crop(3),
+    ...(fraction === undefined ? {} : { occlusion: { fraction, belowEyes, ...(unrepaired ? { unrepairedCrop: crop(2) } : {}) } }),
   };
 }
 
-const embedded = (aligned: RepairedFace, embedding: number[], unrepairedEmbedding?: number[]): EmbeddedFace => ({
+const embedded = (aligned: RepairedFace, embedding: number[], unrepairedEmbedding?: number[], upperFaceEmbedding?: number[]): EmbeddedFace => ({
   aligned,
   embedding: Float32Array.from(embedding),
   ...(unrepairedEmbedding ? { unrepairedEmbedding: Float32Array.from(unrepairedEmbedding) } : {}),
+  ...(upperFaceEmbedding ? { upperFaceEmbedding: Float32Array.from(upperFaceEmbedding) } : {}),
 });
 
-const MATCHING = { occludedMargin: 0.01, minFraction: 0.05 };
+const MATCHING = { occludedMargin: 0.01, minFraction: 0.05, threshold: 0.92, upperFaceThreshold: 0.6 };
 
 describe('bestMatch', () => {
   it('a clean face keeps its score', () => {
@@ -63,6 +65,19 @@ describe('bestMatch', () => {
     expect(unrepairedBetter.best?.identity).toEqual(bob);
     expect(unrepairedBetter.best?.score).toBeCloseTo(0.95, 6);
     expect(unrepairedBetter.embedding[1]).toBeCloseTo(0.96, 6);
+  });
+
+  it("an upper-face match counts on the main scale: its threshold falls on match.threshold", () => {
+    // Main: Ada 0.90 − 0.01. Upper face: Bob 0.65, 0.05 over its threshold → 0.97.
+    const upper = bestMatch(withUpperFace, embedded(face(0.3, true, true), [0.9, 0.2], [0.85, 0.3], [0.3, 0.65]), 3, MATCHING);
+    expect(upper.best?.identity).toEqual(bob);
+    expect(upper.best?.score).toBeCloseTo(0.97, 6);
+    expect(upper.embedding[0]).toBeCloseTo(0.9, 6); // the main recognizer's embedding, as before
+    // Below its threshold (0.55 → 0.87) it does not beat a main match of 0.89.
+    const main = bestMatch(withUpperFace, embedded(face(0.3, true, true), [0.9, 0.2], undefined, [0.2, 0.55]), 3, MATCHING);
+    expect(main.best).toEqual({ identity: ada, score: expect.closeTo(0.89, 6) });
+    // A gallery without upper-face embeddings ignores it.
+    expect(bestMatch(gallery, embedded(face(0.3, true, true), [0.9, 0.2], undefined, [0.3, 0.65]), 3, MATCHING).best?.identity).toEqual(ada);
   });
 
   it('an empty gallery gives no match', () => {
@@ -91,7 +106,7 @@ describe('embedStage', () => {
   it('embeds the unrepaired crops of repaired faces in the same batch, and gives each back to its face', async () => {
     const { r, calls } = recognizer();
     const faces = [face(0.01), face(0.4, true), face(undefined)];
-    const out = await firstValueFrom(of(faces).pipe(embedStage(r, () => {}, true)));
+    const out = await firstValueFrom(of(faces).pipe(embedStage(r, () => {}, { withUnrepaired: true })));
     expect(calls).toEqual([4]);
     expect(out.map((f) => f.embedding[0])).toEqual([1, 1, 1]);
     expect(out.map((f) => f.unrepairedEmbedding?.[0])).toEqual([undefined, 2, undefined]);
@@ -99,8 +114,17 @@ describe('embedStage', () => {
 
   it('without the option, only the (repaired) recognizer crops are embedded', async () => {
     const { r, calls } = recognizer();
-    const out = await firstValueFrom(of([face(0.4, true)]).pipe(embedStage(r, () => {}, false)));
+    const out = await firstValueFrom(of([face(0.4, true)]).pipe(embedStage(r, () => {}, { withUnrepaired: false })));
     expect(calls).toEqual([1]);
     expect(out[0].unrepairedEmbedding).toBeUndefined();
+  });
+
+  it('embeds the upper face only of faces covered below the eyes above minFraction, in one batch of the upper-face recognizer', async () => {
+    const main = recognizer(), upper = recognizer();
+    const faces = [face(0.4, true, true), face(0.4, true, false), face(0.03, false, true), face(undefined), face(0.2, false, true)];
+    const out = await firstValueFrom(of(faces).pipe(embedStage(main.r, () => {}, { upperFace: { recognizer: upper.r, minFraction: 0.05 } })));
+    expect(main.calls).toEqual([5]);
+    expect(upper.calls).toEqual([2]);
+    expect(out.map((f) => f.upperFaceEmbedding?.[0])).toEqual([3, undefined, undefined, undefined, 3]);
   });
 });

@@ -10,6 +10,7 @@ import type { OcclusionSegmenter } from '../../src/models/occlusion/types.ts';
 import type { Detector, Recognizer } from '../../src/models/types.ts';
 import { Pipeline } from '../../src/pipeline/index.ts';
 import { InpaintBatcher } from '../../src/pipeline/inpaint-batcher.ts';
+import { upperFaceView } from '../../src/models/upper-face.ts';
 import { FaceRepairer, holeInFrame, type RepairSettings } from '../../src/pipeline/repair.ts';
 import type { AlertMessage, AlignedFace, DetectedFace, Frame, Identity, Point, RgbImage } from '../../src/types.ts';
 
@@ -129,7 +130,7 @@ describe('FaceRepairer', () => {
     const face = alignedFace(image);
     const [out] = await new FaceRepairer(new GreenSegmenter(), inpainter, SETTINGS).repair(image, [face], recognizer, noClock);
     expect(inpainter.masks).toHaveLength(0);
-    expect(out.occlusion).toEqual({ fraction: 0 });
+    expect(out.occlusion).toEqual({ fraction: 0, belowEyes: false });
     expect(out.recognizerCrop).toBe(face.recognizerCrop);
   });
 
@@ -144,6 +145,7 @@ describe('FaceRepairer', () => {
     for (let p = 0; p < mask.length; p++) expect(mask[p]).toBe(isGreen(face.crop, p) ? 1 : 0);
     expect(out.occlusion!.fraction).toBeGreaterThan(0.2);
     expect(out.occlusion!.fraction).toBeLessThan(0.8);
+    expect(out.occlusion!.belowEyes).toBe(true); // the block covers nose, mouth and chin
     expect(out.occlusion!.inpainted).toBeDefined();
     expect(out.occlusion!.mask).toBe(mask);
     // The recognizer saw the green block before; after the repair it is gone but for a seam.
@@ -172,7 +174,7 @@ describe('FaceRepairer', () => {
     const clean = frameImage(false), occluded = frameImage(true);
     const out = await new FaceRepairer(new GreenSegmenter(), inpainter, SETTINGS).repair(occluded, [alignedFace(clean), alignedFace(occluded)], recognizer, noClock);
     expect(inpainter.masks).toHaveLength(1);
-    expect(out[0].occlusion).toEqual({ fraction: 0 });
+    expect(out[0].occlusion).toEqual({ fraction: 0, belowEyes: false });
     expect(out[1].occlusion!.inpainted).toBeDefined();
   });
 
@@ -227,8 +229,16 @@ describe('the pipeline with a repairer', () => {
   const ada: Identity = { id: 1, name: 'Ada' };
 
   /** The alerts of 8 frames of one face, occluded or not, each face matched as Ada with the score `scoreOf` gives its embedding. */
-  async function alertsOf(occluded: boolean, scoreOf: (embedding: Float32Array) => number, occludedMargin?: number): Promise<AlertMessage[]> {
-    const config = parseConfig({ match: { threshold: 0.85, unknownThreshold: 0.8, cooldownSec: 0, occludedMargin }, track: { minQuality: 0.3 } });
+  async function alertsOf(
+    occluded: boolean,
+    scoreOf: (embedding: Float32Array) => number,
+    occludedMargin?: number,
+    upperFaceScore?: number,
+  ): Promise<AlertMessage[]> {
+    const config = parseConfig({
+      match: { threshold: 0.85, unknownThreshold: 0.8, cooldownSec: 0, occludedMargin, upperFace: { threshold: 0.6 } },
+      track: { minQuality: 0.3 },
+    });
     const detector: Detector = { id: 'fake', detect: async () => [{ box: BOX, score: 0.99, landmarks: landmarks() }] };
     const alerts: AlertMessage[] = [];
     const pipeline = new Pipeline({
@@ -236,7 +246,12 @@ describe('the pipeline with a repairer', () => {
       detector,
       recognizer,
       repairer: new FaceRepairer(new GreenSegmenter(), new FillInpainter(), SETTINGS),
-      gallery: { search: (e) => [{ identity: ada, score: scoreOf(e) }], identity: () => ada },
+      upperFaceRecognizer: upperFaceView(recognizer, 0.5),
+      gallery: {
+        search: (e) => [{ identity: ada, score: scoreOf(e) }],
+        ...(upperFaceScore === undefined ? {} : { searchUpperFace: () => [{ identity: ada, score: upperFaceScore }] }),
+        identity: () => ada,
+      },
       publish: (a) => alerts.push(a),
     });
     const source = new Subject<Frame>();
@@ -272,5 +287,15 @@ describe('the pipeline with a repairer', () => {
     expect(a.occludedFraction).toBeGreaterThan(0.2);
     expect(Buffer.from(a.inpaintedJpeg!, 'base64').subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]));
     expect(Buffer.from(a.occlusionMaskPng!, 'base64').subarray(1, 4).toString()).toBe('PNG');
+  });
+
+  it('a face covered below the eyes is named from its upper face, that score moved onto match.threshold', async () => {
+    // Its main matches (0.7) are far below 0.85; the upper face scores 0.05 over its own threshold 0.6.
+    const named = await alertsOf(true, () => 0.7, 0.01, 0.65);
+    expect(named.map((a) => a.identity?.name)).toEqual(['Ada']);
+    expect(named[0].score).toBeCloseTo(0.9, 6);
+    expect(await alertsOf(true, () => 0.7, 0.01, 0.55)).toEqual([]); // below its threshold
+    expect(await alertsOf(true, () => 0.7, 0.01)).toEqual([]); // no upper-face gallery: not used
+    expect(await alertsOf(false, () => 0.7, 0.01, 0.65)).toEqual([]); // a clean face is not matched on its upper face
   });
 });
