@@ -14,6 +14,7 @@ export class SecondaryGallery {
   private pending = false;
   private unsubscribe: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private seenDataVersion = -1;
 
   private constructor(
     private readonly store: GalleryStore,
@@ -29,8 +30,15 @@ export class SecondaryGallery {
     gallery.unsubscribe = store.onChange((change) => {
       if (change.type === 'sample-embedded' && !change.secondary) gallery.catchUp();
     });
+    gallery.seenDataVersion = store.externalDataVersion();
     if (pollIntervalMs > 0) {
-      gallery.timer = setInterval(() => gallery.catchUp(), pollIntervalMs);
+      // Only when another process has committed: a sample that cannot be embedded is not retried every tick.
+      gallery.timer = setInterval(() => {
+        const version = store.externalDataVersion();
+        if (version === gallery.seenDataVersion) return;
+        gallery.seenDataVersion = version;
+        void gallery.catchUp();
+      }, pollIntervalMs);
       gallery.timer.unref();
     }
     return gallery;

@@ -255,19 +255,19 @@ describe('GalleryIndex following the store', () => {
     const detector = new FakeDetector();
     const main = new FakeRecognizer('v1');
     const enroller = new Enroller({ store, detector, recognizer: main, settings: TEST_SETTINGS });
-    const people = [0, 1, 2].map((p) => store.createIdentity(`person ${p}`));
+    const people = [0, 1, 2, 3].map((p) => store.createIdentity(`person ${p}`));
     const photos = await Promise.all(
       people.map((_, p) => makePhoto(640 + p, 480, [{ x: 200 + 20 * p, y: 120, size: 160 + 10 * p, person: p }])),
     );
-    const enroll = async (p: number) => {
+    const enroll = async (p: number, by = enroller) => {
       detector.register(photos[p]);
-      await enroller.enroll(people[p].id, photos[p].bytes);
+      await by.enroll(people[p].id, photos[p].bytes);
     };
     await enroll(0);
     await enroll(1);
     ({ index } = await GalleryIndex.open(store, main));
     const upper = upperFaceView(new FakeRecognizer('v1'), 0.5);
-    const secondary = await SecondaryGallery.open(store, upper, 0);
+    const secondary = await SecondaryGallery.open(store, upper, 20);
     try {
       expect(secondary.index.size).toBe(2);
       expect(store.staleSampleIds(upper.id, upper.version)).toEqual([]);
@@ -287,8 +287,16 @@ describe('GalleryIndex following the store', () => {
       const [probe] = await upper.embed([alignToTemplate(image, photos[2].faces[0].landmarks, upper.template).crop]);
       expect(secondary.index.search(probe, 1)[0]).toMatchObject({ identity: { name: 'person 2' }, score: expect.closeTo(1, 4) });
 
+      // Enrolled by another process: embedded at the next poll.
+      const other = GalleryStore.open(store.path);
+      await enroll(3, new Enroller({ store: other, detector, recognizer: main, settings: TEST_SETTINGS }));
+      other.close();
+      for (let wait = 0; wait < 100 && secondary.index.size < 4; wait++) await new Promise((r) => setTimeout(r, 20));
+      expect(secondary.index.size).toBe(4);
+      expect(store.staleSampleIds(upper.id, upper.version)).toEqual([]);
+
       store.deleteIdentity(people[0].id);
-      expect([secondary.index.size, index.size]).toEqual([2, 2]);
+      expect(secondary.index.size).toBe(3);
     } finally {
       await secondary.close();
     }
