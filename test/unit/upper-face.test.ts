@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ARCFACE_TEMPLATE, FACEAPI_RECOGNIZER_TEMPLATE } from '../../src/align/templates.ts';
 import { ArcFaceRecognizer } from '../../src/models/arcface/recognizer.ts';
 import type { Recognizer } from '../../src/models/types.ts';
-import { upperFaceCrop, upperFaceView } from '../../src/models/upper-face.ts';
+import { upperFaceCrop, upperFaceView, upperTemplate } from '../../src/models/upper-face.ts';
 import { coveredBelowEyes } from '../../src/pipeline/repair.ts';
 import type { RgbImage } from '../../src/types.ts';
 
@@ -36,11 +36,27 @@ describe('upperFaceView', () => {
       embed: async (crops) => (seen.push(...crops), crops.map(() => Float32Array.of(1, 0))),
     };
     const view = upperFaceView(base, 0.5);
-    expect([view.id, view.version, view.dims, view.template]).toEqual(['base+upper-face', '7-rows<0.5', 2, FACEAPI_RECOGNIZER_TEMPLATE]);
+    expect([view.id, view.version, view.dims]).toEqual(['base+upper-face', '7-dlib-150-p0.25-above0.5', 2]);
+    expect(view.template).toEqual(upperTemplate(FACEAPI_RECOGNIZER_TEMPLATE, 0.5));
     expect(upperFaceView(base, 0.6).version).not.toBe(view.version); // a new cut re-embeds the gallery
     await view.embed([noise(4)]);
     expect(Array.from(seen[0].data.subarray(2 * 4 * 3))).toEqual(new Array(2 * 4 * 3).fill(128));
     expect(() => upperFaceView(base, 0)).toThrow(RangeError);
+  });
+});
+
+describe('upperTemplate', () => {
+  it('keeps the points above the visible line: for ArcFace at 0.62 the two eye centres, not nose tip or mouth', () => {
+    const eyes = upperTemplate(ARCFACE_TEMPLATE, 0.62);
+    expect(eyes).toEqual({
+      name: 'arcface-112-faceplugin5-above0.62',
+      size: 112,
+      landmarkGroups: ARCFACE_TEMPLATE.landmarkGroups.slice(0, 2),
+      points: ARCFACE_TEMPLATE.points.slice(0, 2),
+    });
+    // dlib's: the four eye corners, not the base of the nose.
+    expect(upperTemplate(FACEAPI_RECOGNIZER_TEMPLATE, 0.5).landmarkGroups).toEqual([[45], [42], [36], [39]]);
+    expect(() => upperTemplate(ARCFACE_TEMPLATE, 0.3)).toThrow(/at least two/);
   });
 });
 

@@ -8,15 +8,19 @@
 // clean, detected with the enrollment detector (SSD). Probe: photo 1 with MaskTheFace's surgical_blue
 // template pasted over nose, mouth and chin (as test/e2e/occlusion.test.ts does), detected with the
 // same SSD detector (down to 0.3: a mask costs the detectors confidence, and TinyFace misses most
-// masked LFW faces — this measures the repair, not the detector). For the probe as it is ("masked") and after each
-// generator's repair: rank-1 identification over the N people, the mean cosine to the person's own
-// gallery, and the share the service would alert with the right name (best match is the person and
-// scores ≥ match.threshold), and the share it would alert with a wrong name. For each generator also
-// "<model>+raw": both the probe as it is and its repair matched, the better score kept (what the
-// service does with match.matchUnrepaired). Strangers — the next N folders' people, never enrolled,
-// masked the same way — measure the false alerts each condition costs; a sweep over thresholds shows
-// what match.occludedMargin trades. Probes where the detector finds no face are
-// counted and skipped.
+// masked LFW faces — this measures the repair, not the detector). For the probe as it is ("masked") and
+// after each generator's repair: rank-1 identification over the N people, the mean cosine to the
+// person's own gallery, the share the service would alert with the right name (best match is the
+// person and scores ≥ match.threshold), and the share it would alert with a wrong name. Also:
+//   "<model>+raw"        the probe as it is and its repair both matched, the better kept (match.matchUnrepaired);
+//   "upper-face"         the upper face alone (ArcFace, rows below match.upperFace.visibleHeight hidden, on a
+//                        gallery seen the same way) against match.upperFace.threshold;
+//   "<model>+raw+upper"  what the service does: the better of raw and repaired less match.occludedMargin, and
+//                        for a face the segmenter finds covered below the eyes its upper-face match moved
+//                        onto the main scale (stages.ts bestMatch).
+// Strangers — the next N folders' people, never enrolled, masked the same way — measure the false
+// alerts each condition costs; a sweep over thresholds shows what the thresholds trade. Probes where
+// the detector finds no face are counted and skipped.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,8 +30,10 @@ import { parseConfig } from '../../src/config.ts';
 import { SURGICAL_MASK_TEMPLATE, withSurgicalMask } from '../../src/eval/surgical-mask.ts';
 import { decodeImage } from '../../src/gallery/enroll.ts';
 import { loadModels, type Detector, type Recognizer } from '../../src/models/index.ts';
+import { ArcFaceRecognizer } from '../../src/models/arcface/recognizer.ts';
 import { OnnxInpainter } from '../../src/models/inpaint/onnx.ts';
 import { OnnxOcclusionSegmenter } from '../../src/models/occlusion/onnx.ts';
+import { upperFaceView } from '../../src/models/upper-face.ts';
 import { FaceRepairer } from '../../src/pipeline/repair.ts';
 import type { AlignedFace, DetectedFace, RgbImage } from '../../src/types.ts';
 
@@ -47,6 +53,8 @@ const MASK_TEMPLATE = join(root, '../shared/data', SURGICAL_MASK_TEMPLATE);
 const config = parseConfig({ detect: { minConfidence: 0.4 } });
 const models = await loadModels(config, 1);
 const segmenter = await OnnxOcclusionSegmenter.load(values.occlusion);
+const arcFace = await ArcFaceRecognizer.load();
+const upperFace = upperFaceView(arcFace, config.match.upperFace.visibleHeight);
 const repairers = await Promise.all(
   values.model.map(async (path) => ({ name: basename(path, '.onnx'), repairer: new FaceRepairer(segmenter, await OnnxInpainter.load(path), config.occlusion) })),
 );
@@ -80,40 +88,58 @@ const strangers = withThreePhotos.slice(people.length, people.length + Number(va
 const photo = (name: string, k: number) => join(values.lfw, name, readdirSync(join(values.lfw, name)).sort()[k]);
 
 const gallery = new Map<string, Float32Array[]>();
+const upperGallery = new Map<string, Float32Array[]>();
 for (const name of people) {
   const embeddings: Float32Array[] = [];
+  const upper: Float32Array[] = [];
   for (const k of [1, 2]) {
     const image = await decodeImage(readFileSync(photo(name, k)), 1e8);
     const face = await centralFace(models.enrollDetector, image);
-    if (face) embeddings.push((await models.recognizer.embed([aligned(image, face, models.recognizer).recognizerCrop]))[0]);
+    if (!face) continue;
+    embeddings.push((await models.recognizer.embed([aligned(image, face, models.recognizer).recognizerCrop]))[0]);
+    upper.push((await upperFace.embed([alignToTemplate(image, face.landmarks, upperFace.template).crop]))[0]);
   }
-  if (embeddings.length) gallery.set(name, embeddings);
+  if (embeddings.length) gallery.set(name, embeddings), upperGallery.set(name, upper);
 }
 
 type Tally = { rank1: number; alerted: number; wrongName: number; ownCosine: number; n: number; fraction: number; strangers: number; strangersAlerted: number };
-const conditions = ['masked', ...repairers.flatMap((r) => [r.name, `${r.name}+raw`])];
+const conditions = ['masked', 'upper-face', ...repairers.flatMap((r) => [r.name, `${r.name}+raw`, `${r.name}+raw+upper`])];
 const tally: Record<string, Tally> = Object.fromEntries(
   conditions.map((c) => [c, { rank1: 0, alerted: 0, wrongName: 0, ownCosine: 0, n: 0, fraction: 0, strangers: 0, strangersAlerted: 0 }]),
 );
 let noFace = 0;
 let strangersWithoutAFace = 0;
+/** Probes and strangers the service would also match on their upper face, per generator. */
+const belowEyes: Record<string, number> = Object.fromEntries(repairers.map((r) => [r.name, 0]));
+
+type Ranking = { who: string; cos: number }[];
 
 /** Best gallery cosine per person, best first, over all the probe's embeddings (raw and repaired: the better one counts). */
-function ranked(embeddings: Float32Array[]): { who: string; cos: number }[] {
-  return [...gallery]
+function ranked(embeddings: Float32Array[], of = gallery): Ranking {
+  return [...of]
     .map(([who, es]) => ({ who, cos: Math.max(...es.flatMap((e) => embeddings.map((p) => cosine(p, e)))) }))
     .sort((a, b) => b.cos - a.cos);
+}
+
+/**
+ * What the service does (stages.ts bestMatch): the main match less match.occludedMargin for an
+ * occluded face, and, for a face covered below the eyes, the upper-face match moved onto the main scale.
+ */
+function serviceRanking(main: Ranking, upper: Ranking | undefined, occluded: boolean): Ranking {
+  const { threshold, occludedMargin, upperFace: u } = config.match;
+  const score = new Map(main.map(({ who, cos }) => [who, cos - (occluded ? occludedMargin : 0)]));
+  for (const { who, cos } of upper ?? []) score.set(who, Math.max(score.get(who)!, cos - u.threshold + threshold));
+  return [...score].map(([who, cos]) => ({ who, cos })).sort((a, b) => b.cos - a.cos);
 }
 
 /** Each probe's best match, per condition: for the sweep over thresholds. */
 const outcomes: Record<string, { stranger: boolean; right: boolean; cos: number }[]> = Object.fromEntries(conditions.map((c) => [c, []]));
 
 /** `name` undefined: a stranger, who should raise no named alert. */
-function score(condition: string, name: string | undefined, embeddings: Float32Array[], fraction = 0): void {
-  const r = ranked(embeddings);
+function score(condition: string, name: string | undefined, r: Ranking, fraction = 0, threshold = config.match.threshold): void {
   const t = tally[condition];
   outcomes[condition].push({ stranger: name === undefined, right: r[0].who === name, cos: r[0].cos });
-  const alerts = r[0].cos >= config.match.threshold;
+  const alerts = r[0].cos >= threshold;
   if (name === undefined) {
     t.strangers++;
     if (alerts) t.strangersAlerted++;
@@ -136,13 +162,20 @@ async function probe(name: string, photoPath: string, stranger: boolean): Promis
   const who = stranger ? undefined : name;
   const probeFace = aligned(image, face, models.recognizer);
   const [raw] = await models.recognizer.embed([probeFace.recognizerCrop]);
-  score('masked', who, [raw]);
+  score('masked', who, ranked([raw]));
+  const [upper] = await upperFace.embed([alignToTemplate(image, face.landmarks, upperFace.template).crop]);
+  const upperRanking = ranked([upper], upperGallery);
+  score('upper-face', who, upperRanking, 0, config.match.upperFace.threshold);
   for (const { name: model, repairer } of repairers) {
     const [repaired] = await repairer.repair(image, [probeFace], models.recognizer, () => {});
     const fraction = repaired.occlusion?.fraction ?? 0;
+    const occluded = fraction > config.occlusion.minFraction;
+    if (repaired.occlusion?.belowEyes && occluded) belowEyes[model]++;
     const [fixed] = await models.recognizer.embed([repaired.recognizerCrop]);
-    score(model, who, [fixed], fraction);
-    score(`${model}+raw`, who, [raw, fixed], fraction);
+    score(model, who, ranked([fixed]), fraction);
+    score(`${model}+raw`, who, ranked([raw, fixed]), fraction);
+    const main = ranked([raw, fixed]);
+    score(`${model}+raw+upper`, who, serviceRanking(main, repaired.occlusion?.belowEyes && occluded ? upperRanking : undefined, occluded), fraction);
   }
   return true;
 }
@@ -161,6 +194,8 @@ process.stderr.write('\n');
 
 /** What a stricter threshold for occluded faces would trade: right names against false alerts. */
 const SWEEP = [0.92, 0.93, 0.94, 0.95, 0.96];
+/** The upper-face recognizer's own scale (match.upperFace.threshold). */
+const SWEEP_UPPER = [0.5, 0.55, 0.6, 0.65, 0.7];
 const sweep = Object.fromEntries(
   conditions.map((c) => {
     const known = outcomes[c].filter((o) => !o.stranger);
@@ -168,7 +203,7 @@ const sweep = Object.fromEntries(
     const share = (xs: unknown[], n: number) => (n ? xs.length / n : null);
     return [
       c,
-      SWEEP.map((threshold) => ({
+      (c === 'upper-face' ? SWEEP_UPPER : SWEEP).map((threshold) => ({
         threshold,
         alerted: share(known.filter((o) => o.right && o.cos >= threshold), known.length),
         wrong_name: share(known.filter((o) => !o.right && o.cos >= threshold), known.length),
@@ -185,6 +220,7 @@ const results = {
   strangers: strangers.length - strangersWithoutAFace,
   strangers_without_a_face: strangersWithoutAFace,
   match_threshold: config.match.threshold,
+  upper_face: { ...config.match.upperFace, recognizer: upperFace.id, version: upperFace.version, matched_below_eyes: belowEyes },
   sweep,
   conditions: Object.fromEntries(
     conditions.map((c) => {
@@ -214,7 +250,9 @@ for (const [c, r] of Object.entries(results.conditions))
 console.log('\nthreshold sweep: right name / wrong name / strangers alerted');
 for (const [c, rows] of Object.entries(sweep))
   console.log(`${c}: ` + rows.map((r) => `${r.threshold}: ${pct(r.alerted)} / ${pct(r.wrong_name)} / ${pct(r.strangers_alerted)}`).join('; '));
+console.log(`matched on the upper face too (covered below the eyes): ${JSON.stringify(belowEyes)} of ${results.probes + results.strangers} masked faces`);
 if (values.out) writeFileSync(values.out, JSON.stringify(results, null, 2) + '\n');
 await models.close();
+await arcFace.close();
 await segmenter.close();
 for (const { repairer } of repairers) await repairer.inpainter?.close();
