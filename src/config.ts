@@ -85,8 +85,8 @@ const match = z.object({
   /** A repaired face is also matched as it came, and the better of the two matches counts. */
   matchUnrepaired: z.boolean().default(true),
   /**
-   * A face covered below the eyes (a mask, a scarf, a hand) is also matched on its upper face alone,
-   * by the ArcFace recognizer, against the gallery's photos seen the same way (src/models/upper-face.ts).
+   * A face covered below the eyes (a mask, a scarf, a hand) is matched on its upper face alone, by
+   * the ArcFace recognizer, against the gallery's photos seen the same way (src/models/upper-face.ts).
    */
   upperFace: z
     .object({
@@ -94,7 +94,7 @@ const match = z.object({
       /** The share of the ArcFace crop's height kept from the top (rows below it painted grey). */
       visibleHeight: z.number().gt(0).max(1).default(0.62),
       /** Cosine similarity of upper faces at or above which it is the same person (measured: README "Occlusion repair"). */
-      threshold: z.number().min(-1).max(1).default(0.6),
+      threshold: z.number().min(-1).max(1).default(0.65),
     })
     .prefault({}),
 });

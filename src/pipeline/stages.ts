@@ -182,9 +182,12 @@ export interface OccludedMatching {
 }
 
 /**
- * The best gallery match of one face: over its embeddings (repaired and, when present, as it came),
- * the highest score, an occluded face's score less the margin; and its upper-face match when it has
- * one, on the same scale. `embedding` is the main recognizer's embedding that matched best.
+ * The best gallery match of one face. A face covered below the eyes that has an upper-face embedding
+ * is matched on its upper face alone, that cosine moved onto the main scale (its threshold falls on
+ * match.threshold, so one vote serves both): on masked faces the whole-face matches name more
+ * strangers and more wrong people than they add right names (README "Occlusion repair"). Otherwise
+ * the highest score over its embeddings (repaired and, when present, as it came), an occluded face's
+ * score less the margin. `embedding` is the main recognizer's embedding that matched best.
  */
 export function bestMatch(
   gallery: GalleryMatcher,
@@ -192,6 +195,10 @@ export function bestMatch(
   topK: number,
   occluded: OccludedMatching,
 ): { best: { identity: Identity; score: number } | undefined; embedding: Float32Array } {
+  if (face.upperFaceEmbedding && gallery.searchUpperFace) {
+    const [top] = gallery.searchUpperFace(face.upperFaceEmbedding, topK);
+    if (top) return { best: { identity: top.identity, score: top.score - occluded.upperFaceThreshold + occluded.threshold }, embedding: face.embedding };
+  }
   let best: { identity: Identity; score: number } | undefined;
   let embedding = face.embedding;
   for (const e of face.unrepairedEmbedding ? [face.embedding, face.unrepairedEmbedding] : [face.embedding]) {
@@ -200,12 +207,6 @@ export function bestMatch(
   }
   const isOccluded = (face.aligned.occlusion?.fraction ?? 0) > occluded.minFraction;
   if (best && isOccluded) best = { identity: best.identity, score: best.score - occluded.occludedMargin };
-  if (face.upperFaceEmbedding && gallery.searchUpperFace) {
-    const [top] = gallery.searchUpperFace(face.upperFaceEmbedding, topK);
-    // Another recognizer's cosine: shifted so that its threshold falls on match.threshold, one vote serves both.
-    const score = top && top.score - occluded.upperFaceThreshold + occluded.threshold;
-    if (top && (!best || score! > best.score)) best = { identity: top.identity, score: score! };
-  }
   return { best, embedding };
 }
 

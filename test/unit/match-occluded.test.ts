@@ -1,6 +1,6 @@
 // Matching occluded faces: the better of the repaired and the unrepaired embedding counts, an
 // occluded face's score is discounted by match.occludedMargin before it votes, and a face covered
-// below the eyes is also matched on its upper face, that score moved onto the main scale.
+// below the eyes is matched on its upper face, that score moved onto the main scale.
 import { firstValueFrom, of } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { FACEAPI_RECOGNIZER_TEMPLATE } from '../../src/align/templates.ts';
@@ -67,17 +67,21 @@ describe('bestMatch', () => {
     expect(unrepairedBetter.embedding[1]).toBeCloseTo(0.96, 6);
   });
 
-  it("an upper-face match counts on the main scale: its threshold falls on match.threshold", () => {
-    // Main: Ada 0.90 − 0.01. Upper face: Bob 0.65, 0.05 over its threshold → 0.97.
+  it('a face with an upper-face embedding is matched on its upper face alone, moved onto match.threshold', () => {
+    // Main: Ada 0.90. Upper face: Bob 0.65, 0.05 over its threshold → 0.97.
     const upper = bestMatch(withUpperFace, embedded(face(0.3, true, true), [0.9, 0.2], [0.85, 0.3], [0.3, 0.65]), 3, MATCHING);
-    expect(upper.best?.identity).toEqual(bob);
-    expect(upper.best?.score).toBeCloseTo(0.97, 6);
+    expect(upper.best).toEqual({ identity: bob, score: expect.closeTo(0.97, 6) });
     expect(upper.embedding[0]).toBeCloseTo(0.9, 6); // the main recognizer's embedding, as before
-    // Below its threshold (0.55 → 0.87) it does not beat a main match of 0.89.
-    const main = bestMatch(withUpperFace, embedded(face(0.3, true, true), [0.9, 0.2], undefined, [0.2, 0.55]), 3, MATCHING);
-    expect(main.best).toEqual({ identity: ada, score: expect.closeTo(0.89, 6) });
-    // A gallery without upper-face embeddings ignores it.
-    expect(bestMatch(gallery, embedded(face(0.3, true, true), [0.9, 0.2], undefined, [0.3, 0.65]), 3, MATCHING).best?.identity).toEqual(ada);
+    // Below its threshold too: 0.55 → 0.87, whatever the whole face scores.
+    const below = bestMatch(withUpperFace, embedded(face(0.3, true, true), [0.99, 0.2], undefined, [0.2, 0.55]), 3, MATCHING);
+    expect(below.best).toEqual({ identity: bob, score: expect.closeTo(0.87, 6) });
+    // A gallery without upper-face embeddings, or an empty one, falls back on the whole face.
+    expect(bestMatch(gallery, embedded(face(0.3, true, true), [0.9, 0.2], undefined, [0.3, 0.65]), 3, MATCHING).best).toEqual({
+      identity: ada,
+      score: expect.closeTo(0.89, 6),
+    });
+    const noUpperSamples: GalleryMatcher = { ...gallery, searchUpperFace: () => [] };
+    expect(bestMatch(noUpperSamples, embedded(face(0.3, true, true), [0.9, 0.2], undefined, [0.3, 0.65]), 3, MATCHING).best?.identity).toEqual(ada);
   });
 
   it('an empty gallery gives no match', () => {

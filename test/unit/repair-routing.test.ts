@@ -294,7 +294,7 @@ describe('the pipeline with a repairer', () => {
     const named = await alertsOf(true, () => 0.7, 0.01, 0.65);
     expect(named.map((a) => a.identity?.name)).toEqual(['Ada']);
     expect(named[0].score).toBeCloseTo(0.9, 6);
-    expect(await alertsOf(true, () => 0.7, 0.01, 0.55)).toEqual([]); // below its threshold
+    expect(await alertsOf(true, () => 0.99, 0.01, 0.55)).toEqual([]); // below its threshold: the whole face does not count
     expect(await alertsOf(true, () => 0.7, 0.01)).toEqual([]); // no upper-face gallery: not used
     expect(await alertsOf(false, () => 0.7, 0.01, 0.65)).toEqual([]); // a clean face is not matched on its upper face
   });

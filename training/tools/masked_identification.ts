@@ -15,9 +15,9 @@
 //   "<model>+raw"        the probe as it is and its repair both matched, the better kept (match.matchUnrepaired);
 //   "upper-face"         the upper face alone (ArcFace, rows below match.upperFace.visibleHeight hidden, on a
 //                        gallery seen the same way) against match.upperFace.threshold;
-//   "<model>+raw+upper"  what the service does: the better of raw and repaired less match.occludedMargin, and
-//                        for a face the segmenter finds covered below the eyes its upper-face match moved
-//                        onto the main scale (stages.ts bestMatch).
+//   "<model>+raw+upper"  what the service does (stages.ts bestMatch): a face the segmenter finds covered below
+//                        the eyes is matched on its upper face, moved onto the main scale; any other on the
+//                        better of raw and repaired, less match.occludedMargin.
 // Strangers — the next N folders' people, never enrolled, masked the same way — measure the false
 // alerts each condition costs; a sweep over thresholds shows what the thresholds trade. Probes where
 // the detector finds no face are counted and skipped.
@@ -122,18 +122,14 @@ function ranked(embeddings: Float32Array[], of = gallery): Ranking {
 }
 
 /**
- * What the service does (stages.ts bestMatch): the main match less match.occludedMargin for an
- * occluded face, and, for a face covered below the eyes, the upper-face match moved onto the main scale.
+ * What the service does (stages.ts bestMatch): a face covered below the eyes is matched on its upper
+ * face, moved onto the main scale; any other, the main match less match.occludedMargin when occluded.
  */
 function serviceRanking(main: Ranking, upper: Ranking | undefined, occluded: boolean): Ranking {
   const { threshold, occludedMargin, upperFace: u } = config.match;
-  const score = new Map(main.map(({ who, cos }) => [who, cos - (occluded ? occludedMargin : 0)]));
-  for (const { who, cos } of upper ?? []) score.set(who, Math.max(score.get(who)!, cos - u.threshold + threshold));
-  return [...score].map(([who, cos]) => ({ who, cos })).sort((a, b) => b.cos - a.cos);
+  if (upper) return upper.map(({ who, cos }) => ({ who, cos: cos - u.threshold + threshold }));
+  return main.map(({ who, cos }) => ({ who, cos: cos - (occluded ? occludedMargin : 0) }));
 }
-
-/** Each probe's best match, per condition: for the sweep over thresholds. */
-const outcomes: Record<string, { stranger: boolean; right: boolean; cos: number }[]> = Object.fromEntries(conditions.map((c) => [c, []]));
 
 /** `name` undefined: a stranger, who should raise no named alert. */
 function score(condition: string, name: string | undefined, r: Ranking, fraction = 0, threshold = config.match.threshold): void {
@@ -195,7 +191,7 @@ process.stderr.write('\n');
 /** What a stricter threshold for occluded faces would trade: right names against false alerts. */
 const SWEEP = [0.92, 0.93, 0.94, 0.95, 0.96];
 /** The upper-face recognizer's own scale (match.upperFace.threshold). */
-const SWEEP_UPPER = [0.5, 0.55, 0.6, 0.65, 0.7];
+const SWEEP_UPPER = [0.55, 0.6, 0.62, 0.65, 0.68, 0.7];
 const sweep = Object.fromEntries(
   conditions.map((c) => {
     const known = outcomes[c].filter((o) => !o.stranger);
