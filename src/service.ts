@@ -99,16 +99,24 @@ export async function startService(config: Config, options: ServiceOptions = {})
     cleanup.push(() => index.close());
     if (reembed.total > 0) log.info(reembed, 're-embedded gallery samples for the current recognizer');
 
-    // Faces covered below the eyes are matched on their upper face too (needs the occlusion stage).
+    // Faces covered below the eyes are matched on their upper face (needs the occlusion stage).
     let upperFace: { recognizer: Recognizer; gallery: SecondaryGallery } | undefined;
     if (repairer && config.match.upperFace.enabled) {
-      const arcFace = await ArcFaceRecognizer.load();
-      cleanup.push(() => arcFace.close());
-      const recognizer = upperFaceView(arcFace, config.match.upperFace.visibleHeight);
-      const secondary = await SecondaryGallery.open(store, recognizer, config.gallery.reloadIntervalMs);
-      cleanup.push(() => secondary.close());
-      upperFace = { recognizer, gallery: secondary };
-      log.info({ recognizer: recognizer.id, samples: secondary.index.size, threshold: config.match.upperFace.threshold }, 'upper-face matching on');
+      let arcFace: ArcFaceRecognizer | undefined;
+      try {
+        arcFace = await ArcFaceRecognizer.load();
+      } catch (err) {
+        // Masked faces are still matched, on the whole face: a missing model is no reason to stop the cameras.
+        log.warn({ err: (err as Error).message }, 'upper-face matching off: the ArcFace recognizer did not load');
+      }
+      if (arcFace) {
+        cleanup.push(() => arcFace.close());
+        const recognizer = upperFaceView(arcFace, config.match.upperFace.visibleHeight);
+        const secondary = await SecondaryGallery.open(store, recognizer, config.gallery.reloadIntervalMs);
+        cleanup.push(() => secondary.close());
+        upperFace = { recognizer, gallery: secondary };
+        log.info({ recognizer: recognizer.id, samples: secondary.index.size, threshold: config.match.upperFace.threshold }, 'upper-face matching on');
+      }
     }
 
     const hub = new AlertHub(config.server);
