@@ -131,6 +131,9 @@ function serviceRanking(main: Ranking, upper: Ranking | undefined, occluded: boo
   return main.map(({ who, cos }) => ({ who, cos: cos - (occluded ? occludedMargin : 0) }));
 }
 
+/** Each probe's best match, per condition: for the sweep over thresholds. */
+const outcomes: Record<string, { stranger: boolean; right: boolean; cos: number }[]> = Object.fromEntries(conditions.map((c) => [c, []]));
+
 /** `name` undefined: a stranger, who should raise no named alert. */
 function score(condition: string, name: string | undefined, r: Ranking, fraction = 0, threshold = config.match.threshold): void {
   const t = tally[condition];
