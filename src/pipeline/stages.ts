@@ -182,12 +182,22 @@ export interface OccludedMatching {
 }
 
 /**
+ * Another recognizer's cosine on the main recognizer's scale: piecewise linear, `fromThreshold` onto
+ * `toThreshold`, −1 and 1 fixed, so one vote and one alert threshold serve both and scores stay in −1…1.
+ */
+export function ontoMainScale(cos: number, fromThreshold: number, toThreshold: number): number {
+  return cos >= fromThreshold
+    ? toThreshold + ((cos - fromThreshold) * (1 - toThreshold)) / (1 - fromThreshold)
+    : -1 + ((cos + 1) * (toThreshold + 1)) / (fromThreshold + 1);
+}
+
+/**
  * The best gallery match of one face. A face covered below the eyes that has an upper-face embedding
- * is matched on its upper face alone, that cosine moved onto the main scale (its threshold falls on
- * match.threshold, so one vote serves both): on masked faces the whole-face matches name more
- * strangers and more wrong people than they add right names (README "Occlusion repair"). Otherwise
- * the highest score over its embeddings (repaired and, when present, as it came), an occluded face's
- * score less the margin. `embedding` is the main recognizer's embedding that matched best.
+ * is matched on its upper face alone, that cosine moved onto the main scale (ontoMainScale): on
+ * masked faces the whole-face matches name more strangers and more wrong people than they add right
+ * names (README "Occlusion repair"). Otherwise the highest score over its embeddings (repaired and,
+ * when present, as it came), an occluded face's score less the margin. `embedding` is the main
+ * recognizer's embedding that matched best.
  */
 export function bestMatch(
   gallery: GalleryMatcher,
@@ -197,7 +207,7 @@ export function bestMatch(
 ): { best: { identity: Identity; score: number } | undefined; embedding: Float32Array } {
   if (face.upperFaceEmbedding && gallery.searchUpperFace) {
     const [top] = gallery.searchUpperFace(face.upperFaceEmbedding, topK);
-    if (top) return { best: { identity: top.identity, score: top.score - occluded.upperFaceThreshold + occluded.threshold }, embedding: face.embedding };
+    if (top) return { best: { identity: top.identity, score: ontoMainScale(top.score, occluded.upperFaceThreshold, occluded.threshold) }, embedding: face.embedding };
   }
   let best: { identity: Identity; score: number } | undefined;
   let embedding = face.embedding;

@@ -5,7 +5,7 @@ import { firstValueFrom, of } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { FACEAPI_RECOGNIZER_TEMPLATE } from '../../src/align/templates.ts';
 import type { Recognizer } from '../../src/models/types.ts';
-import { bestMatch, embedStage, type EmbeddedFace, type GalleryMatcher, type RepairedFace } from '../../src/pipeline/stages.ts';
+import { bestMatch, embedStage, ontoMainScale, type EmbeddedFace, type GalleryMatcher, type RepairedFace } from '../../src/pipeline/stages.ts';
 import type { Identity, RgbImage } from '../../src/types.ts';
 
 const ada: Identity = { id: 1, name: 'Ada' };
@@ -68,13 +68,13 @@ describe('bestMatch', () => {
   });
 
   it('a face with an upper-face embedding is matched on its upper face alone, moved onto match.threshold', () => {
-    // Main: Ada 0.90. Upper face: Bob 0.65, 0.05 over its threshold → 0.97.
-    const upper = bestMatch(withUpperFace, embedded(face(0.3, true, true), [0.9, 0.2], [0.85, 0.3], [0.3, 0.65]), 3, MATCHING);
-    expect(upper.best).toEqual({ identity: bob, score: expect.closeTo(0.97, 6) });
+    // Main: Ada 0.90. Upper face: Bob 0.8, half way from its threshold 0.6 to 1 → half way from 0.92 to 1.
+    const upper = bestMatch(withUpperFace, embedded(face(0.3, true, true), [0.9, 0.2], [0.85, 0.3], [0.3, 0.8]), 3, MATCHING);
+    expect(upper.best).toEqual({ identity: bob, score: expect.closeTo(0.96, 6) });
     expect(upper.embedding[0]).toBeCloseTo(0.9, 6); // the main recognizer's embedding, as before
-    // Below its threshold too: 0.55 → 0.87, whatever the whole face scores.
-    const below = bestMatch(withUpperFace, embedded(face(0.3, true, true), [0.99, 0.2], undefined, [0.2, 0.55]), 3, MATCHING);
-    expect(below.best).toEqual({ identity: bob, score: expect.closeTo(0.87, 6) });
+    // Below its threshold too (0.2 → −1 + 1.2 · 1.92 / 1.6), whatever the whole face scores.
+    const below = bestMatch(withUpperFace, embedded(face(0.3, true, true), [0.99, 0.1], undefined, [0.1, 0.2]), 3, MATCHING);
+    expect(below.best).toEqual({ identity: bob, score: expect.closeTo(0.44, 6) });
     // A gallery without upper-face embeddings, or an empty one, falls back on the whole face.
     expect(bestMatch(gallery, embedded(face(0.3, true, true), [0.9, 0.2], undefined, [0.3, 0.65]), 3, MATCHING).best).toEqual({
       identity: ada,
@@ -82,6 +82,13 @@ describe('bestMatch', () => {
     });
     const noUpperSamples: GalleryMatcher = { ...gallery, searchUpperFace: () => [] };
     expect(bestMatch(noUpperSamples, embedded(face(0.3, true, true), [0.9, 0.2], undefined, [0.3, 0.65]), 3, MATCHING).best?.identity).toEqual(ada);
+  });
+
+  it('ontoMainScale keeps −1, the threshold and 1 where they belong, and the order of scores', () => {
+    expect([-1, 0.6, 1].map((c) => ontoMainScale(c, 0.6, 0.92))).toEqual([-1, 0.92, 1]);
+    const mapped = [-0.5, 0, 0.3, 0.59, 0.61, 0.9].map((c) => ontoMainScale(c, 0.6, 0.92));
+    expect(mapped).toEqual([...mapped].sort((a, b) => a - b));
+    expect(ontoMainScale(0.8, 0.6, 0.92)).toBeCloseTo(0.96, 9);
   });
 
   it('an empty gallery gives no match', () => {

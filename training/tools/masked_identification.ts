@@ -35,6 +35,7 @@ import { OnnxInpainter } from '../../src/models/inpaint/onnx.ts';
 import { OnnxOcclusionSegmenter } from '../../src/models/occlusion/onnx.ts';
 import { upperFaceView } from '../../src/models/upper-face.ts';
 import { FaceRepairer } from '../../src/pipeline/repair.ts';
+import { ontoMainScale } from '../../src/pipeline/stages.ts';
 import type { AlignedFace, DetectedFace, RgbImage } from '../../src/types.ts';
 
 const root = join(import.meta.dirname, '../..');
@@ -127,7 +128,7 @@ function ranked(embeddings: Float32Array[], of = gallery): Ranking {
  */
 function serviceRanking(main: Ranking, upper: Ranking | undefined, occluded: boolean): Ranking {
   const { threshold, occludedMargin, upperFace: u } = config.match;
-  if (upper) return upper.map(({ who, cos }) => ({ who, cos: cos - u.threshold + threshold }));
+  if (upper) return upper.map(({ who, cos }) => ({ who, cos: ontoMainScale(cos, u.threshold, threshold) }));
   return main.map(({ who, cos }) => ({ who, cos: cos - (occluded ? occludedMargin : 0) }));
 }
 
