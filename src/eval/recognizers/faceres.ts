@@ -13,13 +13,14 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { RgbImage } from '../../types.ts';
-import { checkChips, meanOf, type ChipGeometry, type EvalRecognizer } from './types.ts';
+import { checkChips, templateGeometry, type ChipGeometry, type EvalRecognizer } from './types.ts';
 
 export const FACERES_ID = 'faceres';
 
-export const FACERES_GEOMETRY: ChipGeometry = {
+export const FACERES_GEOMETRY: ChipGeometry = templateGeometry({
   name: 'human-blazeface-224-median5',
   size: 224,
+  landmarkGroups: [[36, 37, 38, 39, 40, 41], [42, 43, 44, 45, 46, 47], [30], [48], [54]],
   points: [
     { x: 76.23, y: 73.49 },
     { x: 141.04, y: 72.81 },
@@ -27,8 +28,7 @@ export const FACERES_GEOMETRY: ChipGeometry = {
     { x: 82.99, y: 142.78 },
     { x: 137.93, y: 142.09 },
   ],
-  sourcePoints: (l) => [meanOf(l, [36, 37, 38, 39, 40, 41]), meanOf(l, [42, 43, 44, 45, 46, 47]), meanOf(l, [30]), meanOf(l, [48]), meanOf(l, [54])],
-};
+});
 
 const require = createRequire(import.meta.url);
 type Tf = typeof import('@tensorflow/tfjs');

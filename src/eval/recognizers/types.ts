@@ -32,7 +32,7 @@ export interface EvalRecognizer {
   close(): Promise<void>;
 }
 
-/** A dlib-style CropTemplate (landmark indices → points) as a ChipGeometry. */
+/** A CropTemplate (landmark groups → points) as a ChipGeometry. */
 export function templateGeometry(template: CropTemplate): ChipGeometry {
   return {
     name: template.name,
@@ -40,17 +40,6 @@ export function templateGeometry(template: CropTemplate): ChipGeometry {
     points: template.points,
     sourcePoints: (landmarks68) => sourcePoints(template, landmarks68),
   };
-}
-
-/** The mean of some of the 68 landmarks (an eye centre from its six contour points, say). */
-export function meanOf(landmarks68: readonly Point[], indices: readonly number[]): Point {
-  if (landmarks68.length !== 68) throw new Error(`expected 68 landmarks, got ${landmarks68.length}`);
-  let x = 0, y = 0;
-  for (const i of indices) {
-    x += landmarks68[i].x;
-    y += landmarks68[i].y;
-  }
-  return { x: x / indices.length, y: y / indices.length };
 }
 
 /** Chip pixel → photo pixel: the least-squares similarity of the face points onto the geometry, inverted. */
