@@ -84,6 +84,19 @@ def heldout(data: str, count: int) -> tuple[np.ndarray, np.ndarray, list[list[st
     return np.stack(images), np.stack(masks), kinds
 
 
+# The service's "covered below the eyes" rule (src/pipeline/repair.ts coveredBelowEyes): the found mask,
+# grown by occlusion.dilatePx, has at most a quarter of its pixels above row 53 of the 128 crop. Such
+# faces are matched on their upper face.
+EYE_LINE_ROW = 53
+MAX_SHARE_ABOVE_EYE_LINE = 0.25
+
+
+def below_eyes(found: np.ndarray, dilate_px: int = 2) -> bool:
+    grown = cv2.dilate(found.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=dilate_px) if dilate_px else found.astype(np.uint8)
+    covered = int(grown.sum())
+    return covered > 0 and int(grown[:EYE_LINE_ROW].sum()) <= MAX_SHARE_ABOVE_EYE_LINE * covered
+
+
 def service_sized(items: list[dict], min_face_size: float) -> np.ndarray:
     """Which aligned faces the service would process: detector box at least min_face_size px wide."""
     if any('box' not in it for it in items):
@@ -115,6 +128,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--cover', type=float, default=0.8, help='share of the nose–mouth region a mask must cover')
     p.add_argument('--min-face-size', type=float, default=32, help='config detect.minFaceSize (px): smaller faces are not processed')
     p.add_argument('--min-fraction', type=float, default=0.05, help='config occlusion.minFraction (inpaint above it)')
+    p.add_argument('--dilate-px', type=int, default=2, help='config occlusion.dilatePx (the mask grows before the below-the-eyes rule)')
     p.add_argument('--out', default='var/occlusion-eval')
     p.add_argument('--montage', default='models/occlusion-montage.png')
     p.add_argument('--threads', type=int, default=1)
@@ -135,7 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     per_kind = {}
     for kind in sorted({k for ks in kinds for k in ks}):
         pick = np.array([kind in ks for ks in kinds])
-        per_kind[kind] = {'n': int(pick.sum()), 'iou_mean': segmentation_scores(prob[pick], masks[pick], a.threshold)['iou_mean']}
+        per_kind[kind] = {
+            'n': int(pick.sum()),
+            'iou_mean': segmentation_scores(prob[pick], masks[pick], a.threshold)['iou_mean'],
+            # The share the service would match on the upper face (counted over this kind's samples).
+            'below_eyes': float(np.mean([below_eyes(p >= a.threshold, a.dilate_px) for p in prob[pick]])),
+        }
     results['heldout'] = {**scores, 'per_kind': per_kind, 'n': len(images), 'seed': EVAL_SEED, 'target_iou': 0.9}
 
     # 2. Clean LFW faces.
@@ -176,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         'coverage_mean': float(coverages.mean()),
         'coverage_median': float(np.median(coverages)),
         'share_above_min_fraction': float((np.array(face_fractions) > a.min_fraction).mean()),
+        # Of the service-sized faces it would repair, the share matched on the upper face.
+        'share_below_eyes_service_sized': float(np.mean([below_eyes(it['found'], a.dilate_px) for it, s, f in zip(rmfd_items, sized, face_fractions) if s and f > a.min_fraction])),
         'target_share': 0.95,
     }
 
@@ -199,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f'held-out synthetic IoU (mean over {h["n_occluded"]} occluded faces): {h["iou_mean"]:.4f} (target ≥ 0.9); '
           f'pooled {h["iou_pooled"]:.4f}; clean faces flagged {h["clean_flagged"]:.4f}')
     print('  per kind: ' + ', '.join(f'{k} {v["iou_mean"]:.3f} (n={v["n"]})' for k, v in per_kind.items()))
+    print('  judged covered below the eyes (matched on the upper face): ' + ', '.join(f'{k} {v["below_eyes"]:.3f}' for k, v in per_kind.items()))
     print(f'LFW clean faces ({l["faces"]}): flagged face area mean {l["flagged_face_area_mean"]:.4f} (target ≤ 0.02), '
           f'median {l["flagged_face_area_median"]:.4f}, p95 {l["flagged_face_area_p95"]:.4f}; '
           f'{l["share_above_min_fraction"]:.3f} of faces above minFraction {a.min_fraction}')
@@ -208,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
           f'{r["share_above_min_fraction"]:.3f} above minFraction')
     if r['faces_service_sized']:
         print(f'  of the {r["faces_service_sized"]} faces at least {a.min_face_size:g} px wide (the ones the service segments): '
-              f'covered ≥ {a.cover:.0%} on {r["share_covered_service_sized"]:.4f} (target ≥ 0.95)')
+              f'covered ≥ {a.cover:.0%} on {r["share_covered_service_sized"]:.4f} (target ≥ 0.95); '
+              f'{r["share_below_eyes_service_sized"]:.3f} of those it repairs judged covered below the eyes')
     print(f'montage: {a.montage}; results: {out / "results.json"}')
     return 0
 

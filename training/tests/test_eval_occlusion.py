@@ -20,3 +20,21 @@ def test_hull_region_is_the_square_spanned_by_its_corners():
     # pixel centres at +0.5: columns 10…29 and rows 20…39 lie inside
     assert (xs.min(), xs.max(), ys.min(), ys.max()) == (10, 29, 20, 39)
     assert region.sum() == 20 * 20
+
+
+def test_below_eyes_follows_the_service_rule():
+    from occlusion.eval_occlusion import below_eyes
+
+    def rows(start, stop):
+        m = np.zeros((128, 128), bool)
+        m[start:stop] = True
+        return m
+
+    assert below_eyes(rows(60, 110), dilate_px=0)  # a mask over nose, mouth and chin
+    assert below_eyes(rows(48, 110), dilate_px=0)  # reaching a little above the eye line
+    assert not below_eyes(rows(35, 55), dilate_px=0)  # sunglasses
+    assert not below_eyes(rows(0, 40), dilate_px=2)  # a brim
+    assert not below_eyes(np.zeros((128, 128), bool))
+    # Growing the mask moves pixels above the line: 60..62 rows of a thin band stay below, 50..56 does not.
+    assert below_eyes(rows(60, 62), dilate_px=2)
+    assert not below_eyes(rows(50, 56), dilate_px=2)
