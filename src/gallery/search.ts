@@ -213,8 +213,8 @@ export class GalleryIndex {
   private apply(change: GalleryChange): void {
     if (change.type === 'samples-removed') {
       for (const sampleId of change.sampleIds) this.remove(sampleId);
-    } else if (change.secondary !== this.secondary) {
-      // The other kind of embedding of a sample: this index's own is unchanged.
+    } else if (change.secondary !== this.secondary || (this.secondary && change.recognizerId !== this.recognizerId)) {
+      // Another kind of embedding of the sample, or another secondary recognizer's: this index's own is unchanged.
     } else if (change.recognizerId === this.recognizerId && change.recognizerVersion === this.recognizerVersion) {
       this.add(change.sampleId, change.identity, change.embedding);
     } else {
