@@ -271,6 +271,10 @@ describe('GalleryIndex following the store', () => {
     try {
       expect(secondary.index.size).toBe(2);
       expect(store.staleSampleIds(upper.id, upper.version)).toEqual([]);
+      // Another secondary recognizer's embedding of a sample leaves both indexes as they are.
+      const [first] = store.embeddings(upper.id, upper.version);
+      store.updateEmbedding(first.sampleId, 'another-secondary', 'v9', Float32Array.of(1, 0), true);
+      expect([secondary.index.has(first.sampleId), index.has(first.sampleId)]).toEqual([true, true]);
       // The main embeddings are untouched: every sample is still current for the main recognizer.
       expect(store.staleSampleIds(main.id, main.version)).toEqual([]);
       expect(index.size).toBe(2);
