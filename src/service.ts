@@ -7,7 +7,7 @@ import { seedDemoGallery } from './gallery/demo.ts';
 import { GalleryIndex } from './gallery/search.ts';
 import { SecondaryGallery } from './gallery/secondary.ts';
 import { GalleryStore } from './gallery/store.ts';
-import { ArcFaceRecognizer } from './models/arcface/recognizer.ts';
+import { ArcFaceRecognizer } from './models/faceplugin/recognizer.ts';
 import { loadModels, loadRepairModels, type Models, type Recognizer } from './models/index.ts';
 import { upperFaceView } from './models/upper-face.ts';
 import { setLogLevel, stageLogger } from './observe/log.ts';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { applySimilarity, type Similarity } from '../../src/align/similarity.ts';
 import { ARCFACE_TEMPLATE, FACEAPI_RECOGNIZER_TEMPLATE } from '../../src/align/templates.ts';
 import { FACEPLUGIN_GEOMETRY } from '../../src/eval/recognizers/faceplugin.ts';
-import { arcFaceInput } from '../../src/models/arcface/recognizer.ts';
+import { arcFaceInput } from '../../src/models/faceplugin/recognizer.ts';
 import { FACERES_GEOMETRY } from '../../src/eval/recognizers/faceres.ts';
 import { checkChips, chipToPhoto, cutChip, templateGeometry, type ChipGeometry } from '../../src/eval/recognizers/types.ts';
 import type { Point, RgbImage } from '../../src/types.ts';

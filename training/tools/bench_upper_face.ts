@@ -4,7 +4,7 @@
 //   npx tsx training/tools/bench_upper_face.ts [--runs 100]
 import { parseArgs } from 'node:util';
 import { parseConfig } from '../../src/config.ts';
-import { ArcFaceRecognizer } from '../../src/models/arcface/recognizer.ts';
+import { ArcFaceRecognizer } from '../../src/models/faceplugin/recognizer.ts';
 import { upperFaceView } from '../../src/models/upper-face.ts';
 import { timeRuns } from './time_runs.ts';
 

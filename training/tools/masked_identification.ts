@@ -30,7 +30,7 @@ import { parseConfig } from '../../src/config.ts';
 import { SURGICAL_MASK_TEMPLATE, withSurgicalMask } from '../../src/eval/surgical-mask.ts';
 import { decodeImage } from '../../src/gallery/enroll.ts';
 import { loadModels, type Detector, type Recognizer } from '../../src/models/index.ts';
-import { ArcFaceRecognizer } from '../../src/models/arcface/recognizer.ts';
+import { ArcFaceRecognizer } from '../../src/models/faceplugin/recognizer.ts';
 import { OnnxInpainter } from '../../src/models/inpaint/onnx.ts';
 import { OnnxOcclusionSegmenter } from '../../src/models/occlusion/onnx.ts';
 import { upperFaceView } from '../../src/models/upper-face.ts';

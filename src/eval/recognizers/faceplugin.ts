@@ -1,7 +1,7 @@
 // The 512-D recognizer of npm `faceplugin-face-recognition-js` 0.0.1 (model/fr_feature.onnx), the
-// service's own ArcFaceRecognizer (src/models/arcface/recognizer.ts) on its ArcFace five-point chip.
+// service's own ArcFaceRecognizer (src/models/faceplugin/recognizer.ts) on its ArcFace five-point chip.
 import { ARCFACE_TEMPLATE } from '../../align/templates.ts';
-import { ArcFaceRecognizer } from '../../models/arcface/recognizer.ts';
+import { ArcFaceRecognizer } from '../../models/faceplugin/recognizer.ts';
 import { checkChips, templateGeometry, type ChipGeometry, type EvalRecognizer } from './types.ts';
 
 export const FACEPLUGIN_ID = 'faceplugin';

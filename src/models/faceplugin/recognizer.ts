@@ -6,20 +6,12 @@
 //
 // The service uses it for the upper-face view of faces whose lower half is covered (upper-face.ts):
 // measured on masked LFW faces it keeps identities better there than face-api's recognizer.
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import { ARCFACE_TEMPLATE } from '../../align/templates.ts';
 import type { RgbImage } from '../../types.ts';
 import { openOnnxSession } from '../onnx-session.ts';
+import { facepluginModelPath, HOW_TO_GET_FACEPLUGIN_MODELS } from './files.ts';
 import type { Closable, Recognizer } from '../types.ts';
-
-const require = createRequire(import.meta.url);
-
-/** The model file inside the installed package (installed with the service: nothing is fetched). */
-export function arcFaceModelPath(): string {
-  return join(dirname(require.resolve('faceplugin-face-recognition-js/package.json')), 'model', 'fr_feature.onnx');
-}
 
 /** (v − 127) / 128 per RGB channel, planar (NCHW). */
 export function arcFaceInput(chip: RgbImage): Float32Array {
@@ -39,10 +31,10 @@ export class ArcFaceRecognizer implements Recognizer, Closable {
     readonly version: string,
   ) {}
 
-  static async load(path = arcFaceModelPath()): Promise<ArcFaceRecognizer> {
+  static async load(path = facepluginModelPath('fr_feature')): Promise<ArcFaceRecognizer> {
     const { session, version } = await openOnnxSession(path, { threads: 1 }, {
       what: 'ArcFace recognizer',
-      howToGet: 'it comes with the npm package faceplugin-face-recognition-js (npm ci installs it)',
+      howToGet: HOW_TO_GET_FACEPLUGIN_MODELS,
       error: (message) => new Error(message),
     });
     return new ArcFaceRecognizer(session, `${version}-${ARCFACE_TEMPLATE.name}`);
