@@ -95,6 +95,11 @@ const match = z.object({
       visibleHeight: z.number().gt(0).max(1).default(0.62),
       /** Cosine similarity of upper faces at or above which it is the same person (measured: README "Occlusion repair"). */
       threshold: z.number().min(-1).max(1).default(0.65),
+      /**
+       * Where the eyes of a covered face are found: faceplugin's landmark model (steadier under a mask),
+       * or the detector's landmarks. Gallery photos keep the detector's.
+       */
+      eyes: z.enum(['faceplugin', 'detector']).default('faceplugin'),
     })
     .prefault({}),
 });

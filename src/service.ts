@@ -7,8 +7,9 @@ import { seedDemoGallery } from './gallery/demo.ts';
 import { GalleryIndex } from './gallery/search.ts';
 import { SecondaryGallery } from './gallery/secondary.ts';
 import { GalleryStore } from './gallery/store.ts';
+import { FacepluginLandmarker } from './models/faceplugin/landmarker.ts';
 import { ArcFaceRecognizer } from './models/faceplugin/recognizer.ts';
-import { loadModels, loadRepairModels, type Models, type Recognizer } from './models/index.ts';
+import { loadModels, loadRepairModels, type Landmarker, type Models, type Recognizer } from './models/index.ts';
 import { upperFaceView } from './models/upper-face.ts';
 import { setLogLevel, stageLogger } from './observe/log.ts';
 import { Pipeline, type PipelineDeps } from './pipeline/index.ts';
@@ -100,7 +101,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     if (reembed.total > 0) log.info(reembed, 're-embedded gallery samples for the current recognizer');
 
     // Faces covered below the eyes are matched on their upper face (needs the occlusion stage).
-    let upperFace: { recognizer: Recognizer; gallery: SecondaryGallery } | undefined;
+    let upperFace: { recognizer: Recognizer; landmarker?: Landmarker; gallery: SecondaryGallery } | undefined;
     if (repairer && config.match.upperFace.enabled) {
       let arcFace: ArcFaceRecognizer | undefined;
       try {
@@ -114,8 +115,13 @@ export async function startService(config: Config, options: ServiceOptions = {})
         const recognizer = upperFaceView(arcFace, config.match.upperFace.visibleHeight);
         const secondary = await SecondaryGallery.open(store, recognizer, config.gallery.reloadIntervalMs);
         cleanup.push(() => secondary.close());
-        upperFace = { recognizer, gallery: secondary };
-        log.info({ recognizer: recognizer.id, samples: secondary.index.size, threshold: config.match.upperFace.threshold }, 'upper-face matching on');
+        const landmarker = config.match.upperFace.eyes === 'faceplugin' ? await loadEyeLandmarker() : undefined;
+        if (landmarker) cleanup.push(() => landmarker.close());
+        upperFace = { recognizer, landmarker, gallery: secondary };
+        log.info(
+          { recognizer: recognizer.id, eyes: landmarker?.id ?? 'detector', samples: secondary.index.size, threshold: config.match.upperFace.threshold },
+          'upper-face matching on',
+        );
       }
     }
 
@@ -125,7 +131,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
       detector: models.detector,
       recognizer: models.recognizer,
       repairer,
-      upperFaceRecognizer: upperFace?.recognizer,
+      upperFace: upperFace && { recognizer: upperFace.recognizer, landmarker: upperFace.landmarker },
       gallery: {
         search: (e, k) => index.search(e, k),
         ...(upperFace ? { searchUpperFace: (e: Float32Array, k: number) => upperFace.gallery.index.search(e, k) } : {}),
@@ -165,7 +171,9 @@ export async function startService(config: Config, options: ServiceOptions = {})
           detector: models.detector.id,
           recognizer: `${models.recognizer.id}@${models.recognizer.version}`,
           // Absent when upper-face matching is off (match.upperFace.enabled, or no occlusion model).
-          ...(upperFace ? { upperFaceRecognizer: `${upperFace.recognizer.id}@${upperFace.recognizer.version}` } : {}),
+          ...(upperFace
+            ? { upperFaceRecognizer: `${upperFace.recognizer.id}@${upperFace.recognizer.version}`, upperFaceEyes: upperFace.landmarker?.id ?? 'detector' }
+            : {}),
           threads: models.threads,
           // The execution provider each ONNX model runs on; absent when the model is off.
           providers: repairModels.providers,
@@ -212,6 +220,16 @@ export async function startService(config: Config, options: ServiceOptions = {})
 }
 
 /** `demo:` cameras play the demo video, built on first use. */
+/** faceplugin's landmark model; undefined (with a warning) when it cannot load: the detector's eyes serve. */
+async function loadEyeLandmarker(): Promise<FacepluginLandmarker | undefined> {
+  try {
+    return await FacepluginLandmarker.load();
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, "upper faces aligned on the detector's landmarks: the landmark model did not load");
+    return undefined;
+  }
+}
+
 async function resolveCameras(cameras: CameraConfig[], demoDir: string): Promise<CameraConfig[]> {
   if (!cameras.some((c) => c.url === DEMO_URL)) return cameras;
   const video = await ensureDemoVideo(demoDir);

@@ -54,7 +54,7 @@ export interface AlignedFace {
   crop: RgbImage;
   /** The crop the recognizer was built for (its own template and size). */
   recognizerCrop: RgbImage;
-  /** The upper-face recognizer's crop, when one is configured (match.upperFace). */
+  /** The upper-face recognizer's crop of a face covered below the eyes (match.upperFace; the upper-face stage cuts it). */
   upperFaceCrop?: RgbImage;
 }
 

@@ -12,7 +12,7 @@ import type { ExecutionProvider, ProviderChoice, ProviderFallback } from './prov
 import { ModelPool } from './pool.ts';
 import type { Detector, Recognizer } from './types.ts';
 
-export type { Detector, Recognizer } from './types.ts';
+export type { Detector, Landmarker, Recognizer } from './types.ts';
 
 export interface Models {
   /** The stream's detector, as configured (fast). */

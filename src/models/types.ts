@@ -1,5 +1,5 @@
 // The small interfaces every model wrapper implements, so that models can be swapped.
-import type { DetectedFace, RgbImage } from '../types.ts';
+import type { Box, DetectedFace, Point, RgbImage } from '../types.ts';
 import type { CropTemplate } from '../align/templates.ts';
 
 export interface Detector {
@@ -7,6 +7,14 @@ export interface Detector {
   readonly id: string;
   /** Faces in the image, with 68 landmarks each, best first. */
   detect(image: RgbImage): Promise<DetectedFace[]>;
+}
+
+/** A second opinion on where a detected face's landmarks are (e.g. one that copes with masks). */
+export interface Landmarker {
+  /** Stable name of the model, e.g. "faceplugin-landmark68". */
+  readonly id: string;
+  /** The face's 68 landmarks (dlib order) in the image's pixels, located inside the detector's `box`. */
+  locate(image: RgbImage, box: Box): Promise<Point[]>;
 }
 
 export interface Recognizer {

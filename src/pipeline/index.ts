@@ -1,10 +1,10 @@
-// The stream processor: per camera, frames → detect → track → align → embed → match, behind a
+// The stream processor: per camera, frames → detect → track → align → repair → upper face → embed → match, behind a
 // bounded drop-oldest queue; then alerts, with a cool-down, to the subscribers.
 import { concatMap, of, tap, Subscription, type Observable } from 'rxjs';
 import sharp from 'sharp';
 import type { Config } from '../config.ts';
 import { Cooldown, knownKey, unknownKey } from '../match/cooldown.ts';
-import type { Detector, Recognizer } from '../models/types.ts';
+import type { Detector, Landmarker, Recognizer } from '../models/types.ts';
 import { alertsSent, facesDetected, framesDropped, stageSeconds } from '../observe/metrics.ts';
 import { stageLogger } from '../observe/log.ts';
 import { ALERT_SCHEMA, type AlertMessage, type Frame } from '../types.ts';
@@ -21,6 +21,7 @@ import {
   type StageClock,
   type TrackDecision,
 } from './stages.ts';
+import { UpperFaceCutter, upperFaceStage } from './upper-face.ts';
 
 export interface PipelineDeps {
   config: Config;
@@ -29,8 +30,11 @@ export interface PipelineDeps {
   gallery: GalleryMatcher;
   /** Finds occlusions and inpaints them between align and embed; absent: faces go to the recognizer as aligned. */
   repairer?: FaceRepairer;
-  /** Matches faces covered below the eyes on their upper face (needs the repairer's segmenter and gallery.searchUpperFace). */
-  upperFaceRecognizer?: Recognizer;
+  /**
+   * Matches faces covered below the eyes on their upper face (needs the repairer's segmenter and
+   * gallery.searchUpperFace), their eyes located by the landmarker when there is one.
+   */
+  upperFace?: { recognizer: Recognizer; landmarker?: Landmarker };
   /** Hands an alert to the subscribers; must not block. */
   publish: (alert: AlertMessage) => void;
   /** Extra observer of stage timings (the bench); metrics are always recorded. */
@@ -67,7 +71,8 @@ export class Pipeline {
   addCamera(camera: string, frames$: Observable<Frame>): void {
     if (this.subscriptions.has(camera)) throw new Error(`camera "${camera}" is already in the pipeline`);
     const { config, detector, recognizer, gallery, repairer } = this.deps;
-    const upperFace = repairer && gallery.searchUpperFace ? this.deps.upperFaceRecognizer : undefined;
+    const upperFace = repairer && gallery.searchUpperFace ? this.deps.upperFace : undefined;
+    const upperFaceCutter = upperFace && new UpperFaceCutter({ ...upperFace, minFraction: config.occlusion.minFraction });
     const counters: CameraCounters = { framesIn: 0, framesDropped: 0, framesProcessed: 0, facesDetected: 0, alerts: 0 };
     this.counters.set(camera, counters);
     const tracks = new CameraTracks(config);
@@ -88,12 +93,10 @@ export class Pipeline {
           facesDetected.inc({ camera }, faces.length);
         }),
         trackStage(tracks, clock),
-        alignStage(recognizer, clock, upperFace),
+        alignStage(recognizer, clock),
         repairStage(repairer, frame.image, recognizer, clock),
-        embedStage(recognizer, clock, {
-          withUnrepaired: config.match.matchUnrepaired,
-          upperFace: upperFace && { recognizer: upperFace, minFraction: config.occlusion.minFraction },
-        }),
+        upperFaceStage(upperFaceCutter, frame.image, clock),
+        embedStage(recognizer, clock, { withUnrepaired: config.match.matchUnrepaired, upperFace: upperFace?.recognizer }),
         matchStage(gallery, tracks, policy, clock),
       );
 

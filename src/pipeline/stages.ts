@@ -118,15 +118,14 @@ export function trackStage(tracks: CameraTracks, clock: StageClock): OperatorFun
   });
 }
 
-/** align: each attempted face warped to the inpainting template and to the recognizers' own. */
-export function alignStage(recognizer: Recognizer, clock: StageClock, upperFace?: Recognizer): OperatorFunction<TrackedFrame, AlignedFace[]> {
+/** align: each attempted face warped to the inpainting template and to the recognizer's own. */
+export function alignStage(recognizer: Recognizer, clock: StageClock): OperatorFunction<TrackedFrame, AlignedFace[]> {
   return map(({ frame, attempts }) => {
     const start = performance.now();
     const aligned = attempts.map((observation) => ({
       observation,
       crop: alignToTemplate(frame.image, observation.face.landmarks, INPAINT_TEMPLATE).crop,
       recognizerCrop: alignToTemplate(frame.image, observation.face.landmarks, recognizer.template).crop,
-      ...(upperFace ? { upperFaceCrop: alignToTemplate(frame.image, observation.face.landmarks, upperFace.template).crop } : {}),
     }));
     if (attempts.length) clock('align', performance.now() - start);
     return aligned;
@@ -145,8 +144,8 @@ export interface EmbeddedFace {
 export interface EmbedOptions {
   /** A repaired face's crop as it came is embedded too (same batch), so that match can keep the better of the two. */
   withUnrepaired?: boolean;
-  /** Faces covered below the eyes (above `minFraction`) are embedded by this recognizer too, from their upper face. */
-  upperFace?: { recognizer: Recognizer; minFraction: number };
+  /** Faces with an upper-face crop (covered below the eyes: the upper-face stage) are embedded by this recognizer too. */
+  upperFace?: Recognizer;
 }
 
 /** embed: one batch per frame through the recognizer, and one through the upper-face recognizer when a face needs it. */
@@ -155,14 +154,12 @@ export function embedStage(recognizer: Recognizer, clock: StageClock, options: E
   return concatMap(async (faces) => {
     if (faces.length === 0) return [];
     const unrepaired = withUnrepaired ? faces.flatMap((f, i) => (f.occlusion?.unrepairedCrop ? [{ i, crop: f.occlusion.unrepairedCrop }] : [])) : [];
-    const upper = upperFace
-      ? faces.flatMap((f, i) => (f.upperFaceCrop && f.occlusion?.belowEyes && f.occlusion.fraction > upperFace.minFraction ? [{ i, crop: f.upperFaceCrop }] : []))
-      : [];
+    const upper = upperFace ? faces.flatMap((f, i) => (f.upperFaceCrop ? [{ i, crop: f.upperFaceCrop }] : [])) : [];
     const embeddings = await timedCall(clock, 'embed', () => recognizer.embed([...faces.map((f) => f.recognizerCrop), ...unrepaired.map((u) => u.crop)]));
     const out: EmbeddedFace[] = faces.map((aligned, i) => ({ aligned, embedding: embeddings[i] }));
     unrepaired.forEach(({ i }, k) => (out[i].unrepairedEmbedding = embeddings[faces.length + k]));
     if (upper.length) {
-      const upperEmbeddings = await timedCall(clock, 'embed_upper_face', () => upperFace!.recognizer.embed(upper.map((u) => u.crop)));
+      const upperEmbeddings = await timedCall(clock, 'embed_upper_face', () => upperFace!.embed(upper.map((u) => u.crop)));
       upper.forEach(({ i }, k) => (out[i].upperFaceEmbedding = upperEmbeddings[k]));
     }
     return out;

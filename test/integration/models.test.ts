@@ -1,12 +1,14 @@
-// The real models (face-api on tfjs-wasm, in worker threads) on the real photos that face-api ships.
+// The real models (face-api on tfjs-wasm, in worker threads; faceplugin's landmark model) on the real
+// photos that face-api ships.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alignToTemplate } from '../../src/align/warp.ts';
 import { parseConfig } from '../../src/config.ts';
+import { FacepluginLandmarker } from '../../src/models/faceplugin/landmarker.ts';
 import { loadModels, type Models } from '../../src/models/index.ts';
-import type { RgbImage } from '../../src/types.ts';
+import type { Point, RgbImage } from '../../src/types.ts';
 
 const demoDir = join(dirname(createRequire(import.meta.url).resolve('@vladmandic/face-api/package.json')), 'demo');
 
@@ -71,5 +73,36 @@ describe('face-api models in worker threads', () => {
 
   it('a crop of the wrong size is refused with a clear error', async () => {
     await expect(models.recognizer.embed([{ width: 10, height: 10, data: new Uint8Array(300) }])).rejects.toThrow(/150×150/);
+  });
+});
+
+describe("faceplugin's landmark model", () => {
+  let models: Models;
+  let landmarker: FacepluginLandmarker;
+  beforeAll(async () => {
+    [models, landmarker] = await Promise.all([loadModels(parseConfig({ detect: { model: 'ssd' } }), 1), FacepluginLandmarker.load()]);
+  });
+  afterAll(async () => {
+    await models?.close();
+    await landmarker?.close();
+  });
+
+  it("puts the eyes of clean faces where face-api's landmark net does (median within 8 % of the eye distance)", async () => {
+    // Measured on clean LFW faces: a median 4 %, 90th percentile 6 % apart. On these photos' turned
+    // and bowed heads the two disagree more (sample2: up to 77 %, left out), so the median is checked.
+    const eyeCentres = (p: readonly Point[]) => [36, 42].map((s) => ({ x: p.slice(s, s + 6).reduce((a, q) => a + q.x, 0) / 6, y: p.slice(s, s + 6).reduce((a, q) => a + q.y, 0) / 6 }));
+    const offsets: number[] = [];
+    for (const file of ['sample1.jpg', 'sample3.jpg', 'sample4.jpg', 'sample5.jpg', 'sample6.jpg']) {
+      const image = await load(file);
+      for (const face of await models.detector.detect(image)) {
+        const ours = await landmarker.locate(image, face.box);
+        expect(ours).toHaveLength(68);
+        const theirs = eyeCentres(face.landmarks), mine = eyeCentres(ours);
+        const eyeDistance = Math.hypot(theirs[1].x - theirs[0].x, theirs[1].y - theirs[0].y);
+        for (const k of [0, 1]) offsets.push(Math.hypot(mine[k].x - theirs[k].x, mine[k].y - theirs[k].y) / eyeDistance);
+      }
+    }
+    expect(offsets.length).toBeGreaterThanOrEqual(30);
+    expect(offsets.sort((a, b) => a - b)[Math.floor(offsets.length / 2)]).toBeLessThan(0.08);
   });
 });

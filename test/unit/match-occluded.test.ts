@@ -130,12 +130,14 @@ describe('embedStage', () => {
     expect(out[0].unrepairedEmbedding).toBeUndefined();
   });
 
-  it('embeds the upper face only of faces covered below the eyes above minFraction, in one batch of the upper-face recognizer', async () => {
+  it('embeds the upper faces the upper-face stage cut, in one batch of the upper-face recognizer', async () => {
     const main = recognizer(), upper = recognizer();
-    const faces = [face(0.4, true, true), face(0.4, true, false), face(0.03, false, true), face(undefined), face(0.2, false, true)];
-    const out = await firstValueFrom(of(faces).pipe(embedStage(main.r, () => {}, { upperFace: { recognizer: upper.r, minFraction: 0.05 } })));
-    expect(main.calls).toEqual([5]);
-    expect(upper.calls).toEqual([2]);
-    expect(out.map((f) => f.upperFaceEmbedding?.[0])).toEqual([3, undefined, undefined, undefined, 3]);
+    const { upperFaceCrop, ...withoutUpper } = face(0.4, true, true);
+    const faces = [face(0.4, true, true), withoutUpper, face(undefined), face(0.2, false, true)];
+    const out = await firstValueFrom(of(faces).pipe(embedStage(main.r, () => {}, { upperFace: upper.r })));
+    expect(upperFaceCrop).toBeDefined();
+    expect(main.calls).toEqual([4]);
+    expect(upper.calls).toEqual([3]);
+    expect(out.map((f) => f.upperFaceEmbedding?.[0])).toEqual([3, undefined, 3, 3]);
   });
 });

@@ -246,7 +246,7 @@ describe('the pipeline with a repairer', () => {
       detector,
       recognizer,
       repairer: new FaceRepairer(new GreenSegmenter(), new FillInpainter(), SETTINGS),
-      upperFaceRecognizer: upperFaceView(recognizer, 0.5),
+      upperFace: { recognizer: upperFaceView(recognizer, 0.5) },
       gallery: {
         search: (e) => [{ identity: ada, score: scoreOf(e) }],
         ...(upperFaceScore === undefined ? {} : { searchUpperFace: () => [{ identity: ada, score: upperFaceScore }] }),

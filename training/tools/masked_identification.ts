@@ -14,7 +14,9 @@
 // person and scores ≥ match.threshold), and the share it would alert with a wrong name. Also:
 //   "<model>+raw"        the probe as it is and its repair both matched, the better kept (match.matchUnrepaired);
 //   "upper-face"         the upper face alone (ArcFace, rows below match.upperFace.visibleHeight hidden, on a
-//                        gallery seen the same way) against match.upperFace.threshold;
+//                        gallery seen the same way) against match.upperFace.threshold, the probe's eyes located
+//                        as the service does (match.upperFace.eyes: faceplugin's landmark model on the box);
+//   "upper-face, detector eyes"  the same, aligned on the detector's landmarks;
 //   "<model>+raw+upper"  what the service does (stages.ts bestMatch): a face the segmenter finds covered below
 //                        the eyes is matched on its upper face, moved onto the main scale; any other on the
 //                        better of raw and repaired, less match.occludedMargin.
@@ -30,13 +32,15 @@ import { parseConfig } from '../../src/config.ts';
 import { SURGICAL_MASK_TEMPLATE, withSurgicalMask } from '../../src/eval/surgical-mask.ts';
 import { decodeImage } from '../../src/gallery/enroll.ts';
 import { loadModels, type Detector, type Recognizer } from '../../src/models/index.ts';
+import { FacepluginLandmarker } from '../../src/models/faceplugin/landmarker.ts';
 import { ArcFaceRecognizer } from '../../src/models/faceplugin/recognizer.ts';
 import { OnnxInpainter } from '../../src/models/inpaint/onnx.ts';
 import { OnnxOcclusionSegmenter } from '../../src/models/occlusion/onnx.ts';
 import { upperFaceView } from '../../src/models/upper-face.ts';
 import { FaceRepairer } from '../../src/pipeline/repair.ts';
 import { ontoMainScale } from '../../src/pipeline/stages.ts';
-import type { AlignedFace, DetectedFace, RgbImage } from '../../src/types.ts';
+import { needsUpperFace } from '../../src/pipeline/upper-face.ts';
+import type { AlignedFace, DetectedFace, Point, RgbImage } from '../../src/types.ts';
 
 const root = join(import.meta.dirname, '../..');
 const { values } = parseArgs({
@@ -56,6 +60,7 @@ const models = await loadModels(config, 1);
 const segmenter = await OnnxOcclusionSegmenter.load(values.occlusion);
 const arcFace = await ArcFaceRecognizer.load();
 const upperFace = upperFaceView(arcFace, config.match.upperFace.visibleHeight);
+const landmarker = config.match.upperFace.eyes === 'faceplugin' ? await FacepluginLandmarker.load() : undefined;
 const repairers = await Promise.all(
   values.model.map(async (path) => ({ name: basename(path, '.onnx'), repairer: new FaceRepairer(segmenter, await OnnxInpainter.load(path), config.occlusion) })),
 );
@@ -104,7 +109,7 @@ for (const name of people) {
 }
 
 type Tally = { rank1: number; alerted: number; wrongName: number; ownCosine: number; n: number; fraction: number; strangers: number; strangersAlerted: number };
-const conditions = ['masked', 'upper-face', ...repairers.flatMap((r) => [r.name, `${r.name}+raw`, `${r.name}+raw+upper`])];
+const conditions = ['masked', 'upper-face', 'upper-face, detector eyes', ...repairers.flatMap((r) => [r.name, `${r.name}+raw`, `${r.name}+raw+upper`])];
 const tally: Record<string, Tally> = Object.fromEntries(
   conditions.map((c) => [c, { rank1: 0, alerted: 0, wrongName: 0, ownCosine: 0, n: 0, fraction: 0, strangers: 0, strangersAlerted: 0 }]),
 );
@@ -163,19 +168,22 @@ async function probe(name: string, photoPath: string, stranger: boolean): Promis
   const probeFace = aligned(image, face, models.recognizer);
   const [raw] = await models.recognizer.embed([probeFace.recognizerCrop]);
   score('masked', who, ranked([raw]));
-  const [upper] = await upperFace.embed([alignToTemplate(image, face.landmarks, upperFace.template).crop]);
-  const upperRanking = ranked([upper], upperGallery);
+  const upperOf = async (landmarks: readonly Point[]) => ranked(await upperFace.embed([alignToTemplate(image, landmarks, upperFace.template).crop]), upperGallery);
+  const detectorEyes = await upperOf(face.landmarks);
+  const upperRanking = landmarker ? await upperOf(await landmarker.locate(image, face.box)) : detectorEyes;
   score('upper-face', who, upperRanking, 0, config.match.upperFace.threshold);
+  score('upper-face, detector eyes', who, detectorEyes, 0, config.match.upperFace.threshold);
   for (const { name: model, repairer } of repairers) {
     const [repaired] = await repairer.repair(image, [probeFace], models.recognizer, () => {});
     const fraction = repaired.occlusion?.fraction ?? 0;
     const occluded = fraction > config.occlusion.minFraction;
-    if (repaired.occlusion?.belowEyes && occluded) belowEyes[model]++;
+    const onUpperFace = needsUpperFace(repaired, config.occlusion.minFraction);
+    if (onUpperFace) belowEyes[model]++;
     const [fixed] = await models.recognizer.embed([repaired.recognizerCrop]);
     score(model, who, ranked([fixed]), fraction);
     score(`${model}+raw`, who, ranked([raw, fixed]), fraction);
     const main = ranked([raw, fixed]);
-    score(`${model}+raw+upper`, who, serviceRanking(main, repaired.occlusion?.belowEyes && occluded ? upperRanking : undefined, occluded), fraction);
+    score(`${model}+raw+upper`, who, serviceRanking(main, onUpperFace ? upperRanking : undefined, occluded), fraction);
   }
   return true;
 }
@@ -203,7 +211,7 @@ const sweep = Object.fromEntries(
     const share = (xs: unknown[], n: number) => (n ? xs.length / n : null);
     return [
       c,
-      (c === 'upper-face' ? SWEEP_UPPER : SWEEP).map((threshold) => ({
+      (c.startsWith('upper-face') ? SWEEP_UPPER : SWEEP).map((threshold) => ({
         threshold,
         alerted: share(known.filter((o) => o.right && o.cos >= threshold), known.length),
         wrong_name: share(known.filter((o) => !o.right && o.cos >= threshold), known.length),
@@ -220,7 +228,7 @@ const results = {
   strangers: strangers.length - strangersWithoutAFace,
   strangers_without_a_face: strangersWithoutAFace,
   match_threshold: config.match.threshold,
-  upper_face: { ...config.match.upperFace, recognizer: upperFace.id, version: upperFace.version, matched_below_eyes: belowEyes },
+  upper_face: { ...config.match.upperFace, recognizer: upperFace.id, version: upperFace.version, eyes_by: landmarker?.id ?? 'detector', matched_below_eyes: belowEyes },
   sweep,
   conditions: Object.fromEntries(
     conditions.map((c) => {
@@ -254,5 +262,6 @@ console.log(`matched on the upper face too (covered below the eyes): ${JSON.stri
 if (values.out) writeFileSync(values.out, JSON.stringify(results, null, 2) + '\n');
 await models.close();
 await arcFace.close();
+await landmarker?.close();
 await segmenter.close();
 for (const { repairer } of repairers) await repairer.inpainter?.close();
