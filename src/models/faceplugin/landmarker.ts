@@ -4,8 +4,9 @@
 //
 // Why the service has it beside face-api's landmark net: under a surgical mask face-api's eyes move by
 // a median 10 % of the distance between them (the net sees no nose or mouth to anchor on); this model's
-// by about 5 %. The upper-face match of a masked face is aligned on the eyes alone, so it locates them
-// with this model (measured in the occlusion model card).
+// by about 5 % (training/tools/masked_eyes.ts). The upper-face match of a masked face is aligned on the
+// eyes alone, so it locates them with this model. On turned or bowed heads it does worse than face-api's,
+// so it serves nothing else.
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import type { Box, Point, RgbImage } from '../../types.ts';
 import { openOnnxSession } from '../onnx-session.ts';
