@@ -1,5 +1,5 @@
-// The stream processor: per camera, frames → detect → track → align → repair → upper face → embed → match, behind a
-// bounded drop-oldest queue; then alerts, with a cool-down, to the subscribers.
+// The stream processor: per camera, frames → detect → track → align → repair → upper face → embed →
+// match, behind a bounded drop-oldest queue; then alerts, with a cool-down, to the subscribers.
 import { concatMap, of, tap, Subscription, type Observable } from 'rxjs';
 import sharp from 'sharp';
 import type { Config } from '../config.ts';
