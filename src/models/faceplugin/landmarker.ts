@@ -9,9 +9,8 @@
 // so it serves nothing else.
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import type { Box, Point, RgbImage } from '../../types.ts';
-import { openOnnxSession } from '../onnx-session.ts';
 import type { Closable, Landmarker } from '../types.ts';
-import { facepluginModelPath, HOW_TO_GET_FACEPLUGIN_MODELS } from './files.ts';
+import { facepluginModelPath, openFacepluginModel } from './files.ts';
 
 /** The model's input side. */
 export const LANDMARK_INPUT_SIZE = 64;
@@ -54,18 +53,10 @@ export function pointsInImage(output: ArrayLike<number>, box: Box): Point[] {
 export class FacepluginLandmarker implements Landmarker, Closable {
   readonly id = 'faceplugin-landmark68';
 
-  private constructor(
-    private readonly session: InferenceSession,
-    readonly version: string,
-  ) {}
+  private constructor(private readonly session: InferenceSession) {}
 
   static async load(path = facepluginModelPath('fr_landmark')): Promise<FacepluginLandmarker> {
-    const { session, version } = await openOnnxSession(path, { threads: 1 }, {
-      what: 'landmark model',
-      howToGet: HOW_TO_GET_FACEPLUGIN_MODELS,
-      error: (message) => new Error(message),
-    });
-    return new FacepluginLandmarker(session, version);
+    return new FacepluginLandmarker((await openFacepluginModel(path, 'landmark model')).session);
   }
 
   async locate(image: RgbImage, box: Box): Promise<Point[]> {

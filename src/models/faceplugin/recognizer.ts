@@ -9,8 +9,7 @@
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import { ARCFACE_TEMPLATE } from '../../align/templates.ts';
 import type { RgbImage } from '../../types.ts';
-import { openOnnxSession } from '../onnx-session.ts';
-import { facepluginModelPath, HOW_TO_GET_FACEPLUGIN_MODELS } from './files.ts';
+import { facepluginModelPath, openFacepluginModel } from './files.ts';
 import type { Closable, Recognizer } from '../types.ts';
 
 /** (v − 127) / 128 per RGB channel, planar (NCHW). */
@@ -32,11 +31,7 @@ export class ArcFaceRecognizer implements Recognizer, Closable {
   ) {}
 
   static async load(path = facepluginModelPath('fr_feature')): Promise<ArcFaceRecognizer> {
-    const { session, version } = await openOnnxSession(path, { threads: 1 }, {
-      what: 'ArcFace recognizer',
-      howToGet: HOW_TO_GET_FACEPLUGIN_MODELS,
-      error: (message) => new Error(message),
-    });
+    const { session, version } = await openFacepluginModel(path, 'ArcFace recognizer');
     return new ArcFaceRecognizer(session, `${version}-${ARCFACE_TEMPLATE.name}`);
   }
 
