@@ -171,6 +171,9 @@ describe.skipIf(!haveLfw)('service end to end', () => {
     expect(health.cameras.lobby.restarts).toBeGreaterThan(restartsBefore);
     // The repair models run on the configured provider (cpu by default), shown in /healthz and /metrics.
     expect(health.models.providers).toEqual({ occlusion: 'cpu', inpaint: 'cpu' });
+    // Masked faces: the upper-face recognizer, and the model that finds their eyes (match.upperFace.eyes).
+    expect(health.models.upperFaceRecognizer).toMatch(/^faceplugin-arcface\+upper-face@/);
+    expect(health.models.upperFaceEyes).toBe('faceplugin-landmark68');
     const metrics = await fetch(`${service.url}/metrics`).then((r) => r.text());
     expect(metrics).toContain('unmask_model_provider{model="inpaint",provider="cpu"} 1');
     const after = alerts.length;
