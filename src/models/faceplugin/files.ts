@@ -7,7 +7,7 @@ import { openOnnxSession, type OnnxSession } from '../onnx-session.ts';
 const require = createRequire(import.meta.url);
 
 /** The package's `model/<name>.onnx`. */
-export function facepluginModelPath(name: 'fr_feature' | 'fr_landmark'): string {
+export function facepluginModelPath(name: 'fr_detect' | 'fr_feature' | 'fr_landmark'): string {
   return join(dirname(require.resolve('faceplugin-face-recognition-js/package.json')), 'model', `${name}.onnx`);
 }
 
