@@ -2,7 +2,7 @@
 // with and without the service's repair stage (occlusion segmenter + each generator given). The
 // product's question — does inpainting give the name back? — measured the way the service works.
 //
-//   npx tsx training/tools/masked_identification.ts [--lfw DIR] [--people 60] [--strangers 60] [--model FILE]… [--camera-frame] [--out FILE]
+//   npx tsx training/tools/masked_identification.ts [--lfw DIR] [--people 60] [--strangers 60] [--model FILE]… [--camera-frame [--camera-detector tiny|ssd]] [--out FILE]
 //
 // People: the first N LFW folders (sorted) with at least 3 photos. Gallery: each person's photos 2 and 3,
 // clean, detected with the enrollment detector (SSD). Probe: photo 1 with MaskTheFace's surgical_blue
@@ -10,8 +10,8 @@
 // same SSD detector (down to 0.3: a mask costs the detectors confidence, and TinyFace misses most
 // masked LFW faces — this measures the repair, not the detector). With --camera-frame each probe is put
 // on a camera frame instead, as the e2e video shows it (scaled to 250 px, centred on a 640×360 grey
-// frame), and found by the camera detector (TinyFace, as the service's default, at 0.4): the share of
-// masked people the service would name, detector included. For the probe as it is ("masked") and
+// frame), and found by the camera detector at 0.4 (--camera-detector: TinyFace, the service's default,
+// or SSD): the share of masked people the service would name, detector included. For the probe as it is ("masked") and
 // after each generator's repair: rank-1 identification over the N people, the mean cosine to the
 // person's own gallery, the share the service would alert with the right name (best match is the
 // person and scores ≥ match.threshold), and the share it would alert with a wrong name. Also:
@@ -55,12 +55,13 @@ const { values } = parseArgs({
     model: { type: 'string', multiple: true, default: [join(root, 'models/idgan-inpaint.onnx')] },
     occlusion: { type: 'string', default: join(root, 'models/occlusion-seg.onnx') },
     'camera-frame': { type: 'boolean', default: false },
+    'camera-detector': { type: 'string', default: 'tiny' },
     out: { type: 'string' },
   },
 });
 const MASK_TEMPLATE = join(root, '../shared/data', SURGICAL_MASK_TEMPLATE);
 
-const config = parseConfig({ detect: { minConfidence: 0.4 } });
+const config = parseConfig({ detect: { model: values['camera-detector'], minConfidence: 0.4 } });
 const models = await loadModels(config, 1);
 const segmenter = await OnnxOcclusionSegmenter.load(values.occlusion);
 const arcFace = await ArcFaceRecognizer.load();
