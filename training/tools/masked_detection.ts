@@ -11,7 +11,7 @@
 // 0.4 (the masked e2e test's setting); faceplugin's at 0.5 and 0.65 (its package's default), fed as its
 // package feeds it (the frame stretched to 320×240, RGB (v − 127) / 128; it outputs corner boxes as
 // fractions of the frame).
-import { readdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
@@ -21,6 +21,7 @@ import { SURGICAL_MASK_TEMPLATE, withSurgicalMask } from '../../src/eval/surgica
 import { facepluginModelPath } from '../../src/models/faceplugin/files.ts';
 import { loadModels } from '../../src/models/index.ts';
 import type { Box, RgbImage } from '../../src/types.ts';
+import { lfwPhoto, onCameraFrame, peopleWithThreePhotos } from './masked_lfw.ts';
 
 const root = join(import.meta.dirname, '../..');
 const { values } = parseArgs({
@@ -58,27 +59,14 @@ async function facepluginBoxes(frame: RgbImage, minScore: number): Promise<{ box
   return { boxes, ms };
 }
 
-async function onCameraFrame(photo: Buffer | string): Promise<RgbImage> {
-  const { data } = await sharp(photo)
-    .resize(250, 250)
-    .extend({ left: 195, right: 195, top: 55, bottom: 55, background: { r: 128, g: 128, b: 128 } })
-    .removeAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  return { ...FRAME, data: new Uint8Array(data) };
-}
-
 const central = (b: Box) => Math.abs(b.x + b.width / 2 - FRAME.width / 2) < 40 && Math.abs(b.y + b.height / 2 - FRAME.height / 2) < 50;
 
-const people = readdirSync(values.lfw)
-  .sort()
-  .filter((name) => readdirSync(join(values.lfw, name)).length >= 3)
-  .slice(0, Number(values.people));
+const people = peopleWithThreePhotos(values.lfw).slice(0, Number(values.people));
 const found: Record<string, number> = {};
 const count = (key: string, hit: boolean) => (found[key] = (found[key] ?? 0) + (hit ? 1 : 0));
 const facepluginMs: number[] = [];
 for (const [i, name] of people.entries()) {
-  const file = join(values.lfw, name, readdirSync(join(values.lfw, name)).sort()[0]);
+  const file = lfwPhoto(values.lfw, name, 0);
   for (const masked of [false, true]) {
     const frame = await onCameraFrame(masked ? await withSurgicalMask(file, MASK_TEMPLATE) : file);
     const kind = masked ? 'masked' : 'clean';

@@ -10,15 +10,16 @@
 // camera default, which misses most masked LFW faces): the eye centres of face-api's landmark net and
 // of faceplugin's model on the detector's box. Error: mean distance of the two eye centres from the
 // reference, as a share of the reference distance between the eyes.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseConfig } from '../../src/config.ts';
 import { SURGICAL_MASK_TEMPLATE, withSurgicalMask } from '../../src/eval/surgical-mask.ts';
 import { decodeImage } from '../../src/gallery/enroll.ts';
 import { FacepluginLandmarker } from '../../src/models/faceplugin/landmarker.ts';
-import { loadModels, type Detector } from '../../src/models/index.ts';
-import type { DetectedFace, Point, RgbImage } from '../../src/types.ts';
+import { loadModels } from '../../src/models/index.ts';
+import type { Point } from '../../src/types.ts';
+import { centralFace, lfwPhoto, peopleWithThreePhotos } from './masked_lfw.ts';
 
 const root = join(import.meta.dirname, '../..');
 const { values } = parseArgs({
@@ -33,12 +34,6 @@ const MASK_TEMPLATE = join(root, '../shared/data', SURGICAL_MASK_TEMPLATE);
 const models = await loadModels(parseConfig({ detect: { model: 'tiny', minConfidence: 0.4 } }), 1);
 const landmarker = await FacepluginLandmarker.load();
 
-/** The face nearest the photo's centre (LFW photos are centred on their person). */
-async function centralFace(detector: Detector, image: RgbImage): Promise<DetectedFace | undefined> {
-  const off = (f: DetectedFace) => Math.hypot(f.box.x + f.box.width / 2 - image.width / 2, f.box.y + f.box.height / 2 - image.height / 2);
-  return (await detector.detect(image)).sort((a, b) => off(a) - off(b))[0];
-}
-
 const eyeCentres = (p: readonly Point[]) =>
   [36, 42].map((s) => ({ x: p.slice(s, s + 6).reduce((a, q) => a + q.x, 0) / 6, y: p.slice(s, s + 6).reduce((a, q) => a + q.y, 0) / 6 }));
 
@@ -48,15 +43,12 @@ function eyeError(found: readonly Point[], reference: readonly Point[]): number 
   return (Math.hypot(a[0].x - b[0].x, a[0].y - b[0].y) + Math.hypot(a[1].x - b[1].x, a[1].y - b[1].y)) / 2 / between;
 }
 
-const people = readdirSync(values.lfw)
-  .sort()
-  .filter((name) => readdirSync(join(values.lfw, name)).length >= 3)
-  .slice(0, Number(values.people));
+const people = peopleWithThreePhotos(values.lfw).slice(0, Number(values.people));
 const errors: Record<string, number[]> = {};
 const add = (key: string, value: number) => (errors[key] ??= []).push(value);
 let withoutReference = 0;
 for (const [i, name] of people.entries()) {
-  const file = join(values.lfw, name, readdirSync(join(values.lfw, name)).sort()[0]);
+  const file = lfwPhoto(values.lfw, name, 0);
   const clean = await decodeImage(readFileSync(file), 1e8);
   const reference = await centralFace(models.enrollDetector, clean);
   process.stderr.write(`\r${i + 1}/${people.length}`);

@@ -26,16 +26,15 @@
 // Strangers — the next N folders' people, never enrolled, masked the same way — measure the false
 // alerts each condition costs; a sweep over thresholds shows what the thresholds trade. Probes where
 // the detector finds no face are counted and skipped.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import sharp from 'sharp';
 import { INPAINT_TEMPLATE } from '../../src/align/templates.ts';
 import { alignToTemplate } from '../../src/align/warp.ts';
 import { parseConfig } from '../../src/config.ts';
 import { SURGICAL_MASK_TEMPLATE, withSurgicalMask } from '../../src/eval/surgical-mask.ts';
 import { decodeImage } from '../../src/gallery/enroll.ts';
-import { loadModels, type Detector, type Recognizer } from '../../src/models/index.ts';
+import { loadModels, type Recognizer } from '../../src/models/index.ts';
 import { FacepluginLandmarker } from '../../src/models/faceplugin/landmarker.ts';
 import { ArcFaceRecognizer } from '../../src/models/faceplugin/recognizer.ts';
 import { OnnxInpainter } from '../../src/models/inpaint/onnx.ts';
@@ -45,6 +44,7 @@ import { FaceRepairer } from '../../src/pipeline/repair.ts';
 import { ontoMainScale } from '../../src/pipeline/stages.ts';
 import { needsUpperFace } from '../../src/pipeline/upper-face.ts';
 import type { AlignedFace, DetectedFace, Point, RgbImage } from '../../src/types.ts';
+import { centralFace, lfwPhoto, onCameraFrame, peopleWithThreePhotos } from './masked_lfw.ts';
 
 const root = join(import.meta.dirname, '../..');
 const { values } = parseArgs({
@@ -71,13 +71,6 @@ const repairers = await Promise.all(
   values.model.map(async (path) => ({ name: basename(path, '.onnx'), repairer: new FaceRepairer(segmenter, await OnnxInpainter.load(path), config.occlusion) })),
 );
 
-/** The face nearest the photo's centre (LFW photos are centred on their person). */
-async function centralFace(detector: Detector, image: RgbImage): Promise<DetectedFace | undefined> {
-  const faces = await detector.detect(image);
-  const off = (f: DetectedFace) => Math.hypot(f.box.x + f.box.width / 2 - image.width / 2, f.box.y + f.box.height / 2 - image.height / 2);
-  return faces.sort((a, b) => off(a) - off(b))[0];
-}
-
 function aligned(image: RgbImage, face: DetectedFace, recognizer: Recognizer): AlignedFace {
   return {
     observation: { camera: 'eval', frameSeq: 0, frameTime: 0, trackId: 0, face, quality: 1 },
@@ -92,12 +85,10 @@ const cosine = (a: Float32Array, b: Float32Array) => {
   return dot / Math.sqrt(na * nb);
 };
 
-const withThreePhotos = readdirSync(values.lfw)
-  .sort()
-  .filter((name) => readdirSync(join(values.lfw, name)).length >= 3);
+const withThreePhotos = peopleWithThreePhotos(values.lfw);
 const people = withThreePhotos.slice(0, Number(values.people));
 const strangers = withThreePhotos.slice(people.length, people.length + Number(values.strangers));
-const photo = (name: string, k: number) => join(values.lfw, name, readdirSync(join(values.lfw, name)).sort()[k]);
+const photo = (name: string, k: number) => lfwPhoto(values.lfw, name, k);
 
 const gallery = new Map<string, Float32Array[]>();
 const upperGallery = new Map<string, Float32Array[]>();
@@ -163,18 +154,6 @@ function score(condition: string, name: string | undefined, r: Ranking, fraction
     t.rank1++;
     if (alerts) t.alerted++;
   } else if (alerts) t.wrongName++;
-}
-
-/** The photo as the e2e video shows it: 250 px, centred on a 640×360 mid-grey frame. */
-async function onCameraFrame(photo: Buffer): Promise<RgbImage> {
-  const grey = { r: 128, g: 128, b: 128 };
-  const { data, info } = await sharp(photo)
-    .resize(250, 250)
-    .extend({ left: 195, right: 195, top: 55, bottom: 55, background: grey })
-    .removeAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  return { width: info.width, height: info.height, data: new Uint8Array(data) };
 }
 
 /** One masked probe through every condition. */
