@@ -219,7 +219,6 @@ export async function startService(config: Config, options: ServiceOptions = {})
   }
 }
 
-/** `demo:` cameras play the demo video, built on first use. */
 /** faceplugin's landmark model; undefined (with a warning) when it cannot load: the detector's eyes serve. */
 async function loadEyeLandmarker(): Promise<FacepluginLandmarker | undefined> {
   try {
@@ -230,6 +229,7 @@ async function loadEyeLandmarker(): Promise<FacepluginLandmarker | undefined> {
   }
 }
 
+/** `demo:` cameras play the demo video, built on first use. */
 async function resolveCameras(cameras: CameraConfig[], demoDir: string): Promise<CameraConfig[]> {
   if (!cameras.some((c) => c.url === DEMO_URL)) return cameras;
   const video = await ensureDemoVideo(demoDir);
