@@ -12,26 +12,23 @@
 // package feeds it (the frame stretched to 320×240, RGB (v − 127) / 128; it outputs corner boxes as
 // fractions of the frame).
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import sharp from 'sharp';
 import { parseConfig } from '../../src/config.ts';
-import { SURGICAL_MASK_TEMPLATE, withSurgicalMask } from '../../src/eval/surgical-mask.ts';
+import { withSurgicalMask } from '../../src/eval/surgical-mask.ts';
 import { facepluginModelPath } from '../../src/models/faceplugin/files.ts';
 import { loadModels } from '../../src/models/index.ts';
 import type { Box, RgbImage } from '../../src/types.ts';
-import { lfwPhoto, onCameraFrame, peopleWithThreePhotos } from './masked_lfw.ts';
+import { DEFAULT_LFW, MASK_TEMPLATE, lfwPhoto, onCameraFrame, peopleWithThreePhotos } from './masked_lfw.ts';
 
-const root = join(import.meta.dirname, '../..');
 const { values } = parseArgs({
   options: {
-    lfw: { type: 'string', default: join(root, '../shared/data/lfw-view1/images_deepfunneled') },
+    lfw: { type: 'string', default: DEFAULT_LFW },
     people: { type: 'string', default: '100' },
     out: { type: 'string' },
   },
 });
-const MASK_TEMPLATE = join(root, '../shared/data', SURGICAL_MASK_TEMPLATE);
 const FRAME = { width: 640, height: 360 };
 
 const models = await loadModels(parseConfig({ detect: { model: 'tiny', minConfidence: 0.4 } }), 1);

@@ -11,25 +11,22 @@
 // of faceplugin's model on the detector's box. Error: mean distance of the two eye centres from the
 // reference, as a share of the reference distance between the eyes.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseConfig } from '../../src/config.ts';
-import { SURGICAL_MASK_TEMPLATE, withSurgicalMask } from '../../src/eval/surgical-mask.ts';
+import { withSurgicalMask } from '../../src/eval/surgical-mask.ts';
 import { decodeImage } from '../../src/gallery/enroll.ts';
 import { FacepluginLandmarker } from '../../src/models/faceplugin/landmarker.ts';
 import { loadModels } from '../../src/models/index.ts';
 import type { Point } from '../../src/types.ts';
-import { centralFace, lfwPhoto, peopleWithThreePhotos } from './masked_lfw.ts';
+import { DEFAULT_LFW, MASK_TEMPLATE, centralFace, lfwPhoto, peopleWithThreePhotos } from './masked_lfw.ts';
 
-const root = join(import.meta.dirname, '../..');
 const { values } = parseArgs({
   options: {
-    lfw: { type: 'string', default: join(root, '../shared/data/lfw-view1/images_deepfunneled') },
+    lfw: { type: 'string', default: DEFAULT_LFW },
     people: { type: 'string', default: '150' },
     out: { type: 'string' },
   },
 });
-const MASK_TEMPLATE = join(root, '../shared/data', SURGICAL_MASK_TEMPLATE);
 
 const models = await loadModels(parseConfig({ detect: { model: 'tiny', minConfidence: 0.4 } }), 1);
 const landmarker = await FacepluginLandmarker.load();

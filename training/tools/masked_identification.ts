@@ -32,7 +32,7 @@ import { parseArgs } from 'node:util';
 import { INPAINT_TEMPLATE } from '../../src/align/templates.ts';
 import { alignToTemplate } from '../../src/align/warp.ts';
 import { parseConfig } from '../../src/config.ts';
-import { SURGICAL_MASK_TEMPLATE, withSurgicalMask } from '../../src/eval/surgical-mask.ts';
+import { withSurgicalMask } from '../../src/eval/surgical-mask.ts';
 import { decodeImage } from '../../src/gallery/enroll.ts';
 import { loadModels, type Recognizer } from '../../src/models/index.ts';
 import { FacepluginLandmarker } from '../../src/models/faceplugin/landmarker.ts';
@@ -44,12 +44,12 @@ import { FaceRepairer } from '../../src/pipeline/repair.ts';
 import { ontoMainScale } from '../../src/pipeline/stages.ts';
 import { needsUpperFace } from '../../src/pipeline/upper-face.ts';
 import type { AlignedFace, DetectedFace, Point, RgbImage } from '../../src/types.ts';
-import { centralFace, lfwPhoto, onCameraFrame, peopleWithThreePhotos } from './masked_lfw.ts';
+import { DEFAULT_LFW, MASK_TEMPLATE, centralFace, lfwPhoto, onCameraFrame, peopleWithThreePhotos } from './masked_lfw.ts';
 
 const root = join(import.meta.dirname, '../..');
 const { values } = parseArgs({
   options: {
-    lfw: { type: 'string', default: join(root, '../shared/data/lfw-view1/images_deepfunneled') },
+    lfw: { type: 'string', default: DEFAULT_LFW },
     people: { type: 'string', default: '60' },
     strangers: { type: 'string', default: '60' },
     model: { type: 'string', multiple: true, default: [join(root, 'models/idgan-inpaint.onnx')] },
@@ -59,7 +59,6 @@ const { values } = parseArgs({
     out: { type: 'string' },
   },
 });
-const MASK_TEMPLATE = join(root, '../shared/data', SURGICAL_MASK_TEMPLATE);
 
 const config = parseConfig({ detect: { model: values['camera-detector'], minConfidence: 0.4 } });
 const models = await loadModels(config, 1);

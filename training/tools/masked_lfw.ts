@@ -3,8 +3,15 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { SURGICAL_MASK_TEMPLATE } from '../../src/eval/surgical-mask.ts';
 import type { Detector } from '../../src/models/types.ts';
 import type { DetectedFace, RgbImage } from '../../src/types.ts';
+
+const shared = join(import.meta.dirname, '../../../shared/data');
+/** LFW View 1's deep-funnelled photos in ../shared (the tools' --lfw default). */
+export const DEFAULT_LFW = join(shared, 'lfw-view1/images_deepfunneled');
+/** MaskTheFace's surgical mask every masked photo wears. */
+export const MASK_TEMPLATE = join(shared, SURGICAL_MASK_TEMPLATE);
 
 /** The LFW folders (sorted) with at least 3 photos: one masked probe and two gallery photos each. */
 export function peopleWithThreePhotos(lfw: string): string[] {
