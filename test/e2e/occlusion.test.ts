@@ -1,12 +1,13 @@
-// End to end with occluded faces: a video of LFW photos whose lower face wears a MaskTheFace surgical
-// mask, played as a camera; the people enrolled (over the HTTP API) from clean photos of them. The
-// occlusion segmenter finds the masks, the ID-GAN generator fills them (the alert carries the repaired
-// face), the faces are matched on their upper face, and the right names arrive.
+// End to end with occluded faces: a camera watching eight LFW people at once, each wearing
+// MaskTheFace's surgical mask over the lower face; the people enrolled (over the HTTP API) from two
+// clean photos each. The occlusion segmenter finds the masks, the ID-GAN generator fills them (the
+// alert carries the repaired face), the faces are matched on their upper face, and the right names
+// arrive: no wrong name at all, and at least MIN_NAMED of the eight named (below).
 //
 // Needs models/occlusion-seg.onnx and the generator (models/idgan-inpaint.onnx, or the file named by
 // UNMASK_E2E_INPAINT_MODEL); skipped with the reason when one is missing.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -32,27 +33,39 @@ const missing = [
 if (missing.length) console.warn(`e2e occlusion: skipped, missing ${missing.map(([path, what]) => `${what} at ${path}`).join('; ')}`);
 
 const lfw = (name: string, k: number) => join(LFW, name, readdirSync(join(LFW, name)).sort()[k]);
-// Masked people whose faces face-api's TinyFaceDetector still finds (masked, Donald Rumsfeld's first photo is missed).
-const ON_CAMERA = ['Colin_Powell', 'Laura_Bush']; // each needs 3 photos here: 1 masked on camera, 2 enrolled
+// Who is on camera is not picked by outcome: the first eight LFW people (sorted) with three photos,
+// the order training/tools/masked_identification.ts measures them in. Each needs 3 photos: 1 masked
+// on camera, 2 enrolled.
+const ON_CAMERA = readdirSync(LFW)
+  .sort()
+  .filter((name) => readdirSync(join(LFW, name)).length >= 3)
+  .slice(0, 8);
 const DISTRACTORS = ['Jean_Chretien', 'John_Ashcroft', 'Jennifer_Capriati'];
 const display = (name: string) => name.replace(/_/g, ' ');
 const KEY = 'e2e-occlusion-key-0123456789';
+// The camera frame: 4 × 2 cells of 320 × 360, each person's masked photo at 250 px in the middle
+// of their cell on grey, as training/tools/masked_lfw.ts's camera frame shows one person.
+const CELL = { width: 320, height: 360, columns: 4 };
+const cellOf = (box: { x: number; y: number; width: number; height: number }) =>
+  Math.floor((box.y + box.height / 2) / CELL.height) * CELL.columns + Math.floor((box.x + box.width / 2) / CELL.width);
+// The service names 53.8 % of masked people that SSD finds on such a frame, none wrongly
+// (results/masked-identification/camera-frame-ssd.md, 197 people): about 4 of 8. At least 3 must be
+// named (fixed before this test first ran), and a broken path names none.
+const MIN_NAMED = 3;
 
-/** 640×360 H.264: each person's masked photo for 3 s, centred on grey. */
+/** 1280×720 H.264, 3 s: everyone on camera at once, masked. */
 async function makeVideo(dir: string): Promise<string> {
-  const photos = await Promise.all(
-    ON_CAMERA.map(async (name, i) => {
-      const out = join(dir, `masked-${i}.png`);
-      writeFileSync(out, await withSurgicalMask(lfw(name, 0), MASK_TEMPLATE));
-      return out;
-    }),
+  const cells = await Promise.all(
+    ON_CAMERA.map(async (name, i) => ({
+      input: await sharp(await withSurgicalMask(lfw(name, 0), MASK_TEMPLATE)).resize(250, 250).png().toBuffer(),
+      left: (i % CELL.columns) * CELL.width + (CELL.width - 250) / 2,
+      top: Math.floor(i / CELL.columns) * CELL.height + (CELL.height - 250) / 2,
+    })),
   );
+  const frame = join(dir, 'masked-people.png');
+  await sharp({ create: { width: 1280, height: 720, channels: 3, background: { r: 128, g: 128, b: 128 } } }).composite(cells).png().toFile(frame);
   const out = join(dir, 'masked-people.mp4');
-  const inputs = photos.flatMap((p) => ['-loop', '1', '-t', '3', '-i', p]);
-  const filter =
-    photos.map((_, i) => `[${i}:v]scale=250:250,pad=640:360:195:55:gray,setsar=1,fps=25[v${i}]`).join(';') +
-    ';' + photos.map((_, i) => `[v${i}]`).join('') + `concat=n=${photos.length}:v=1:a=0[out]`;
-  execFileSync(ffmpegPath(), ['-v', 'error', '-y', ...inputs, '-filter_complex', filter, '-map', '[out]', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', out]);
+  execFileSync(ffmpegPath(), ['-v', 'error', '-y', '-loop', '1', '-t', '3', '-i', frame, '-vf', 'fps=25', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', out]);
   return out;
 }
 
@@ -63,10 +76,14 @@ async function api(service: RunningService, path: string, init: RequestInit = {}
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-/** Enrolls the most central face of a clean portrait. */
+/**
+ * Enrolls the most central face of each clean portrait. A photo the API refuses as face-less (the
+ * detector's score under gallery.minConfidence) is left out, as an operator would; one must take.
+ */
 async function enroll(service: RunningService, name: string, files: string[]): Promise<void> {
   const created = await api(service, '/api/identities', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name }) });
   expect(created.status).toBe(201);
+  let enrolled = 0;
   for (const file of files) {
     const bytes = readFileSync(file);
     const post = (query = '') =>
@@ -77,8 +94,11 @@ async function enroll(service: RunningService, name: string, files: string[]): P
       const off = (f: (typeof faces)[number]) => Math.hypot(f.box.x + f.box.width / 2 - 125, f.box.y + f.box.height / 2 - 125);
       res = await post(`?face=${faces.reduce((a, b) => (off(b) < off(a) ? b : a)).index}`);
     }
+    if (res.status === 422 && res.body.error === 'no_face') continue;
     expect(res.status, JSON.stringify(res.body)).toBe(201);
+    enrolled++;
   }
+  expect(enrolled, `photos of ${name} enrolled`).toBeGreaterThan(0);
 }
 
 async function waitFor(check: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
@@ -89,15 +109,7 @@ async function waitFor(check: () => boolean, timeoutMs: number, what: () => stri
   }
 }
 
-// Known to fail today (issue 5 open). A face covered below the eyes is matched on its upper face
-// (match.upperFace): Colin Powell is named (0.945 on the main scale); Laura Bush is not. Her masked
-// photo is a three-quarter view turned the other way from her enrolled ones, and its upper face
-// scores 0.35–0.52 against each of her five other LFW photos (eyes by faceplugin's landmark model;
-// threshold 0.65; measured 2026-12-01): more photos would not name her either. Skipped, with this
-// reason printed, until she is; run it with UNMASK_E2E_OCCLUSION=1.
-const KNOWN_FAILING = process.env.UNMASK_E2E_OCCLUSION !== '1';
-if (KNOWN_FAILING && !missing.length) console.warn('e2e occlusion: skipped: one of the two masked people is not named yet (set UNMASK_E2E_OCCLUSION=1 to run)');
-describe.skipIf(missing.length > 0 || KNOWN_FAILING)('occluded faces end to end', () => {
+describe.skipIf(missing.length > 0)('occluded faces end to end', () => {
   let dir: string;
   let service: RunningService;
   let ws: WebSocket;
@@ -109,9 +121,10 @@ describe.skipIf(missing.length > 0 || KNOWN_FAILING)('occluded faces end to end'
     const video = await makeVideo(dir);
     service = await startService(
       parseConfig({
-        cameras: [{ name: 'door', url: video, loop: true, realtime: true, fps: 5 }],
-        // A mask hides half the face: the detector's scores drop to 0.54–0.68 on these photos.
-        detect: { minConfidence: 0.4 },
+        cameras: [{ name: 'door', url: video, loop: true, realtime: true, fps: 5, width: 1280, height: 720 }],
+        // What the README tells a site that must name masked people: SSD at 0.4 (a mask drops
+        // detector scores to 0.54–0.68; TinyFace misses a third of masked faces).
+        detect: { model: 'ssd', minConfidence: 0.4 },
         match: { cooldownSec: 2 },
         gallery: { path: join(dir, 'gallery.db') },
         server: { port: 0, apiKey: KEY },
@@ -140,13 +153,21 @@ describe.skipIf(missing.length > 0 || KNOWN_FAILING)('occluded faces end to end'
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('names the masked people on camera, and nobody else, each alert with its repair', async () => {
+  it('names masked people on camera, nobody wrongly, each alert with its repair', async () => {
     const expected = ON_CAMERA.map(display);
-    const got = () => alerts.map((a) => `${a.identity?.name ?? 'unknown'} (${a.score.toFixed(3)})`).join(', ') || 'none';
-    await waitFor(() => expected.every((name) => alerts.some((a) => a.identity?.name === name)), 90_000, () => `alerts for ${expected.join(', ')}; got: ${got()}`);
-    const named = new Set(alerts.map((a) => a.identity?.name ?? 'unknown'));
-    expect([...named].sort()).toEqual([...expected].sort());
+    const named = () => new Set(alerts.filter((a) => a.identity).map((a) => a.identity!.name));
+    // Every track gets its attempts within seconds; a minute lets the slow ones finish.
+    await waitFor(() => named().size === expected.length, 60_000, () => 'everyone named').catch(() => {});
+    const got = expected
+      .map((person, cell) => {
+        const here = alerts.filter((a) => cellOf(a.box) === cell && a.identity);
+        return here.length ? `${person}: ${[...new Set(here.map((a) => `${a.identity!.name} ${a.score.toFixed(3)}`))].join(', ')}` : `${person}: not named`;
+      })
+      .join('; ');
+    console.info(`e2e occlusion: ${named().size} of ${expected.length} masked people named (${alerts.length} alerts). ${got}`);
     for (const alert of alerts) {
+      // The name is that of the person where the face is, or none.
+      if (alert.identity) expect(alert.identity.name, `alert at ${JSON.stringify(alert.box)}`).toBe(expected[cellOf(alert.box)]);
       // Every face wears a mask: the segmenter finds it and the generator repairs it.
       expect(alert.occludedFraction, `${alert.identity?.name}`).toBeGreaterThan(minFraction);
       expect(alert.inpaintedJpeg).toBeDefined();
@@ -155,5 +176,6 @@ describe.skipIf(missing.length > 0 || KNOWN_FAILING)('occluded faces end to end'
       const mask = await sharp(Buffer.from(alert.occlusionMaskPng!, 'base64')).metadata();
       expect([mask.format, mask.width, mask.height]).toEqual(['png', 128, 128]);
     }
+    expect(named().size, got).toBeGreaterThanOrEqual(MIN_NAMED);
   }, 120_000);
 });
