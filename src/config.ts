@@ -151,6 +151,12 @@ const occlusion = z.object({
   minFraction: z.number().min(0).max(1).default(0.05),
   /** The found mask is grown by this many crop pixels before inpainting (the occluder's soft edge). */
   dilatePx: z.number().int().min(0).max(16).default(2),
+  /**
+   * The landmarks the segmenter's crop is aligned on: faceplugin's landmark model on the detector's box
+   * (under a real mask it places nose and mouth where they are: RMFD nose–mouth found on 94.4 % of
+   * service-sized faces against 90.7 %), or the detector's own.
+   */
+  landmarks: z.enum(['faceplugin', 'detector']).default('faceplugin'),
   provider,
 });
 

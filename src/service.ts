@@ -77,13 +77,25 @@ export async function startService(config: Config, options: ServiceOptions = {})
     log.info({ detector: models.detector.id, recognizer: models.recognizer.id, threads: models.threads }, 'models loaded');
 
     const repairModels = await loadRepairModels(config);
+    // faceplugin's landmark model, for the segmenter's crop and the upper face's eyes (whichever ask for it).
+    const wantsLandmarker = repairModels.segmenter && (config.occlusion.landmarks === 'faceplugin' || config.match.upperFace.eyes === 'faceplugin');
+    const landmarker = wantsLandmarker ? await loadLandmarker() : undefined;
+    if (landmarker) cleanup.push(() => landmarker.close());
     // One batcher for every camera: their occluded faces run through the generator together.
     const inpainter = repairModels.inpainter && new InpaintBatcher(repairModels.inpainter, config.inpaint.batch, (n) => inpaintBatchFaces.observe(n));
-    const repairer = repairModels.segmenter ? new FaceRepairer(repairModels.segmenter, inpainter, config.occlusion) : undefined;
+    const repairer = repairModels.segmenter
+      ? new FaceRepairer(repairModels.segmenter, inpainter, config.occlusion, config.occlusion.landmarks === 'faceplugin' ? landmarker : undefined)
+      : undefined;
     if (repairer) {
       cleanup.push(() => repairer.close());
       log.info(
-        { segmenter: repairer.segmenter.version, inpainter: repairer.inpainter?.version ?? 'off', providers: repairModels.providers, batch: config.inpaint.batch },
+        {
+          segmenter: repairer.segmenter.version,
+          landmarks: repairer.landmarker?.id ?? 'detector',
+          inpainter: repairer.inpainter?.version ?? 'off',
+          providers: repairModels.providers,
+          batch: config.inpaint.batch,
+        },
         'occlusion repair on',
       );
     }
@@ -115,9 +127,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
         const recognizer = upperFaceView(arcFace, config.match.upperFace.visibleHeight);
         const secondary = await SecondaryGallery.open(store, recognizer, config.gallery.reloadIntervalMs);
         cleanup.push(() => secondary.close());
-        const landmarker = config.match.upperFace.eyes === 'faceplugin' ? await loadEyeLandmarker() : undefined;
-        if (landmarker) cleanup.push(() => landmarker.close());
-        upperFace = { recognizer, landmarker, gallery: secondary };
+        upperFace = { recognizer, landmarker: config.match.upperFace.eyes === 'faceplugin' ? landmarker : undefined, gallery: secondary };
         log.info(
           { recognizer: recognizer.id, eyes: landmarker?.id ?? 'detector', samples: secondary.index.size, threshold: config.match.upperFace.threshold },
           'upper-face matching on',
@@ -170,6 +180,8 @@ export async function startService(config: Config, options: ServiceOptions = {})
         models: {
           detector: models.detector.id,
           recognizer: `${models.recognizer.id}@${models.recognizer.version}`,
+          // Absent when the occlusion stage is off.
+          ...(repairer ? { occlusionLandmarks: repairer.landmarker?.id ?? 'detector' } : {}),
           // Absent when upper-face matching is off (match.upperFace.enabled, or no occlusion model).
           ...(upperFace
             ? { upperFaceRecognizer: `${upperFace.recognizer.id}@${upperFace.recognizer.version}`, upperFaceEyes: upperFace.landmarker?.id ?? 'detector' }
@@ -219,12 +231,12 @@ export async function startService(config: Config, options: ServiceOptions = {})
   }
 }
 
-/** faceplugin's landmark model; undefined (with a warning) when it cannot load: the detector's eyes serve. */
-async function loadEyeLandmarker(): Promise<FacepluginLandmarker | undefined> {
+/** faceplugin's landmark model; undefined (with a warning) when it cannot load: the detector's landmarks serve. */
+async function loadLandmarker(): Promise<FacepluginLandmarker | undefined> {
   try {
     return await FacepluginLandmarker.load();
   } catch (err) {
-    log.warn({ err: (err as Error).message }, "upper faces aligned on the detector's landmarks: the landmark model did not load");
+    log.warn({ err: (err as Error).message }, "occlusion crops and upper faces aligned on the detector's landmarks: the landmark model did not load");
     return undefined;
   }
 }

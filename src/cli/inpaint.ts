@@ -20,7 +20,8 @@ import { faceRegion, occludedFraction, occlusionMask } from '../models/occlusion
 import { HOW_TO_GET_A_SEGMENTER, OcclusionModelError, OnnxOcclusionSegmenter } from '../models/occlusion/onnx.ts';
 import type { OcclusionSegmenter } from '../models/occlusion/types.ts';
 import { holeInFrame } from '../pipeline/repair.ts';
-import type { Detector } from '../models/types.ts';
+import { FacepluginLandmarker } from '../models/faceplugin/landmarker.ts';
+import type { Closable, Detector, Landmarker } from '../models/types.ts';
 import type { Box, DetectedFace, RgbImage } from '../types.ts';
 import { configFrom, fraction, wholeNumber } from './options.ts';
 
@@ -35,6 +36,8 @@ export interface InpaintCliDeps {
   loadModels?: (config: Config) => Promise<InpaintCliModels>;
   loadInpainter?: (path: string) => Promise<Inpainter>;
   loadSegmenter?: (path: string) => Promise<OcclusionSegmenter>;
+  /** The landmark model that aligns the segmenter's crop (config occlusion.landmarks: faceplugin). */
+  loadLandmarker?: () => Promise<Landmarker & Closable>;
 }
 
 interface InpaintFlags {
@@ -91,6 +94,7 @@ export function registerInpaintCommand(program: Command, deps: InpaintCliDeps = 
   const loadModels = deps.loadModels ?? loadRealModels;
   const loadInpainter = deps.loadInpainter ?? ((path: string) => OnnxInpainter.load(path));
   const loadSegmenter = deps.loadSegmenter ?? ((path: string) => OnnxOcclusionSegmenter.load(path));
+  const loadLandmarker = deps.loadLandmarker ?? (() => FacepluginLandmarker.load());
   program
     .command('inpaint')
     .description(
@@ -107,7 +111,7 @@ export function registerInpaintCommand(program: Command, deps: InpaintCliDeps = 
     .option('--model <file>', 'the ONNX generator (training/export_onnx.py)', DEFAULT_INPAINT_MODEL)
     .option('--min-confidence <f>', 'detector confidence a face needs', fraction, 0.5)
     .option('--config <file>', 'config file (YAML) for the model workers and photo size limits')
-    .action((image: string, flags: InpaintFlags) => reportingErrors(() => inpaintCommand(image, flags, loadModels, loadInpainter, loadSegmenter)));
+    .action((image: string, flags: InpaintFlags) => reportingErrors(() => inpaintCommand(image, flags, loadModels, loadInpainter, loadSegmenter, loadLandmarker)));
 }
 
 async function reportingErrors(command: () => Promise<void>): Promise<void> {
@@ -128,6 +132,7 @@ async function inpaintCommand(
   loadModels: (config: Config) => Promise<InpaintCliModels>,
   loadInpainter: (path: string) => Promise<Inpainter>,
   loadSegmenter: (path: string) => Promise<OcclusionSegmenter>,
+  loadLandmarker: () => Promise<Landmarker & Closable>,
 ): Promise<void> {
   // Everything that can be checked without the models first: they take seconds to start.
   const format = OUTPUT_FORMATS[extname(flags.out).toLowerCase()];
@@ -157,7 +162,9 @@ async function inpaintCommand(
 
   const inpainter = await loadInpainter(flags.model);
   try {
-    const face = await findFace(photo, imagePath, flags, config, loadModels);
+    const detected = await findFace(photo, imagePath, flags, config, loadModels);
+    // The hole is found as the service finds it: on a crop aligned on occlusion.landmarks.
+    const face = findHole && config.occlusion.landmarks === 'faceplugin' ? await withLandmarksOf(loadLandmarker, photo, detected) : detected;
     if (!photoHole) {
       const found = await findOcclusion(photo, face, occlusionModel, config, loadSegmenter);
       photoHole = found.hole;
@@ -256,6 +263,16 @@ async function readMaskHole(path: string, photo: RgbImage, config: Config): Prom
 }
 
 /** The face to repair: the only confident one, or the one --face picks (left to right from 0). */
+/** The face with its landmarks located again by the landmark model, on the detector's box. */
+async function withLandmarksOf(loadLandmarker: () => Promise<Landmarker & Closable>, photo: RgbImage, face: DetectedFace): Promise<DetectedFace> {
+  const landmarker = await loadLandmarker();
+  try {
+    return { ...face, landmarks: await landmarker.locate(photo, face.box) };
+  } finally {
+    await landmarker.close();
+  }
+}
+
 async function findFace(
   photo: RgbImage,
   imagePath: string,

@@ -1,6 +1,8 @@
 // repair: between align and embed. Finds what covers each aligned face (the occlusion segmenter);
 // when enough of the face is covered, the ID-GAN generator fills it, the repaired face goes back into
-// a copy of the frame, and the recognizer's crop is cut again from that copy.
+// a copy of the frame, and the recognizer's crop is cut again from that copy. With a landmarker the
+// face is first aligned again on its landmarks: the detector's landmark net misplaces the nose and
+// mouth under a mask, and the segmenter's crop (and the face area it is judged on) moves with them.
 import { map, concatMap, type OperatorFunction } from 'rxjs';
 import { estimateSimilarity, invertSimilarity, scaleOf, type Similarity } from '../align/similarity.ts';
 import { INPAINT_TEMPLATE, sourcePoints } from '../align/templates.ts';
@@ -9,10 +11,10 @@ import { pasteBack } from '../models/inpaint/paste.ts';
 import type { Inpainter } from '../models/inpaint/types.ts';
 import { faceRegion, occludedFraction, occlusionMask } from '../models/occlusion/mask.ts';
 import type { OcclusionSegmenter } from '../models/occlusion/types.ts';
-import type { Recognizer } from '../models/types.ts';
+import type { Landmarker, Recognizer } from '../models/types.ts';
 import { inpaintedFaces, occludedFractionHistogram } from '../observe/metrics.ts';
 import { stageLogger } from '../observe/log.ts';
-import type { AlignedFace, RgbImage } from '../types.ts';
+import type { AlignedFace, Point, RgbImage } from '../types.ts';
 import type { RepairedFace, StageClock } from './stages.ts';
 
 export interface RepairSettings {
@@ -67,13 +69,17 @@ const FEATHER_CROP_PX = 1.5;
 const log = stageLogger('repair');
 
 export class FaceRepairer {
-  private failureLogged = false;
+  private readonly failuresLogged = new Set<'landmarker' | 'model'>();
 
-  /** `inpainter` undefined: faces are segmented (the alert carries the fraction) but never repaired. */
+  /**
+   * `inpainter` undefined: faces are segmented (the alert carries the fraction) but never repaired.
+   * `landmarker` undefined: the segmenter's crop is the align stage's, on the detector's landmarks.
+   */
   constructor(
     readonly segmenter: OcclusionSegmenter,
     readonly inpainter: Inpainter | undefined,
     private readonly settings: RepairSettings,
+    readonly landmarker?: Landmarker,
   ) {
     if (segmenter.size !== INPAINT_TEMPLATE.size) throw new RangeError(`the segmenter takes ${segmenter.size} px crops, the inpainting space is ${INPAINT_TEMPLATE.size}`);
     if (inpainter && inpainter.size !== INPAINT_TEMPLATE.size)
@@ -85,23 +91,24 @@ export class FaceRepairer {
    * the frame with the inpainted face pasted in. A model failure leaves the faces as they came (logged
    * once): a face that cannot be repaired is still worth recognising.
    */
-  async repair(frame: RgbImage, faces: AlignedFace[], recognizer: Recognizer, clock: StageClock): Promise<RepairedFace[]> {
-    if (!faces.length) return [];
+  async repair(frame: RgbImage, detectorAligned: AlignedFace[], recognizer: Recognizer, clock: StageClock): Promise<RepairedFace[]> {
+    if (!detectorAligned.length) return [];
+    const { faces, landmarks } = await this.alignForSegmenter(frame, detectorAligned, clock);
     let probabilities: Float32Array[];
     const segmentStart = performance.now();
     try {
       probabilities = await this.segmenter.segment(faces.map((f) => f.crop));
     } catch (err) {
-      this.logFailure('occlusion segmentation failed; faces go on unrepaired', err);
+      this.logFailure('model', 'occlusion segmentation failed; faces go on unrepaired', err);
       return faces;
     } finally {
       clock('occlusion', performance.now() - segmentStart);
     }
     const size = INPAINT_TEMPLATE.size;
     const found = faces.map((face, i) => {
-      const transform = estimateSimilarity(sourcePoints(INPAINT_TEMPLATE, face.observation.face.landmarks), INPAINT_TEMPLATE.points);
+      const transform = estimateSimilarity(sourcePoints(INPAINT_TEMPLATE, landmarks[i]), INPAINT_TEMPLATE.points);
       const mask = occlusionMask(probabilities[i], size, this.settings.threshold, this.settings.dilatePx);
-      const fraction = occludedFraction(mask, faceRegion(landmarksInCrop(transform, face.observation.face.landmarks), size));
+      const fraction = occludedFraction(mask, faceRegion(landmarksInCrop(transform, landmarks[i]), size));
       occludedFractionHistogram.observe(fraction);
       return { face, transform, mask, fraction, belowEyes: coveredBelowEyes(mask, size) };
     });
@@ -117,7 +124,7 @@ export class FaceRepairer {
         });
         inpaintedFaces.inc(toInpaint.length);
       } catch (err) {
-        this.logFailure('inpainting failed; occluded faces go on unrepaired', err);
+        this.logFailure('model', 'inpainting failed; occluded faces go on unrepaired', err);
       } finally {
         clock('inpaint', performance.now() - inpaintStart);
       }
@@ -130,15 +137,36 @@ export class FaceRepairer {
     });
   }
 
+  /**
+   * The faces with their segmenter crop cut on the landmarker's landmarks (or as aligned, without one
+   * or when it fails), and the landmarks each crop was cut on.
+   */
+  private async alignForSegmenter(frame: RgbImage, faces: AlignedFace[], clock: StageClock): Promise<{ faces: AlignedFace[]; landmarks: (readonly Point[])[] }> {
+    const detectorLandmarks = faces.map((f) => f.observation.face.landmarks);
+    if (!this.landmarker) return { faces, landmarks: detectorLandmarks };
+    const start = performance.now();
+    try {
+      const landmarks: Point[][] = [];
+      for (const face of faces) landmarks.push(await this.landmarker.locate(frame, face.observation.face.box));
+      return { faces: faces.map((face, i) => ({ ...face, crop: alignToTemplate(frame, landmarks[i], INPAINT_TEMPLATE).crop })), landmarks };
+    } catch (err) {
+      this.logFailure('landmarker', `landmarker ${this.landmarker.id} failed; faces are segmented as the detector's landmarks align them`, err);
+      return { faces, landmarks: detectorLandmarks };
+    } finally {
+      clock('occlusion_landmarks', performance.now() - start);
+    }
+  }
+
+  /** Closes the segmenter and the inpainter; the landmarker is shared (the upper-face stage), its owner closes it. */
   async close(): Promise<void> {
     await this.segmenter.close();
     await this.inpainter?.close();
   }
 
-  private logFailure(message: string, err: unknown): void {
+  private logFailure(what: 'landmarker' | 'model', message: string, err: unknown): void {
     // Once: a broken model fails on every face, and the log must stay readable.
-    if (this.failureLogged) return;
-    this.failureLogged = true;
+    if (this.failuresLogged.has(what)) return;
+    this.failuresLogged.add(what);
     log.error({ err: (err as Error).message }, `${message} (further failures are not logged)`);
   }
 }

@@ -174,6 +174,8 @@ describe.skipIf(!haveLfw)('service end to end', () => {
     // Masked faces: the upper-face recognizer, and the model that finds their eyes (match.upperFace.eyes).
     expect(health.models.upperFaceRecognizer).toMatch(/^faceplugin-arcface\+upper-face@/);
     expect(health.models.upperFaceEyes).toBe('faceplugin-landmark68');
+    // …and the landmarks the segmenter's crop is aligned on (occlusion.landmarks).
+    expect(health.models.occlusionLandmarks).toBe('faceplugin-landmark68');
     const metrics = await fetch(`${service.url}/metrics`).then((r) => r.text());
     expect(metrics).toContain('unmask_model_provider{model="inpaint",provider="cpu"} 1');
     const after = alerts.length;

@@ -10,7 +10,7 @@ import { INPAINT_TEMPLATE } from '../../src/align/templates.ts';
 import { registerInpaintCommand } from '../../src/cli/inpaint.ts';
 import type { Inpainter } from '../../src/models/inpaint/types.ts';
 import type { OcclusionSegmenter } from '../../src/models/occlusion/types.ts';
-import type { DetectedFace, RgbImage } from '../../src/types.ts';
+import type { Box, DetectedFace, RgbImage } from '../../src/types.ts';
 
 const W = 320, H = 240;
 const FILL = [10, 200, 30];
@@ -81,6 +81,9 @@ describe('unmask inpaint with the occlusion segmenter', () => {
   let segmenter: FakeSegmenter, inpainter: FakeInpainter;
   let stdout: string, stderr: string;
   let modelsLoaded: number;
+  /** What the fake landmark model gives: the face's own landmarks, this many photo pixels lower. */
+  let landmarkShift: number;
+  let landmarkerBoxes: Box[];
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'occlusion-cli-'));
@@ -93,6 +96,8 @@ describe('unmask inpaint with the occlusion segmenter', () => {
     inpainter = new FakeInpainter();
     stdout = stderr = '';
     modelsLoaded = 0;
+    landmarkShift = 0;
+    landmarkerBoxes = [];
     vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((stdout += String(chunk)), true));
     vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((stderr += String(chunk)), true));
   });
@@ -117,6 +122,11 @@ describe('unmask inpaint with the occlusion segmenter', () => {
       },
       loadInpainter: async () => inpainter,
       loadSegmenter: async () => segmenter,
+      loadLandmarker: async () => ({
+        id: 'fake-landmarks',
+        locate: async (_image, box) => (landmarkerBoxes.push(box), face().landmarks.map((q) => ({ x: q.x, y: q.y + landmarkShift }))),
+        close: async () => {},
+      }),
     });
     await program.parseAsync(['inpaint', ...args], { from: 'user' });
     return Number(process.exitCode ?? 0);
@@ -147,6 +157,28 @@ describe('unmask inpaint with the occlusion segmenter', () => {
     expect(changedOutside).toBe(0);
     expect(changedInside).toBeGreaterThan(5000);
     expect(stdout).toMatch(/occlusion found on \d+\.\d % of the face area/);
+  });
+
+  it('finds the hole on a crop aligned on the landmark model’s points (occlusion.landmarks), or on the detector’s', async () => {
+    const rowsOfMask = async (args: string[]) => {
+      const maskFile = join(dir, `mask-${Math.random()}.png`);
+      expect(await unmask([photoFile, '--out', join(dir, 'o.png'), '--occlusion-model', modelFile, '--save-mask', maskFile, ...args])).toBe(0);
+      const saved = await readRaw(maskFile);
+      const rows: number[] = [];
+      for (let y = 0; y < H; y++) if (saved.data[(y * W + 140) * saved.channels] === 255) rows.push(y);
+      return rows;
+    };
+    const unshifted = await rowsOfMask([]); // the model gives the detector's points
+    landmarkShift = 10;
+    const shifted = await rowsOfMask([]);
+    // The landmark model was asked about the detector's box, and its points moved the crop, hence the hole.
+    expect(landmarkerBoxes.at(-1)).toEqual(face().box);
+    expect(shifted[0]).toBe(unshifted[0] + 10);
+    const configFile = join(dir, 'detector-landmarks.yaml');
+    writeFileSync(configFile, 'occlusion:\n  landmarks: detector\n');
+    const asked = landmarkerBoxes.length;
+    expect(await rowsOfMask(['--config', configFile])).toEqual(unshifted);
+    expect(landmarkerBoxes).toHaveLength(asked);
   });
 
   it('writes a clean face’s photo unchanged, with an empty mask, without inpainting', async () => {

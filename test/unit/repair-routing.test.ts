@@ -7,12 +7,12 @@ import { alignToTemplate } from '../../src/align/warp.ts';
 import { parseConfig } from '../../src/config.ts';
 import type { Inpainter } from '../../src/models/inpaint/types.ts';
 import type { OcclusionSegmenter } from '../../src/models/occlusion/types.ts';
-import type { Detector, Recognizer } from '../../src/models/types.ts';
+import type { Detector, Landmarker, Recognizer } from '../../src/models/types.ts';
 import { Pipeline } from '../../src/pipeline/index.ts';
 import { InpaintBatcher } from '../../src/pipeline/inpaint-batcher.ts';
 import { upperFaceView } from '../../src/models/upper-face.ts';
 import { FaceRepairer, holeInFrame, type RepairSettings } from '../../src/pipeline/repair.ts';
-import type { AlertMessage, AlignedFace, DetectedFace, Frame, Identity, Point, RgbImage } from '../../src/types.ts';
+import type { AlertMessage, AlignedFace, Box, DetectedFace, Frame, Identity, Point, RgbImage } from '../../src/types.ts';
 
 const W = 240, H = 240;
 const BOX = { x: 60, y: 50, width: 120, height: 140 };
@@ -207,6 +207,54 @@ describe('FaceRepairer', () => {
     expect(out.occlusion!.fraction).toBeGreaterThan(0.2);
     expect(out.occlusion!.inpainted).toBeUndefined();
     expect(out.recognizerCrop).toBe(face.recognizerCrop);
+  });
+});
+
+/** Gives the face's landmarks `dy` pixels lower than the detector's, and remembers the boxes it was asked about. */
+class ShiftedLandmarker implements Landmarker {
+  readonly id = 'fake-landmarks';
+  boxes: Box[] = [];
+  fail = false;
+  constructor(private readonly dy: number) {}
+  async locate(_image: RgbImage, box: Box): Promise<Point[]> {
+    if (this.fail) throw new Error('landmarker broke');
+    this.boxes.push(box);
+    return landmarks().map((p) => ({ x: p.x, y: p.y + this.dy }));
+  }
+}
+
+describe('FaceRepairer with a landmarker', () => {
+  it('segments and inpaints the crop cut on the landmarker’s points, and judges the face area on them', async () => {
+    const image = frameImage(true);
+    const face = alignedFace(image);
+    const landmarker = new ShiftedLandmarker(15);
+    const inpainter = new FillInpainter();
+    const [out] = await new FaceRepairer(new GreenSegmenter(), inpainter, SETTINGS, landmarker).repair(image, [face], recognizer, noClock);
+    expect(landmarker.boxes).toEqual([BOX]);
+    const shifted = landmarks().map((p) => ({ x: p.x, y: p.y + 15 }));
+    // The alert's face is the crop the segmenter saw, so that it lines up with the mask and the repair.
+    expect(out.crop.data).toEqual(alignToTemplate(image, shifted, INPAINT_TEMPLATE).crop.data);
+    expect(out.crop.data).not.toEqual(face.crop.data);
+    const [mask] = inpainter.masks;
+    for (let p = 0; p < mask.length; p++) expect(mask[p]).toBe(isGreen(out.crop, p) ? 1 : 0);
+    const [alone] = await new FaceRepairer(new GreenSegmenter(), new FillInpainter(), SETTINGS).repair(image, [face], recognizer, noClock);
+    expect(out.occlusion!.fraction).not.toBeCloseTo(alone.occlusion!.fraction, 2);
+    // The recognizer's crop is still cut on the detector's landmarks (its template was measured on them).
+    expect(out.recognizerCrop).toMatchObject({ width: 150, height: 150 });
+    expect(countGreen(out.recognizerCrop)).toBeLessThan(countGreen(face.recognizerCrop) * 0.05);
+    expect(out.occlusion!.unrepairedCrop).toBe(face.recognizerCrop);
+  });
+
+  it('a failing landmarker leaves the segmenter the align stage’s crop, and never throws', async () => {
+    const image = frameImage(true);
+    const face = alignedFace(image);
+    const landmarker = new ShiftedLandmarker(15);
+    landmarker.fail = true;
+    const [out] = await new FaceRepairer(new GreenSegmenter(), new FillInpainter(), SETTINGS, landmarker).repair(image, [face], recognizer, noClock);
+    const [alone] = await new FaceRepairer(new GreenSegmenter(), new FillInpainter(), SETTINGS).repair(image, [face], recognizer, noClock);
+    expect(out.crop).toBe(face.crop);
+    expect(out.occlusion!.fraction).toBe(alone.occlusion!.fraction);
+    expect(out.occlusion!.inpainted!.data).toEqual(alone.occlusion!.inpainted!.data);
   });
 });
 

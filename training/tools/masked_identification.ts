@@ -23,6 +23,8 @@
 //   "<model>+raw+upper"  what the service does (stages.ts bestMatch): a face the segmenter finds covered below
 //                        the eyes is matched on its upper face, moved onto the main scale; any other on the
 //                        better of raw and repaired, less match.occludedMargin.
+// The repair stage aligns the segmenter's crop as config occlusion.landmarks says (faceplugin's landmark
+// model on the detector's box, by default), as the service does.
 // Strangers — the next N folders' people, never enrolled, masked the same way — measure the false
 // alerts each condition costs; a sweep over thresholds shows what the thresholds trade. Probes where
 // the detector finds no face are counted and skipped.
@@ -65,9 +67,13 @@ const models = await loadModels(config, 1);
 const segmenter = await OnnxOcclusionSegmenter.load(values.occlusion);
 const arcFace = await ArcFaceRecognizer.load();
 const upperFace = upperFaceView(arcFace, config.match.upperFace.visibleHeight);
-const landmarker = config.match.upperFace.eyes === 'faceplugin' ? await FacepluginLandmarker.load() : undefined;
+const landmarker = config.match.upperFace.eyes === 'faceplugin' || config.occlusion.landmarks === 'faceplugin' ? await FacepluginLandmarker.load() : undefined;
+const repairLandmarker = config.occlusion.landmarks === 'faceplugin' ? landmarker : undefined;
 const repairers = await Promise.all(
-  values.model.map(async (path) => ({ name: basename(path, '.onnx'), repairer: new FaceRepairer(segmenter, await OnnxInpainter.load(path), config.occlusion) })),
+  values.model.map(async (path) => ({
+    name: basename(path, '.onnx'),
+    repairer: new FaceRepairer(segmenter, await OnnxInpainter.load(path), config.occlusion, repairLandmarker),
+  })),
 );
 
 function aligned(image: RgbImage, face: DetectedFace, recognizer: Recognizer): AlignedFace {
@@ -167,7 +173,7 @@ async function probe(name: string, photoPath: string, stranger: boolean): Promis
   score('masked', who, ranked([raw]));
   const upperOf = async (landmarks: readonly Point[]) => ranked(await upperFace.embed([alignToTemplate(image, landmarks, upperFace.template).crop]), upperGallery);
   const detectorEyes = await upperOf(face.landmarks);
-  const upperRanking = landmarker ? await upperOf(await landmarker.locate(image, face.box)) : detectorEyes;
+  const upperRanking = landmarker && config.match.upperFace.eyes === 'faceplugin' ? await upperOf(await landmarker.locate(image, face.box)) : detectorEyes;
   score('upper-face', who, upperRanking, 0, config.match.upperFace.threshold);
   score('upper-face, detector eyes', who, detectorEyes, 0, config.match.upperFace.threshold);
   for (const { name: model, repairer } of repairers) {
@@ -226,7 +232,8 @@ const results = {
   strangers: strangers.length - strangersWithoutAFace,
   strangers_without_a_face: strangersWithoutAFace,
   match_threshold: config.match.threshold,
-  upper_face: { ...config.match.upperFace, recognizer: upperFace.id, version: upperFace.version, eyes_by: landmarker?.id ?? 'detector', matched_below_eyes: belowEyes },
+  upper_face: { ...config.match.upperFace, recognizer: upperFace.id, version: upperFace.version, eyes_by: config.match.upperFace.eyes === 'faceplugin' ? landmarker?.id : 'detector', matched_below_eyes: belowEyes },
+  occlusion_landmarks: repairLandmarker?.id ?? 'detector',
   sweep,
   conditions: Object.fromEntries(
     conditions.map((c) => {
