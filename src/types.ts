@@ -79,6 +79,9 @@ export interface Identification {
 export const ALERT_SCHEMA = 1;
 
 /** The JSON message a WebSocket subscriber receives. */
+/** What a face was matched on: the whole face, or its upper face alone. */
+export type MatchedOn = 'face' | 'upper-face';
+
 export interface AlertMessage {
   schema: typeof ALERT_SCHEMA;
   type: 'alert';
@@ -96,6 +99,11 @@ export interface AlertMessage {
   faceJpeg: string;
   /** Attempts of the track that went into the vote. */
   votes: number;
+  /**
+   * How the attempt that raised the alert was matched: the whole face, or the upper face alone (a face
+   * covered below the eyes, match.upperFace).
+   */
+  matchedOn: MatchedOn;
   /** Share (0–1) of the aligned face found covered; absent when no occlusion model is loaded. */
   occludedFraction?: number;
   /** When inpainting ran on the alerting face: base64 JPEG of the repaired aligned face… */

@@ -125,7 +125,7 @@ export class Pipeline {
   }
 
   /** Applies the cool-down, builds the payload and publishes it. */
-  private async alert({ identification, votes, occlusion }: TrackDecision): Promise<AlertMessage | null> {
+  private async alert({ identification, votes, occlusion, matchedOn }: TrackDecision): Promise<AlertMessage | null> {
     const { observation, identity, score, crop } = identification;
     const key = identity ? knownKey(observation.camera, identity.id) : unknownKey(observation.camera, observation.trackId);
     if (!this.cooldown.shouldAlert(key, observation.frameTime)) return null;
@@ -146,6 +146,7 @@ export class Pipeline {
       box: { x: round(box.x), y: round(box.y), width: round(box.width), height: round(box.height) },
       faceJpeg: jpeg.toString('base64'),
       votes,
+      matchedOn,
       ...(occlusion ? await occlusionPayload(occlusion) : {}),
     };
     this.clock('alert', performance.now() - start);

@@ -9,7 +9,7 @@ import type { Detector, Recognizer } from '../models/types.ts';
 import { faceQuality } from '../track/quality.ts';
 import { IouTracker } from '../track/tracker.ts';
 import { AttemptScheduler, TrackVote } from '../track/vote.ts';
-import type { AlignedFace, DetectedFace, Frame, FaceObservation, Identification, Identity } from '../types.ts';
+import type { AlignedFace, DetectedFace, Frame, FaceObservation, Identification, Identity, MatchedOn } from '../types.ts';
 import type { FaceOcclusion } from './repair.ts';
 
 /** Where the time of each stage goes (metrics, and the bench's percentiles). */
@@ -41,6 +41,8 @@ export interface TrackDecision {
   votes: number;
   /** What the repair stage found on the deciding face; absent when no occlusion model is loaded. */
   occlusion?: FaceOcclusion;
+  /** What the deciding face was matched on. */
+  matchedOn: MatchedOn;
 }
 
 /** An aligned face after the repair stage: `recognizerCrop` is cut from the repaired frame when it was inpainted. */
@@ -194,17 +196,22 @@ export function ontoMainScale(cos: number, fromThreshold: number, toThreshold: n
  * masked faces the whole-face matches name more strangers and more wrong people than they add right
  * names (README "Occlusion repair"). Otherwise the highest score over its embeddings (repaired and,
  * when present, as it came), an occluded face's score less the margin. `embedding` is the main
- * recognizer's embedding that matched best.
+ * recognizer's embedding that matched best; `on` says which match it was.
  */
 export function bestMatch(
   gallery: GalleryMatcher,
   face: EmbeddedFace,
   topK: number,
   occluded: OccludedMatching,
-): { best: { identity: Identity; score: number } | undefined; embedding: Float32Array } {
+): { best: { identity: Identity; score: number } | undefined; embedding: Float32Array; on: MatchedOn } {
   if (face.upperFaceEmbedding && gallery.searchUpperFace) {
     const [top] = gallery.searchUpperFace(face.upperFaceEmbedding, topK);
-    if (top) return { best: { identity: top.identity, score: ontoMainScale(top.score, occluded.upperFaceThreshold, occluded.threshold) }, embedding: face.embedding };
+    if (top)
+      return {
+        best: { identity: top.identity, score: ontoMainScale(top.score, occluded.upperFaceThreshold, occluded.threshold) },
+        embedding: face.embedding,
+        on: 'upper-face',
+      };
   }
   let best: { identity: Identity; score: number } | undefined;
   let embedding = face.embedding;
@@ -214,7 +221,7 @@ export function bestMatch(
   }
   const isOccluded = (face.aligned.occlusion?.fraction ?? 0) > occluded.minFraction;
   if (best && isOccluded) best = { identity: best.identity, score: best.score - occluded.occludedMargin };
-  return { best, embedding };
+  return { best, embedding, on: 'face' };
 }
 
 /**
@@ -233,7 +240,7 @@ export function matchStage(
     for (const face of faces) {
       const { aligned } = face;
       const obs = aligned.observation;
-      const { best, embedding } = bestMatch(gallery, face, policy.topK, policy);
+      const { best, embedding, on } = bestMatch(gallery, face, policy.topK, policy);
       const matched = best && best.score >= policy.unknownThreshold ? best : null;
       let state = tracks.state(obs.trackId, obs.frameTime);
       // A confident match for someone else than an established vote's leader: the tracker has
@@ -260,6 +267,7 @@ export function matchStage(
         },
         votes: verdict.votes,
         occlusion: aligned.occlusion,
+        matchedOn: on,
       });
     }
     if (faces.length) clock('match', performance.now() - start);

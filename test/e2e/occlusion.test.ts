@@ -168,6 +168,8 @@ describe.skipIf(missing.length > 0)('occluded faces end to end', () => {
     for (const alert of alerts) {
       // The name is that of the person where the face is, or none.
       if (alert.identity) expect(alert.identity.name, `alert at ${JSON.stringify(alert.box)}`).toBe(expected[cellOf(alert.box)]);
+      // Masked below the eyes: named from the upper face, and the alert says so.
+      expect(alert.matchedOn).toBe('upper-face');
       // Every face wears a mask: the segmenter finds it and the generator repairs it.
       expect(alert.occludedFraction, `${alert.identity?.name}`).toBeGreaterThan(minFraction);
       expect(alert.inpaintedJpeg).toBeDefined();

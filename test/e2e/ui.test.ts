@@ -230,7 +230,7 @@ describe.skipIf(!haveChromium)("operator's page: occluded faces and reconnects",
     return {
       schema: 1, type: 'alert', identity: { id: 7, name: 'Ada Lovelace' }, known: true, score: 0.951, camera: 'gate', trackId: 1,
       frameTime: new Date().toISOString(), sentTime: new Date().toISOString(), box: { x: 10, y: 10, width: 80, height: 80 },
-      faceJpeg: (await solid(120, 120, 120)).toString('base64'), votes: 3, occludedFraction: 0.5,
+      faceJpeg: (await solid(120, 120, 120)).toString('base64'), votes: 3, matchedOn: 'upper-face', occludedFraction: 0.5,
       inpaintedJpeg: (await solid(200, 170, 150)).toString('base64'), occlusionMaskPng: mask.toString('base64'),
     };
   }
@@ -273,6 +273,7 @@ describe.skipIf(!haveChromium)("operator's page: occluded faces and reconnects",
     expect(await card.locator('.who').textContent()).toBe('Ada Lovelace');
     expect(await card.locator('figcaption').allTextContents()).toEqual(['Seen (covered part tinted)', 'Repaired']);
     expect(await card.locator('dt:text-is("Occlusion") + dd').textContent()).toBe('50 % covered');
+    expect(await card.locator('dt:text-is("Matched on") + dd').textContent()).toBe('Upper face only');
     // The tint lies over the covered (lower) half only.
     const crop = await sharp(await card.locator('.crop').first().screenshot()).removeAlpha().raw().toBuffer({ resolveWithObject: true });
     const at = (x: number, y: number) => {

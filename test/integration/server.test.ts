@@ -122,6 +122,7 @@ function makeAlert(camera: string, identity: Identity | null, score: number, tra
     box: { x: 1, y: 2, width: 30, height: 40 },
     faceJpeg,
     votes: 3,
+    matchedOn: 'face',
   };
 }
 

@@ -71,6 +71,7 @@ describe('bestMatch', () => {
     // Main: Ada 0.90. Upper face: Bob 0.8, half way from its threshold 0.6 to 1 → half way from 0.92 to 1.
     const upper = bestMatch(withUpperFace, embedded(face(0.3, true, true), [0.9, 0.2], [0.85, 0.3], [0.3, 0.8]), 3, MATCHING);
     expect(upper.best).toEqual({ identity: bob, score: expect.closeTo(0.96, 6) });
+    expect(upper.on).toBe('upper-face');
     expect(upper.embedding[0]).toBeCloseTo(0.9, 6); // the main recognizer's embedding, as before
     // Below its threshold too (0.2 → −1 + 1.2 · 1.92 / 1.6), whatever the whole face scores.
     const below = bestMatch(withUpperFace, embedded(face(0.3, true, true), [0.99, 0.1], undefined, [0.1, 0.2]), 3, MATCHING);
@@ -81,7 +82,9 @@ describe('bestMatch', () => {
       score: expect.closeTo(0.89, 6),
     });
     const noUpperSamples: GalleryMatcher = { ...gallery, searchUpperFace: () => [] };
-    expect(bestMatch(noUpperSamples, embedded(face(0.3, true, true), [0.9, 0.2], undefined, [0.3, 0.65]), 3, MATCHING).best?.identity).toEqual(ada);
+    const fallback = bestMatch(noUpperSamples, embedded(face(0.3, true, true), [0.9, 0.2], undefined, [0.3, 0.65]), 3, MATCHING);
+    expect(fallback.best?.identity).toEqual(ada);
+    expect(fallback.on).toBe('face');
   });
 
   it('ontoMainScale keeps −1, the threshold and 1 where they belong, and the order of scores', () => {

@@ -92,7 +92,7 @@ describe('pipeline', () => {
     const { alerts, pipeline } = await run(config(), Array.from({ length: 10 }, (_, i) => frame(i, 'ada')));
     expect(alerts).toHaveLength(1);
     const [a] = alerts;
-    expect(a).toMatchObject({ schema: 1, type: 'alert', identity: { id: 1, name: 'Ada' }, known: true, camera: 'cam', trackId: 1, box: BOX });
+    expect(a).toMatchObject({ schema: 1, type: 'alert', identity: { id: 1, name: 'Ada' }, known: true, camera: 'cam', trackId: 1, box: BOX, matchedOn: 'face' });
     expect(a.score).toBeGreaterThan(0.85);
     expect(a.votes).toBeGreaterThanOrEqual(1);
     expect(Buffer.from(a.faceJpeg, 'base64').subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]));

@@ -321,6 +321,7 @@ describe('the pipeline with a repairer', () => {
     expect(await alertsAt(0.855, true, 0.01)).toEqual([]);
     const named = await alertsAt(0.855, true, 0);
     expect(named.map((a) => a.identity?.name)).toEqual(['Ada']);
+    expect(named[0].matchedOn).toBe('face');
     expect(named[0].occludedFraction).toBeGreaterThan(0.2);
     const withMargin = await alertsAt(0.9, true, 0.01);
     expect(withMargin[0].score).toBeCloseTo(0.89, 6);
@@ -342,6 +343,7 @@ describe('the pipeline with a repairer', () => {
     const named = await alertsOf(true, () => 0.7, 0.01, 0.8);
     expect(named.map((a) => a.identity?.name)).toEqual(['Ada']);
     expect(named[0].score).toBeCloseTo(0.925, 6);
+    expect(named[0].matchedOn).toBe('upper-face'); // the operator sees how the name was found
     expect(await alertsOf(true, () => 0.99, 0.01, 0.55)).toEqual([]); // below its threshold: the whole face does not count
     expect(await alertsOf(true, () => 0.7, 0.01)).toEqual([]); // no upper-face gallery: not used
     expect(await alertsOf(false, () => 0.7, 0.01, 0.65)).toEqual([]); // a clean face is not matched on its upper face

@@ -4,6 +4,7 @@ import {
   alertsUrl,
   distinctSorted,
   filterAlerts,
+  formatMatchedOn,
   formatOccluded,
   keepNewest,
   reconnectDelay,
@@ -26,6 +27,7 @@ function alert(camera: string, identity: { id: number; name: string } | null): R
     box: { x: 0, y: 0, width: 10, height: 10 },
     faceJpeg: '',
     votes: 1,
+    matchedOn: 'face',
     localId: nextId++,
   };
 }
@@ -100,6 +102,14 @@ describe('refusalMessage', () => {
     expect(refusalMessage(422, { error: 'no_face', message: 'no face found in the image' })).toBe('no face found in the image');
     expect(refusalMessage(409, { error: 'identity_exists' })).toBe('identity_exists (HTTP 409)');
     expect(refusalMessage(502, 'bad gateway')).toBe('the service answered HTTP 502 without an explanation');
+  });
+});
+
+describe('formatMatchedOn', () => {
+  it('says what the face was matched on, or nothing when the server does not say', () => {
+    expect(formatMatchedOn('upper-face')).toBe('Upper face only');
+    expect(formatMatchedOn('face')).toBe('Whole face');
+    expect(formatMatchedOn(undefined)).toBeUndefined();
   });
 });
 

@@ -8,6 +8,7 @@ import {
   alertsUrl,
   distinctSorted,
   filterAlerts,
+  formatMatchedOn,
   formatOccluded,
   formatScore,
   keepNewest,
@@ -225,6 +226,7 @@ function alertCard(alert: ReceivedAlert): HTMLElement {
       ),
     );
   const occluded = formatOccluded(alert.occludedFraction);
+  const matchedOn = formatMatchedOn(alert.matchedOn);
   return el(
     'li',
     { class: `alert-card ${alert.known ? 'known' : 'unknown'}`, 'data-camera': alert.camera },
@@ -244,6 +246,8 @@ function alertCard(alert: ReceivedAlert): HTMLElement {
         el('dd', {}, el('time', { datetime: alert.frameTime, title: alert.frameTime }, time.toLocaleTimeString())),
         occluded && el('dt', {}, 'Occlusion'),
         occluded && el('dd', {}, occluded),
+        matchedOn && el('dt', {}, 'Matched on'),
+        matchedOn && el('dd', {}, matchedOn),
       ),
     ),
   );

@@ -89,6 +89,13 @@ export function formatScore(score: number): string {
 }
 
 /** "37 % covered", or undefined when no occlusion model ran. */
+/** What the alert's face was matched on, for the card; undefined from a server that does not say. */
+export function formatMatchedOn(on: AlertMessage['matchedOn'] | undefined): string | undefined {
+  if (on === 'upper-face') return 'Upper face only';
+  if (on === 'face') return 'Whole face';
+  return undefined;
+}
+
 export function formatOccluded(fraction: number | undefined): string | undefined {
   if (fraction === undefined || !Number.isFinite(fraction)) return undefined;
   return `${Math.round(Math.min(1, Math.max(0, fraction)) * 100)} % covered`;
