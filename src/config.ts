@@ -36,7 +36,11 @@ const source = z.object({
 });
 
 const detect = z.object({
-  model: z.enum(['ssd', 'tiny']).default('tiny'),
+  /**
+   * tiny: face-api's TinyFaceDetector; ssd: face-api's SSD (slow, finds masked faces); faceplugin: faceplugin's
+   * RFB-320 boxes (fast, finds masked faces) with face-api's landmark net on them.
+   */
+  model: z.enum(['ssd', 'tiny', 'faceplugin']).default('tiny'),
   minConfidence: z.number().min(0).max(1).default(0.5),
   /**
    * Input size of the TinyFaceDetector: a multiple of 32. 320 found as many faces as 416 on the

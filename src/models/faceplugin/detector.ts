@@ -1,0 +1,101 @@
+// The face detector of npm `faceplugin-face-recognition-js` 0.0.1 (model/fr_detect.onnx, an RFB-320
+// "ultra-light" detector, ~1.2 MB): the whole frame stretched to 320×240, RGB (v − 127) / 128, NCHW,
+// in; a score and a corner box (fractions of the frame) per each of its 4,420 anchors, out. The
+// package keeps anchors at 0.65 and above and suppresses overlaps at IoU 0.4 (fr_detect.js).
+//
+// Why the service has it: on camera frames it finds 199 of 200 LFW people in a surgical mask where
+// face-api's TinyFace finds 133, in a median 5.7 ms a frame (training/tools/masked_detection.ts). It
+// gives boxes only: the landmarks come from face-api's landmark net on its boxes (faceapi/detector.ts).
+import { Tensor, type InferenceSession } from 'onnxruntime-node';
+import { iou } from '../../track/tracker.ts';
+import type { Box, RgbImage } from '../../types.ts';
+import { facepluginModelPath, openFacepluginModel } from './files.ts';
+
+export const DETECTOR_INPUT = { width: 320, height: 240 } as const;
+/** Overlap above which the weaker of two boxes is dropped (the package's nms_threshold). */
+const NMS_IOU = 0.4;
+/** At most this many candidates go into the suppression (the package's top_k). */
+const TOP_K = 750;
+
+export interface ScoredBox {
+  box: Box;
+  score: number;
+}
+
+/**
+ * The frame stretched to the model's 320×240, sampled bilinearly at pixel centres (as OpenCV's
+ * resize, which the package uses), RGB (v − 127) / 128, channel planes one after the other.
+ */
+export function frameInput(image: RgbImage): Float32Array {
+  const { width: W, height: H } = DETECTOR_INPUT;
+  const plane = W * H;
+  const out = new Float32Array(3 * plane);
+  const { width, height, data } = image;
+  const maxX = width - 1, maxY = height - 1;
+  const sx = width / W, sy = height / H;
+  for (let v = 0; v < H; v++) {
+    let y = (v + 0.5) * sy - 0.5;
+    y = y < 0 ? 0 : y > maxY ? maxY : y;
+    const y0 = Math.floor(y), y1 = y0 < maxY ? y0 + 1 : y0, fy = y - y0;
+    for (let u = 0; u < W; u++) {
+      let x = (u + 0.5) * sx - 0.5;
+      x = x < 0 ? 0 : x > maxX ? maxX : x;
+      const x0 = Math.floor(x), x1 = x0 < maxX ? x0 + 1 : x0, fx = x - x0;
+      const a = (y0 * width + x0) * 3, b = (y0 * width + x1) * 3, c = (y1 * width + x0) * 3, d = (y1 * width + x1) * 3;
+      for (let k = 0; k < 3; k++) {
+        const top = data[a + k] * (1 - fx) + data[b + k] * fx;
+        const bottom = data[c + k] * (1 - fx) + data[d + k] * fx;
+        out[k * plane + v * W + u] = (top * (1 - fy) + bottom * fy - 127) / 128;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The model's outputs as boxes in the frame's pixels: anchors scoring `minScore` or more, best first,
+ * overlaps above NMS_IOU suppressed. `scores` holds (background, face) pairs, `corners` (x0, y0, x1, y1)
+ * as fractions of the frame.
+ */
+export function decodeDetections(scores: ArrayLike<number>, corners: ArrayLike<number>, width: number, height: number, minScore: number): ScoredBox[] {
+  const anchors = scores.length / 2;
+  if (corners.length !== anchors * 4) throw new Error(`the detector gave ${anchors} scores but ${corners.length / 4} boxes`);
+  const candidates: ScoredBox[] = [];
+  for (let i = 0; i < anchors; i++) {
+    const score = scores[2 * i + 1];
+    if (!(score >= minScore)) continue;
+    const x0 = corners[4 * i] * width, y0 = corners[4 * i + 1] * height;
+    const x1 = corners[4 * i + 2] * width, y1 = corners[4 * i + 3] * height;
+    if (!(x1 > x0 && y1 > y0)) continue;
+    candidates.push({ score, box: { x: x0, y: y0, width: x1 - x0, height: y1 - y0 } });
+  }
+  candidates.sort((a, b) => b.score - a.score);
+  const kept: ScoredBox[] = [];
+  for (const candidate of candidates.slice(0, TOP_K)) {
+    if (kept.every((k) => iou(k.box, candidate.box) <= NMS_IOU)) kept.push(candidate);
+  }
+  return kept;
+}
+
+/** Face boxes (no landmarks) by the RFB-320 model; one session, one thread. */
+export class FacepluginBoxDetector {
+  readonly id = 'faceplugin-rfb320';
+
+  private constructor(private readonly session: InferenceSession) {}
+
+  static async load(path = facepluginModelPath('fr_detect')): Promise<FacepluginBoxDetector> {
+    const { session } = await openFacepluginModel(path, 'face detector');
+    const names = `${session.inputNames.join(',')} → ${session.outputNames.join(',')}`;
+    if (names !== 'input → scores,boxes') throw new Error(`${path} is not faceplugin's face detector: its tensors are ${names}, expected input → scores,boxes`);
+    return new FacepluginBoxDetector(session);
+  }
+
+  async boxes(image: RgbImage, minScore: number): Promise<ScoredBox[]> {
+    const out = await this.session.run({ input: new Tensor('float32', frameInput(image), [1, 3, DETECTOR_INPUT.height, DETECTOR_INPUT.width]) });
+    return decodeDetections(out.scores.data as Float32Array, out.boxes.data as Float32Array, image.width, image.height, minScore);
+  }
+
+  async close(): Promise<void> {
+    await this.session.release();
+  }
+}
