@@ -2,7 +2,7 @@
 // with and without the service's repair stage (occlusion segmenter + each generator given). The
 // product's question — does inpainting give the name back? — measured the way the service works.
 //
-//   npx tsx training/tools/masked_identification.ts [--lfw DIR] [--people 60] [--strangers 60] [--model FILE]… [--camera-frame [--camera-detector tiny|ssd]] [--out FILE]
+//   npx tsx training/tools/masked_identification.ts [--lfw DIR] [--people 60] [--strangers 60] [--model FILE]… [--camera-frame [--camera-detector tiny|ssd|faceplugin] [--camera-confidence 0.4]] [--unmasked] [--out FILE]
 //
 // People: the first N LFW folders (sorted) with at least 3 photos. Gallery: each person's photos 2 and 3,
 // clean, detected with the enrollment detector (SSD). Probe: photo 1 with MaskTheFace's surgical_blue
@@ -25,6 +25,7 @@
 //                        better of raw and repaired, less match.occludedMargin.
 // The repair stage aligns the segmenter's crop as config occlusion.landmarks says (faceplugin's landmark
 // model on the detector's box, by default), as the service does.
+// --unmasked: the probes and strangers without the mask, to see what the same pipeline does to clean faces.
 // Strangers — the next N folders' people, never enrolled, masked the same way — measure the false
 // alerts each condition costs; a sweep over thresholds shows what the thresholds trade. Probes where
 // the detector finds no face are counted and skipped.
@@ -58,11 +59,13 @@ const { values } = parseArgs({
     occlusion: { type: 'string', default: join(root, 'models/occlusion-seg.onnx') },
     'camera-frame': { type: 'boolean', default: false },
     'camera-detector': { type: 'string', default: 'tiny' },
+    'camera-confidence': { type: 'string', default: '0.4' },
+    unmasked: { type: 'boolean', default: false },
     out: { type: 'string' },
   },
 });
 
-const config = parseConfig({ detect: { model: values['camera-detector'], minConfidence: 0.4 } });
+const config = parseConfig({ detect: { model: values['camera-detector'], minConfidence: Number(values['camera-confidence']) } });
 const models = await loadModels(config, 1);
 const segmenter = await OnnxOcclusionSegmenter.load(values.occlusion);
 const arcFace = await ArcFaceRecognizer.load();
@@ -111,7 +114,9 @@ for (const name of people) {
 }
 
 type Tally = { rank1: number; alerted: number; wrongName: number; ownCosine: number; n: number; fraction: number; strangers: number; strangersAlerted: number };
-const conditions = ['masked', 'upper-face', 'upper-face, detector eyes', ...repairers.flatMap((r) => [r.name, `${r.name}+raw`, `${r.name}+raw+upper`])];
+/** The probe as it is: masked, or with --unmasked the clean photo (the baseline the masked figures compare with). */
+const AS_IS = values.unmasked ? 'unmasked' : 'masked';
+const conditions = [AS_IS, 'upper-face', 'upper-face, detector eyes', ...repairers.flatMap((r) => [r.name, `${r.name}+raw`, `${r.name}+raw+upper`])];
 const tally: Record<string, Tally> = Object.fromEntries(
   conditions.map((c) => [c, { rank1: 0, alerted: 0, wrongName: 0, ownCosine: 0, n: 0, fraction: 0, strangers: 0, strangersAlerted: 0 }]),
 );
@@ -163,14 +168,14 @@ function score(condition: string, name: string | undefined, r: Ranking, fraction
 
 /** One masked probe through every condition. */
 async function probe(name: string, photoPath: string, stranger: boolean): Promise<boolean> {
-  const masked = await withSurgicalMask(photoPath, MASK_TEMPLATE);
+  const masked = values.unmasked ? readFileSync(photoPath) : await withSurgicalMask(photoPath, MASK_TEMPLATE);
   const image = values['camera-frame'] ? await onCameraFrame(masked) : await decodeImage(masked, 1e8);
   const face = await centralFace(values['camera-frame'] ? models.detector : models.enrollDetector, image);
   if (!face) return false;
   const who = stranger ? undefined : name;
   const probeFace = aligned(image, face, models.recognizer);
   const [raw] = await models.recognizer.embed([probeFace.recognizerCrop]);
-  score('masked', who, ranked([raw]));
+  score(AS_IS, who, ranked([raw]));
   const upperOf = async (landmarks: readonly Point[]) => ranked(await upperFace.embed([alignToTemplate(image, landmarks, upperFace.template).crop]), upperGallery);
   const detectorEyes = await upperOf(face.landmarks);
   const upperRanking = landmarker && config.match.upperFace.eyes === 'faceplugin' ? await upperOf(await landmarker.locate(image, face.box)) : detectorEyes;
@@ -225,7 +230,9 @@ const sweep = Object.fromEntries(
 );
 
 const results = {
-  probes_on: values['camera-frame'] ? `a 640×360 camera frame, ${config.detect.model} at ${config.detect.minConfidence}` : 'the photo, ssd at 0.3',
+  probes_on:
+    (values['camera-frame'] ? `a 640×360 camera frame, ${config.detect.model} at ${config.detect.minConfidence}` : 'the photo, ssd at 0.3') +
+    (values.unmasked ? ', unmasked' : ''),
   people: gallery.size,
   probes: gallery.size - noFace,
   probes_without_a_face: noFace,
@@ -246,15 +253,15 @@ const results = {
           wrong_name: t.wrongName / t.n,
           own_cosine: t.ownCosine / t.n,
           strangers_alerted: t.strangers ? t.strangersAlerted / t.strangers : null,
-          ...(c === 'masked' ? {} : { occluded_fraction: t.fraction / t.n }),
+          ...(c === AS_IS ? {} : { occluded_fraction: t.fraction / t.n }),
         },
       ];
     }),
   ),
 };
 console.log(
-  `${results.probes} masked probes of ${results.people} people (${noFace} without a face), gallery of clean photos; ` +
-    `${results.strangers} masked strangers (${strangersWithoutAFace} without a face)`,
+  `${results.probes} ${AS_IS} probes of ${results.people} people (${noFace} without a face), gallery of clean photos; ` +
+    `${results.strangers} ${AS_IS} strangers (${strangersWithoutAFace} without a face)`,
 );
 const pct = (x: number | null) => (x === null ? '–' : `${(100 * x).toFixed(1)} %`);
 console.log('| condition | rank-1 | alerted with the right name (≥ threshold) | with a wrong name | strangers alerted | mean own cosine |\n|---|---|---|---|---|---|');
@@ -263,7 +270,7 @@ for (const [c, r] of Object.entries(results.conditions))
 console.log('\nthreshold sweep: right name / wrong name / strangers alerted');
 for (const [c, rows] of Object.entries(sweep))
   console.log(`${c}: ` + rows.map((r) => `${r.threshold}: ${pct(r.alerted)} / ${pct(r.wrong_name)} / ${pct(r.strangers_alerted)}`).join('; '));
-console.log(`matched on the upper face too (covered below the eyes): ${JSON.stringify(belowEyes)} of ${results.probes + results.strangers} masked faces`);
+console.log(`matched on the upper face too (covered below the eyes): ${JSON.stringify(belowEyes)} of ${results.probes + results.strangers} ${AS_IS} faces`);
 if (values.out) writeFileSync(values.out, JSON.stringify(results, null, 2) + '\n');
 await models.close();
 await arcFace.close();
