@@ -37,10 +37,11 @@ const source = z.object({
 
 const detect = z.object({
   /**
-   * tiny: face-api's TinyFaceDetector; ssd: face-api's SSD (slow, finds masked faces); faceplugin: faceplugin's
-   * RFB-320 boxes (fast, finds masked faces) with face-api's landmark net on them.
+   * faceplugin: faceplugin's RFB-320 boxes with face-api's landmark net on them — on camera frames it finds
+   * 198 of 199 masked people (TinyFace 134) and runs twice TinyFace's camera-seconds a second
+   * (results/bench/faceplugin.md); tiny: face-api's TinyFaceDetector; ssd: face-api's SSD (slow).
    */
-  model: z.enum(['ssd', 'tiny', 'faceplugin']).default('tiny'),
+  model: z.enum(['faceplugin', 'tiny', 'ssd']).default('faceplugin'),
   minConfidence: z.number().min(0).max(1).default(0.5),
   /**
    * Input size of the TinyFaceDetector: a multiple of 32. 320 found as many faces as 416 on the

@@ -1,6 +1,6 @@
 // How many masked faces each detector finds on a camera frame: the first loss before any masked
 // person can be named. Also measures faceplugin's detector (npm faceplugin-face-recognition-js,
-// model/fr_detect.onnx, an RFB-320 "ultra-light" detector), which the service does not use yet.
+// model/fr_detect.onnx, an RFB-320 "ultra-light" detector), the service's camera detector since (detect.model: faceplugin).
 //
 //   npx tsx training/tools/masked_detection.ts [--lfw DIR] [--people 100] [--out FILE]
 //
