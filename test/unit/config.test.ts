@@ -22,7 +22,7 @@ describe('config', () => {
       expect(err).toBeInstanceOf(ConfigError);
       message = (err as Error).message;
     }
-    expect(message).toMatch(/detect\.model: .*"ssd"\|"tiny"/);
+    expect(message).toMatch(/detect\.model: .*"faceplugin"\|"tiny"\|"ssd"/);
     expect(message).toMatch(/match\.threshold: .*<=1/);
     expect(message).toMatch(/cameras\.0\.url: .*expected string/);
     expect(message).toMatch(/typo/);
