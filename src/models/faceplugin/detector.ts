@@ -7,6 +7,7 @@
 // face-api's TinyFace finds 133, in a median 5.7 ms a frame (training/tools/masked_detection.ts). It
 // gives boxes only: the landmarks come from face-api's landmark net on its boxes (faceapi/detector.ts).
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
+import { resizeBox } from '../../align/resize.ts';
 import { iou } from '../../track/tracker.ts';
 import type { Box, RgbImage } from '../../types.ts';
 import { facepluginModelPath, openFacepluginModel } from './files.ts';
@@ -27,28 +28,11 @@ export interface ScoredBox {
  * resize, which the package uses), RGB (v − 127) / 128, channel planes one after the other.
  */
 export function frameInput(image: RgbImage): Float32Array {
-  const { width: W, height: H } = DETECTOR_INPUT;
-  const plane = W * H;
+  const { width, height } = DETECTOR_INPUT;
+  const rgb = resizeBox(image, { x: 0, y: 0, width: image.width, height: image.height }, width, height);
+  const plane = width * height;
   const out = new Float32Array(3 * plane);
-  const { width, height, data } = image;
-  const maxX = width - 1, maxY = height - 1;
-  const sx = width / W, sy = height / H;
-  for (let v = 0; v < H; v++) {
-    let y = (v + 0.5) * sy - 0.5;
-    y = y < 0 ? 0 : y > maxY ? maxY : y;
-    const y0 = Math.floor(y), y1 = y0 < maxY ? y0 + 1 : y0, fy = y - y0;
-    for (let u = 0; u < W; u++) {
-      let x = (u + 0.5) * sx - 0.5;
-      x = x < 0 ? 0 : x > maxX ? maxX : x;
-      const x0 = Math.floor(x), x1 = x0 < maxX ? x0 + 1 : x0, fx = x - x0;
-      const a = (y0 * width + x0) * 3, b = (y0 * width + x1) * 3, c = (y1 * width + x0) * 3, d = (y1 * width + x1) * 3;
-      for (let k = 0; k < 3; k++) {
-        const top = data[a + k] * (1 - fx) + data[b + k] * fx;
-        const bottom = data[c + k] * (1 - fx) + data[d + k] * fx;
-        out[k * plane + v * W + u] = (top * (1 - fy) + bottom * fy - 127) / 128;
-      }
-    }
-  }
+  for (let i = 0; i < plane; i++) for (let k = 0; k < 3; k++) out[k * plane + i] = (rgb[3 * i + k] - 127) / 128;
   return out;
 }
 

@@ -8,6 +8,7 @@
 // eyes alone, so it locates them with this model. On turned or bowed heads it does worse than face-api's,
 // so it serves nothing else.
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
+import { resizeBox } from '../../align/resize.ts';
 import type { Box, Point, RgbImage } from '../../types.ts';
 import type { Closable, Landmarker } from '../types.ts';
 import { facepluginModelPath, openFacepluginModel } from './files.ts';
@@ -20,25 +21,9 @@ export const LANDMARK_INPUT_SIZE = 64;
  * centres, / 256 as the package feeds it. Samples outside the image take the nearest edge pixel.
  */
 export function greyBoxInput(image: RgbImage, box: Box, size = LANDMARK_INPUT_SIZE): Float32Array {
-  if (!(box.width > 0 && box.height > 0)) throw new RangeError(`box must have a positive size, got ${box.width}×${box.height}`);
+  const rgb = resizeBox(image, box, size, size);
   const out = new Float32Array(size * size);
-  const { width, height, data } = image;
-  const maxX = width - 1, maxY = height - 1;
-  const sx = box.width / size, sy = box.height / size;
-  const luma = (i: number) => 0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2];
-  for (let v = 0; v < size; v++) {
-    let y = box.y + (v + 0.5) * sy - 0.5;
-    y = y < 0 ? 0 : y > maxY ? maxY : y;
-    const y0 = Math.floor(y), y1 = y0 < maxY ? y0 + 1 : y0, fy = y - y0;
-    for (let u = 0; u < size; u++) {
-      let x = box.x + (u + 0.5) * sx - 0.5;
-      x = x < 0 ? 0 : x > maxX ? maxX : x;
-      const x0 = Math.floor(x), x1 = x0 < maxX ? x0 + 1 : x0, fx = x - x0;
-      const top = luma((y0 * width + x0) * 3) * (1 - fx) + luma((y0 * width + x1) * 3) * fx;
-      const bottom = luma((y1 * width + x0) * 3) * (1 - fx) + luma((y1 * width + x1) * 3) * fx;
-      out[v * size + u] = (top * (1 - fy) + bottom * fy) / 256;
-    }
-  }
+  for (let i = 0; i < out.length; i++) out[i] = (0.299 * rgb[3 * i] + 0.587 * rgb[3 * i + 1] + 0.114 * rgb[3 * i + 2]) / 256;
   return out;
 }
 
