@@ -38,6 +38,8 @@ export interface FaceOcclusion {
   mask?: Uint8Array;
   /** …and the recognizer's crop of the face as it came (before the repair). */
   unrepairedCrop?: RgbImage;
+  /** The landmarks the crop was aligned on, when the repairer's landmarker located them (the upper-face stage reuses them). */
+  located?: { by: string; points: readonly Point[] };
 }
 
 /**
@@ -93,7 +95,7 @@ export class FaceRepairer {
    */
   async repair(frame: RgbImage, detectorAligned: AlignedFace[], recognizer: Recognizer, clock: StageClock): Promise<RepairedFace[]> {
     if (!detectorAligned.length) return [];
-    const { faces, landmarks } = await this.alignForSegmenter(frame, detectorAligned, clock);
+    const { faces, landmarks, locatedBy } = await this.alignForSegmenter(frame, detectorAligned, clock);
     let probabilities: Float32Array[];
     const segmentStart = performance.now();
     try {
@@ -129,26 +131,35 @@ export class FaceRepairer {
         clock('inpaint', performance.now() - inpaintStart);
       }
     }
-    return found.map(({ face, fraction, belowEyes }) => {
+    return found.map(({ face, fraction, belowEyes }, i) => {
+      const located = locatedBy ? { located: { by: locatedBy, points: landmarks[i] } } : {};
       const done = repaired.get(face);
-      if (!done) return { ...face, occlusion: { fraction, belowEyes } };
+      if (!done) return { ...face, occlusion: { fraction, belowEyes, ...located } };
       const { recognizerCrop, ...occlusion } = done;
-      return { ...face, recognizerCrop, occlusion };
+      return { ...face, recognizerCrop, occlusion: { ...occlusion, ...located } };
     });
   }
 
   /**
    * The faces with their segmenter crop cut on the landmarker's landmarks (or as aligned, without one
-   * or when it fails), and the landmarks each crop was cut on.
+   * or when it fails), the landmarks each crop was cut on, and the landmarker's id when it located them.
    */
-  private async alignForSegmenter(frame: RgbImage, faces: AlignedFace[], clock: StageClock): Promise<{ faces: AlignedFace[]; landmarks: (readonly Point[])[] }> {
+  private async alignForSegmenter(
+    frame: RgbImage,
+    faces: AlignedFace[],
+    clock: StageClock,
+  ): Promise<{ faces: AlignedFace[]; landmarks: (readonly Point[])[]; locatedBy?: string }> {
     const detectorLandmarks = faces.map((f) => f.observation.face.landmarks);
     if (!this.landmarker) return { faces, landmarks: detectorLandmarks };
     const start = performance.now();
     try {
       const landmarks: Point[][] = [];
       for (const face of faces) landmarks.push(await this.landmarker.locate(frame, face.observation.face.box));
-      return { faces: faces.map((face, i) => ({ ...face, crop: alignToTemplate(frame, landmarks[i], INPAINT_TEMPLATE).crop })), landmarks };
+      return {
+        faces: faces.map((face, i) => ({ ...face, crop: alignToTemplate(frame, landmarks[i], INPAINT_TEMPLATE).crop })),
+        landmarks,
+        locatedBy: this.landmarker.id,
+      };
     } catch (err) {
       this.logFailure('landmarker', `landmarker ${this.landmarker.id} failed; faces are segmented as the detector's landmarks align them`, err);
       return { faces, landmarks: detectorLandmarks };

@@ -49,6 +49,9 @@ export class UpperFaceCutter {
     const detected = face.observation.face;
     const { landmarker } = this.settings;
     if (!landmarker) return detected.landmarks;
+    // The repair stage's landmarker (occlusion.landmarks) may have located them already: not twice.
+    const located = face.occlusion?.located;
+    if (located?.by === landmarker.id) return located.points;
     const start = performance.now();
     try {
       return await landmarker.locate(frame, detected.box);

@@ -232,6 +232,8 @@ describe('FaceRepairer with a landmarker', () => {
     const [out] = await new FaceRepairer(new GreenSegmenter(), inpainter, SETTINGS, landmarker).repair(image, [face], recognizer, noClock);
     expect(landmarker.boxes).toEqual([BOX]);
     const shifted = landmarks().map((p) => ({ x: p.x, y: p.y + 15 }));
+    // The upper-face stage reuses them rather than running the model again.
+    expect(out.occlusion!.located).toEqual({ by: 'fake-landmarks', points: shifted });
     // The alert's face is the crop the segmenter saw, so that it lines up with the mask and the repair.
     expect(out.crop.data).toEqual(alignToTemplate(image, shifted, INPAINT_TEMPLATE).crop.data);
     expect(out.crop.data).not.toEqual(face.crop.data);
@@ -253,6 +255,7 @@ describe('FaceRepairer with a landmarker', () => {
     const [out] = await new FaceRepairer(new GreenSegmenter(), new FillInpainter(), SETTINGS, landmarker).repair(image, [face], recognizer, noClock);
     const [alone] = await new FaceRepairer(new GreenSegmenter(), new FillInpainter(), SETTINGS).repair(image, [face], recognizer, noClock);
     expect(out.crop).toBe(face.crop);
+    expect(out.occlusion!.located).toBeUndefined();
     expect(out.occlusion!.fraction).toBe(alone.occlusion!.fraction);
     expect(out.occlusion!.inpainted!.data).toEqual(alone.occlusion!.inpainted!.data);
   });

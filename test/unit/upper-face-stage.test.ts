@@ -31,7 +31,7 @@ function landmarks(eyeY: number, spread = 40): Point[] {
 const base: Recognizer = { id: 'base', version: '1', dims: 1, template: ARCFACE_TEMPLATE, embed: async (c) => c.map(() => Float32Array.of(1)) };
 const recognizer = upperFaceView(base, 0.62);
 
-function face(occlusion?: { fraction: number; belowEyes: boolean }): RepairedFace {
+function face(occlusion?: RepairedFace['occlusion']): RepairedFace {
   const crop = { width: 1, height: 1, data: Uint8Array.of(0, 0, 0) };
   return {
     observation: { camera: 'cam', frameSeq: 0, frameTime: 0, trackId: 1, face: { box: BOX, score: 1, landmarks: landmarks(90) }, quality: 1 },
@@ -87,6 +87,19 @@ describe('UpperFaceCutter', () => {
     const out = await cutter.cut(image, [covered(), covered()], (stage) => timed.push(stage));
     expect(out.map((f) => f.upperFaceCrop)).toEqual([detectorCrop, detectorCrop]);
     expect(timed).toEqual(['landmarks', 'landmarks']);
+  });
+
+  it('reuses the landmarks the repair stage located with the same model, and only those', async () => {
+    const landmarker = new FakeLandmarker();
+    const cutter = new UpperFaceCutter({ recognizer, landmarker, minFraction: 0.05 });
+    const byRepair = face({ fraction: 0.3, belowEyes: true, located: { by: landmarker.id, points: landmarks(70, 44) } });
+    const [reused] = await cutter.cut(image, [byRepair], () => {});
+    expect(landmarker.calls).toHaveLength(0);
+    expect(reused.upperFaceCrop).toEqual(alignToTemplate(image, landmarks(70, 44), recognizer.template).crop);
+    const byOther = face({ fraction: 0.3, belowEyes: true, located: { by: 'another-model', points: landmarks(70, 44) } });
+    const [located] = await cutter.cut(image, [byOther], () => {});
+    expect(landmarker.calls).toHaveLength(1);
+    expect(located.upperFaceCrop).toEqual(alignToTemplate(image, landmarks(80, 36), recognizer.template).crop);
   });
 });
 
