@@ -129,7 +129,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
         cleanup.push(() => secondary.close());
         upperFace = { recognizer, landmarker: config.match.upperFace.eyes === 'faceplugin' ? landmarker : undefined, gallery: secondary };
         log.info(
-          { recognizer: recognizer.id, eyes: landmarker?.id ?? 'detector', samples: secondary.index.size, threshold: config.match.upperFace.threshold },
+          { recognizer: recognizer.id, eyes: upperFace.landmarker?.id ?? 'detector', samples: secondary.index.size, threshold: config.match.upperFace.threshold },
           'upper-face matching on',
         );
       }
