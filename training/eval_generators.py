@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from idgan.data import AlignedFaces, fixed_holes, psnr  # noqa: E402
 from idgan.holes import fill_white, hole_masks  # noqa: E402
-from idgan.networks import InpaintNet  # noqa: E402
+from idgan.networks import InpaintNet, generator_config  # noqa: E402
 from idgan.trainer import generator_state_from_onnx  # noqa: E402
 
 TELEA_RADIUS = 5
@@ -37,11 +37,14 @@ TELEA_RADIUS = 5
 def load_generator(path: str) -> tuple[InpaintNet, dict]:
     """A train.py checkpoint, or a generator exported to ONNX (models/idgan-*.onnx)."""
     state = generator_state_from_onnx(path) if path.endswith('.onnx') else torch.load(path, map_location='cpu', weights_only=False)
-    width = state['settings']['width'] if 'settings' in state else state['width']
-    net = InpaintNet(width)
+    config = generator_config(state)
+    net = InpaintNet(**config)
     net.load_state_dict(state['generator'])
     net.eval()
-    return net, {'path': path, 'step': state['step'], 'width': width}
+    total = state.get('total_steps')
+    if total is None and state.get('total_steps_before') is not None:
+        total = state['total_steps_before'] + state['step']
+    return net, {'path': path, 'step': state['step'], **config, 'total_steps': total}
 
 
 def telea(occluded: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -64,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="square: the paper's seeded 48×48 holes; occluder: each face's own fixed occluder-shaped "
                         'hole, as train.py --holes occluder validates')
     p.add_argument('--grid-faces', type=int, default=8)
+    p.add_argument('--identity', action='store_true',
+                   help="also the identity kept: mean cosine between the service recognizer's (ArcFace, 512-D) embedding "
+                        'of each method\'s face and of the ground truth, the chip cut from the crop by the landmarks')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--out', required=True)
     a = p.parse_args(argv)
@@ -89,7 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     val_masks = all_masks[a.skip_faces:]
     val.records, val.labels = val.records[a.skip_faces:], val.labels[a.skip_faces:]
     methods = ['OCC', 'Telea'] + list(generators)
-    scores = {m: {'psnr': [], 'ssim': []} for m in methods}
+    scores = {m: {'psnr': [], 'ssim': []} | ({'arcface_cos': []} if a.identity else {}) for m in methods}
+    arcface = None
+    if a.identity:
+        from idgan.teacher import load_teacher
+        arcface = load_teacher('arcface')
     grid_rows: dict[str, list[np.ndarray]] = {m: [] for m in ['GT'] + methods}
     to_np = lambda t: t.clamp(0, 1).permute(0, 2, 3, 1).numpy()  # noqa: E731
     for start in range(0, len(val), 32):
@@ -103,6 +113,13 @@ def main(argv: list[str] | None = None) -> int:
             for name, (net, _) in generators.items():
                 outputs[name] = to_np(net(occluded, masks))
         truth = to_np(images)
+        if arcface is not None:
+            landmarks = torch.stack([torch.from_numpy(val.records[i].landmarks) for i in range(start, start + count)])
+            with torch.no_grad():
+                clean = arcface(images, landmarks)
+                for name, result in outputs.items():
+                    faces = torch.from_numpy(np.ascontiguousarray(result)).permute(0, 3, 1, 2).float()
+                    scores[name]['arcface_cos'] += (arcface(faces, landmarks) * clean).sum(1).tolist()
         for name, result in outputs.items():
             for x, t in zip(result, truth):
                 scores[name]['psnr'].append(psnr(x, t))
@@ -124,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     grid = (np.concatenate(rows, axis=0) * 255).round().astype(np.uint8)
     cv2.imwrite(str(out / 'grid.png'), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
     for name, values in summary.items():
-        print(f'{name:10s} PSNR {values["psnr"]:.2f} dB  SSIM {values["ssim"]:.4f}')
+        shown = f'  ArcFace cos {values["arcface_cos"]:.4f}' if 'arcface_cos' in values else ''
+        print(f'{name:10s} PSNR {values["psnr"]:.2f} dB  SSIM {values["ssim"]:.4f}{shown}')
     print(f'rows of {out / "grid.png"}: GT, ' + ', '.join(methods))
     return 0
 

@@ -39,7 +39,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from idgan.holes import HOLE_SIZE, IMAGE_SIZE, fill_white, hole_masks, random_holes  # noqa: E402
-from idgan.networks import InpaintNet  # noqa: E402
+from idgan.networks import InpaintNet, generator_config  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OPSET = 17
@@ -73,13 +73,21 @@ def load_generator(path: str | Path) -> tuple[InpaintNet, dict]:
     width = state.get('width', settings.get('width'))
     if not isinstance(width, int):
         raise ExportError(f'{path} does not say the generator\'s width: it was not written by training/train.py')
-    generator = InpaintNet(width=width)
+    config = generator_config(state)
+    generator = InpaintNet(**config)
     try:
         generator.load_state_dict(state['generator'])
     except RuntimeError as err:
-        raise ExportError(f'{path}: the generator weights do not fit InpaintNet(width={width}): {err}') from err
-    info = {'checkpoint': str(path), 'step': state.get('step'), 'width': width,
-            'identity_term': settings.get('weights', {}).get('identity_term')}
+        shown = ', '.join(f'{k}={v}' for k, v in config.items() if k == 'width' or v)
+        raise ExportError(f'{path}: the generator weights do not fit InpaintNet({shown}): {err}') from err
+    total = state.get('total_steps')
+    if total is None and state.get('total_steps_before') is not None:
+        total = state['total_steps_before'] + state['step']
+    info = {'checkpoint': str(path), 'step': state.get('step'), **config,
+            'identity_term': state.get('identity_term', settings.get('weights', {}).get('identity_term')),
+            'recognizer': state.get('recognizer', settings.get('recognizer'))}
+    if total is not None:
+        info['total_steps'] = total
     if 'metrics' in state:
         info['metrics'] = state['metrics']
     return generator.eval(), info

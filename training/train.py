@@ -60,11 +60,30 @@ def parse_args(argv: list[str] | None = None) -> TrainSettings:
     p.add_argument('--holes', choices=('square', 'occluder'), default=defaults.holes,
                    help="square: the paper's 48×48 holes; occluder: masks, hands, scarves, sunglasses and brims on "
                         "each face's landmarks, plus squares (what the service inpaints)")
+    p.add_argument('--mirror', action='store_true',
+                   help='the mirrored face and mask as extra input channels (flipped inside the network; '
+                        'the ONNX export keeps its inputs)')
+    p.add_argument('--skips', action='store_true', help='U-Net skip connections at 128×128 and 64×64')
+    p.add_argument('--recognizer', choices=('faceapi', 'arcface'), default=defaults.recognizer,
+                   help="R of eq. 5–6: face-api's 128-D net, or faceplugin's 512-D ArcFace (the service's)")
+    p.add_argument('--arcface-model', help='fr_feature.onnx (default: models/faceplugin/, else the npm package\'s)')
+    p.add_argument('--lr-schedule', choices=('constant', 'cosine'), default=defaults.lr_schedule,
+                   help='cosine: from --lr down to --lr × --lr-min-factor at --steps')
+    p.add_argument('--lr-min-factor', type=float, default=defaults.lr_min_factor)
+    p.add_argument('--d-warmup-steps', type=int, default=defaults.d_warmup_steps,
+                   help='after the L_I warm-up, steps in which D_g and D_l learn but the generator has no adversarial term')
+    p.add_argument('--init-total-steps', type=int,
+                   help="steps --init-generator has seen over all its runs, when its file does not say "
+                        '(the committed round-2 generator: 2373); the model card\'s curve counts from it')
     a = p.parse_args(argv)
     for name in ('steps', 'batch_size', 'per_identity', 'width', 'log_every', 'sample_every', 'eval_every',
                  'checkpoint_every', 'val_faces', 'threads'):
         if getattr(a, name) < 1:
             p.error(f'--{name.replace("_", "-")} must be 1 or more')
+    if a.d_warmup_steps < 0:
+        p.error('--d-warmup-steps must be 0 or more')
+    if not 0 < a.lr_min_factor <= 1:
+        p.error('--lr-min-factor must be in (0, 1]')
     if a.centre_faces is not None and a.centre_faces < 1:
         p.error('--centre-faces must be 1 or more')
     return TrainSettings(
@@ -73,7 +92,9 @@ def parse_args(argv: list[str] | None = None) -> TrainSettings:
         eval_every=a.eval_every, checkpoint_every=a.checkpoint_every, val_faces=a.val_faces, parser=a.parser,
         parser_classes=a.parser_classes, device=a.device, threads=a.threads, workers=a.workers,
         time_budget_s=a.time_budget, data_limit=a.data_limit, init_generator=a.init_generator, centre_faces=a.centre_faces,
-        holes=a.holes,
+        holes=a.holes, mirror=a.mirror, skips=a.skips, recognizer=a.recognizer, arcface_model=a.arcface_model,
+        lr_schedule=a.lr_schedule, lr_min_factor=a.lr_min_factor, d_warmup_steps=a.d_warmup_steps,
+        init_total_steps=a.init_total_steps,
         weights=LossWeights(identity_term=IdentityTerm(a.identity_term), identity_scale=a.identity_scale,
                             local_adversarial=a.lambda_adv, global_adversarial=a.lambda_adv,
                             structure=a.lambda_s, recognition=a.lambda_r))

@@ -1,4 +1,4 @@
-"""The identity centres f_id of eq. 5: the mean of R's 128-D descriptors over each training identity's
+"""The identity centres f_id of eq. 5: the mean of R's descriptors (128-D face-api, 512-D ArcFace) over each training identity's
 clean (unaugmented) aligned crops, each resampled to R's 150 px chip as the trainer does
 (recognizer.recognizer_input).
 
@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 from .data import FaceRecord, load_rgb, to_tensor
@@ -46,14 +47,30 @@ def numbered_identities(records: list[FaceRecord]) -> tuple[list[str], torch.Ten
     return identities, torch.tensor([number[r.identity] for r in records])
 
 
+def _descriptors(recognizer: torch.nn.Module, batch: torch.Tensor, records: list[FaceRecord]) -> torch.Tensor:
+    """A teacher (idgan/teacher.py) cuts its own chip, from the landmarks when it needs them; a bare
+    network is face-api's kind, fed the 150 px chip."""
+    if hasattr(recognizer, 'needs_landmarks'):
+        landmarks = torch.from_numpy(np.stack([r.landmarks for r in records])) if recognizer.needs_landmarks else None
+        return recognizer(batch, landmarks)
+    return recognizer(recognizer_input(batch))
+
+
+def recognizer_key(recognizer: torch.nn.Module, manifest: Path | str = DEFAULT_MANIFEST) -> str:
+    """What names the centres of this recognizer: a teacher's own key, else the digest of the face-api
+    weight files (the key the cache had before there were teachers, so old caches still match)."""
+    return getattr(recognizer, 'key', None) or recognizer_digest(manifest)
+
+
 @torch.no_grad()
 def descriptors_of(records: list[FaceRecord], recognizer: torch.nn.Module, device: torch.device | str,
                    batch_size: int = 64, progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
-    """R's descriptors (N×128, on the CPU) of the records' crops, unaugmented."""
+    """R's descriptors (N×D, on the CPU) of the records' crops, unaugmented."""
     out = []
     for start in range(0, len(records), batch_size):
-        batch = torch.stack([to_tensor(load_rgb(r.image)) for r in records[start:start + batch_size]]).to(device)
-        out.append(recognizer(recognizer_input(batch)).cpu())
+        chunk = records[start:start + batch_size]
+        batch = torch.stack([to_tensor(load_rgb(r.image)) for r in chunk]).to(device)
+        out.append(_descriptors(recognizer, batch, chunk).cpu())
         if progress is not None:
             progress(min(start + batch_size, len(records)), len(records))
     return torch.cat(out)
@@ -100,8 +117,10 @@ def capped(records: list[FaceRecord], per_identity: int | None) -> list[FaceReco
     return kept
 
 
-def cache_path(folder: Path | str, records: list[FaceRecord], manifest: Path | str = DEFAULT_MANIFEST) -> Path:
-    return Path(folder) / f'centres-{centres_key(folder, records, recognizer_digest(manifest))}.pt'
+def cache_path(folder: Path | str, records: list[FaceRecord], manifest: Path | str = DEFAULT_MANIFEST,
+               recognizer_id: str | None = None) -> Path:
+    key = centres_key(folder, records, recognizer_id or recognizer_digest(manifest))
+    return Path(folder) / f'centres-{key}.pt'
 
 
 def load_or_compute_centres(folder: Path | str, records: list[FaceRecord], recognizer: torch.nn.Module,
@@ -112,12 +131,14 @@ def load_or_compute_centres(folder: Path | str, records: list[FaceRecord], recog
     most `per_identity` faces of each), from the cache in `folder` when it is there, else computed and
     cached. Also the cache's path."""
     records = capped(records, per_identity)
-    path = cache_path(folder, records, manifest)
+    path = cache_path(folder, records, manifest, recognizer_key(recognizer, manifest))
     identities, _ = numbered_identities(records)
+    dims = getattr(recognizer, 'dims', None)
     if path.is_file():
         # Only files this module wrote are loaded (weights_only=False: 1.13 cannot read the lists otherwise).
         stored = torch.load(path, map_location='cpu', weights_only=False)
-        if stored.get('identities') != identities or tuple(stored['centres'].shape) != (len(identities), 128):
+        shape = tuple(stored['centres'].shape)
+        if stored.get('identities') != identities or shape[0] != len(identities) or (dims is not None and shape[1] != dims):
             raise ValueError(f'{path} does not hold the centres of these {len(identities)} identities; delete it '
                              'to have it made again')
         return stored['centres'], path

@@ -65,9 +65,26 @@ class Augmentation:
     max_shift: float = 0.06
 
 
+# iBUG index of each of the 68 landmarks' mirror image across the face's vertical axis: a flipped
+# crop's landmarks, in iBUG order again, are the flipped points taken in this order.
+IBUG_MIRROR = np.array(
+    list(range(16, -1, -1)) + list(range(26, 16, -1)) + [27, 28, 29, 30] + [35, 34, 33, 32, 31]
+    + [45, 44, 43, 42, 47, 46] + [39, 38, 37, 36, 41, 40]
+    + [54, 53, 52, 51, 50, 49, 48] + [59, 58, 57, 56, 55] + [64, 63, 62, 61, 60] + [67, 66, 65])
+
+
 def augment(image: np.ndarray, rng: random.Random, aug: Augmentation, hole: np.ndarray | None = None):
     """One random flip + rotation + shift of an H×W×3 uint8 face, edges replicated (no black corners).
     With `hole` (H×W uint8) the same move is applied to it (nearest neighbour) and (image, hole) returned."""
+    moved, moved_hole, _ = augment_all(image, rng, aug, hole)
+    return moved if hole is None else (moved, moved_hole)
+
+
+def augment_all(image: np.ndarray, rng: random.Random, aug: Augmentation, hole: np.ndarray | None = None,
+                landmarks: np.ndarray | None = None):
+    """augment(), and the face's 68 landmarks (crop pixels, pixel centres at integer + ½, as index.csv
+    has them) moved with it: (image, hole or None, landmarks or None). The random draws are the same
+    as augment()'s, so a run draws the same moves whether or not it asks for the landmarks."""
     flip = aug.flip and rng.random() < 0.5
     if flip:
         image = image[:, ::-1]
@@ -79,10 +96,18 @@ def augment(image: np.ndarray, rng: random.Random, aug: Augmentation, hole: np.n
     matrix[:, 2] += (dx, dy)
     moved = cv2.warpAffine(np.ascontiguousarray(image), matrix, (size, size), flags=cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REPLICATE)
-    if hole is None:
-        return moved
-    hole = np.ascontiguousarray(hole[:, ::-1] if flip else hole)
-    return moved, cv2.warpAffine(hole, matrix, (size, size), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+    if hole is not None:
+        hole = np.ascontiguousarray(hole[:, ::-1] if flip else hole)
+        hole = cv2.warpAffine(hole, matrix, (size, size), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+    if landmarks is not None:
+        points = np.asarray(landmarks, np.float64).copy()
+        if flip:
+            points[:, 0] = size - points[:, 0]
+            points = points[IBUG_MIRROR]
+        # cv2's matrix works on pixel indices (centres at integers); the landmarks' centres are at + ½.
+        points = (points - 0.5) @ matrix[:, :2].T + matrix[:, 2] + 0.5
+        landmarks = points.astype(np.float32)
+    return moved, hole, landmarks
 
 
 def load_rgb(path: Path) -> np.ndarray:
@@ -102,7 +127,8 @@ HOLE_MODES = ('square', 'occluder')
 
 
 class AlignedFaces(Dataset):
-    """One split of the aligned set. Items: {'image': 3×128×128 in [0, 1], 'label': identity number},
+    """One split of the aligned set. Items: {'image': 3×128×128 in [0, 1], 'label': identity number,
+    'landmarks': 68×2 in the (augmented) crop's pixels},
     identities numbered within the split (train and val hold different people). With holes='occluder'
     each item also has 'hole': 1×128×128, an occluder-shaped hole drawn on the face's own landmarks
     (idgan/occluder_holes.py) and moved with the image by the augmentation; with 'square' the trainer
@@ -134,12 +160,12 @@ class AlignedFaces(Dataset):
         # Seeded by (seed, epoch, item): the same run draws the same holes and augmentations, with any workers.
         rng = random.Random(f'{self.seed}:{self.epoch}:{i}')
         hole = self._occluder_hole(i, rng) if self.holes == 'occluder' else None
+        landmarks = self.records[i].landmarks
         if self.augmentation is not None:
-            if hole is None:
-                rgb = augment(rgb, rng, self.augmentation)
-            else:
-                rgb, hole = augment(rgb, rng, self.augmentation, hole)
-        item = {'image': to_tensor(rgb), 'label': int(self.labels[i])}
+            rgb, hole, landmarks = augment_all(rgb, rng, self.augmentation, hole, landmarks)
+        # The landmarks (68×2, moved with the face) place the ArcFace recognizer's chip (idgan/teacher.py).
+        item = {'image': to_tensor(rgb), 'label': int(self.labels[i]),
+                'landmarks': torch.from_numpy(np.asarray(landmarks, np.float32))}
         if hole is not None:
             item['hole'] = torch.from_numpy(hole.astype(np.float32)).unsqueeze(0)
         return item

@@ -29,13 +29,25 @@ class InpaintNet(nn.Module):
     output of a face does not depend on the rest of its batch (and the ONNX export is plain convs).
     At the default width 40: 2.26 M parameters, about 0.2 s per 128×128 face for a forward and
     backward pass on 2 CPU threads; width 32 gives 1.45 M, 48 gives 3.25 M.
+
+    Two switches (round 3; both off by default, so every earlier checkpoint loads as it was):
+    - `mirror`: the left–right mirror image of the occluded face and of its mask join the input
+      (8 channels instead of 4). An aligned face is nearly symmetric about the crop's vertical midline,
+      so a hole over one eye has the other eye in view at the same place of the mirrored channels. The
+      flip happens inside forward(), so the exported ONNX still takes (image, mask).
+    - `skips`: the encoder's 128×128 and 64×64 features are added (through 1×1 convolutions) to the
+      decoder's at the same sizes, as a U-Net does: the known pixels, which L_I asks to be reproduced,
+      no longer have to pass through the 32×32 bottleneck.
+    The new weights start at zero (`load_generator_weights`), so a generator trained without them
+    starts with them switched on as exactly the function it was, and learns to use them from there.
     """
 
-    def __init__(self, width: int = 40):
+    def __init__(self, width: int = 40, mirror: bool = False, skips: bool = False):
         super().__init__()
+        self.width, self.mirror, self.skips = width, mirror, skips
         w1, w2, w4 = width, 2 * width, 4 * width
         self.encoder = nn.ModuleList([
-            _conv(4, w1, 5),
+            _conv(8 if mirror else 4, w1, 5),
             _conv(w1, w2, 3, stride=2),
             _conv(w2, w2),
             _conv(w2, w4, 3, stride=2),
@@ -46,20 +58,40 @@ class InpaintNet(nn.Module):
         self.up1 = nn.ModuleList([_conv(w4, w2), _conv(w2, w2)])
         self.up2 = nn.ModuleList([_conv(w2, w1), _conv(w1, w1 // 2)])
         self.to_rgb = _conv(w1 // 2, 3)
+        if skips:
+            # 64×64 encoder features (w2) into the decoder's 64×64 input (w4); 128×128 (w1) into its 128×128 input (w2).
+            self.skip64 = nn.Conv2d(w2, w4, 1)
+            self.skip128 = nn.Conv2d(w1, w2, 1)
+            for conv in (self.skip64, self.skip128):
+                nn.init.zeros_(conv.weight)
+                nn.init.zeros_(conv.bias)
+
+    @property
+    def config(self) -> dict:
+        """What rebuilds this architecture: InpaintNet(**config)."""
+        return {'width': self.width, 'mirror': self.mirror, 'skips': self.skips}
 
     def raw(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """I(X̃, M): the network's own image for every pixel, before compositing."""
         # The hole is filled with white here whatever the caller put there: the model sees what it was trained on.
         occluded = image * (1 - mask) + mask
         x = torch.cat([occluded * 2 - 1, mask], dim=1)
-        for layer in self.encoder:
+        if self.mirror:
+            x = torch.cat([x, torch.flip(x, dims=[3])], dim=1)
+        features = {}
+        for i, layer in enumerate(self.encoder):
             x = F.elu(layer(x))
+            features[i] = x
         for layer in self.middle:
             x = F.elu(layer(x))
         x = F.interpolate(x, scale_factor=2.0, mode='nearest')
+        if self.skips:
+            x = x + self.skip64(features[2])
         for layer in self.up1:
             x = F.elu(layer(x))
         x = F.interpolate(x, scale_factor=2.0, mode='nearest')
+        if self.skips:
+            x = x + self.skip128(features[0])
         for layer in self.up2:
             x = F.elu(layer(x))
         return torch.sigmoid(self.to_rgb(x))
@@ -67,6 +99,52 @@ class InpaintNet(nn.Module):
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The composited face X = X̃⊙(1−M) + I(X̃, M)⊙M: known pixels pass through unchanged."""
         return composite(image, self.raw(image, mask), mask)
+
+
+GENERATOR_SWITCHES = ('mirror', 'skips')
+
+
+def generator_config(state: dict) -> dict:
+    """InpaintNet's constructor arguments for a saved generator: a train.py checkpoint ('settings'),
+    a generator-best.pt or an ONNX export's metadata (top-level 'width', 'mirror', 'skips'). Files
+    written before the switches existed have them off."""
+    source = state['settings'] if 'settings' in state else state
+    config = {'width': source['width']}
+    for switch in GENERATOR_SWITCHES:
+        config[switch] = bool(source.get(switch, False))
+    return config
+
+
+def load_generator_weights(net: InpaintNet, weights: dict[str, torch.Tensor]) -> list[str]:
+    """Loads `weights` into `net`, which may have switches the weights' generator had off: the mirror
+    channels of the first convolution and the skip convolutions then stay at zero, so `net` computes
+    exactly what the saved generator did. Returns what was added that way. A generator with a switch
+    on cannot be loaded into one with it off (its weights would be dropped)."""
+    own = net.state_dict()
+    unexpected = sorted(set(weights) - set(own))
+    if unexpected:
+        raise ValueError(f'weights for a generator with more parts than this one ({", ".join(unexpected)}): '
+                         'switch them on here too')
+    added = []
+    merged = {}
+    for name, tensor in own.items():
+        if name not in weights:
+            if not name.startswith('skip'):
+                raise ValueError(f'the weights have no {name}')
+            merged[name] = torch.zeros_like(tensor)
+            added.append(name)
+            continue
+        given = weights[name]
+        if given.shape == tensor.shape:
+            merged[name] = given
+        elif name == 'encoder.0.weight' and given.shape[1] == 4 and tensor.shape[1] == 8 and given.shape[0] == tensor.shape[0]:
+            merged[name] = torch.cat([given, torch.zeros_like(given)], dim=1)  # the mirror channels start unused
+            added.append('mirror channels of encoder.0.weight')
+        else:
+            raise ValueError(f'{name}: saved {tuple(given.shape)}, this generator has {tuple(tensor.shape)} '
+                             '(another width, or a mirror generator into one without)')
+    net.load_state_dict(merged)
+    return added
 
 
 def composite(image: torch.Tensor, generated: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

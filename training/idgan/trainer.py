@@ -7,8 +7,9 @@ import json
 import math
 import os
 import random
+import signal
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -23,8 +24,10 @@ from .holes import crop_holes, fill_white, hole_masks, random_holes
 from .occluder_holes import boxes_around
 from .losses import (IdentityTerm, LossWeights, discount_weights, discriminator_loss, generator_adversarial_loss,
                      generator_loss, reconstruction_loss, recognition_loss, structure_loss)
-from .networks import Discriminator, InpaintNet, ParsingNet, composite, load_parser
-from .recognizer import DEFAULT_MANIFEST, load_recognizer, recognizer_input
+from .networks import (Discriminator, InpaintNet, ParsingNet, composite, generator_config, load_generator_weights,
+                       load_parser)
+from .recognizer import DEFAULT_MANIFEST
+from .teacher import load_teacher
 
 # torch.load: weights_only=False, said explicitly (PyTorch ≥ 2.6 defaults to True, and 1.13's
 # weights-only loader cannot read floats, which optimiser states hold). Only files this code wrote
@@ -68,6 +71,20 @@ class TrainSettings:
     # 'square': the paper's 48×48 holes (its benchmark); 'occluder': the shapes the service's segmenter
     # finds (idgan/occluder_holes.py), on training and validation faces alike.
     holes: str = 'square'
+    # Round 3. The generator's switches (networks.InpaintNet): the mirrored face and mask as extra input
+    # channels, and U-Net skips; off, the architecture is the rounds 1–2 one.
+    mirror: bool = False
+    skips: bool = False
+    # R of eq. 5–6 (idgan/teacher.py): 'faceapi' (128-D, rounds 1–2) or 'arcface' (faceplugin's 512-D).
+    recognizer: str = 'faceapi'
+    arcface_model: str | None = None  # default: models/faceplugin/fr_feature.onnx, else the npm package's
+    # 'constant', or 'cosine' from lr down to lr·lr_min_factor at `steps` (counted over the whole run).
+    lr_schedule: str = 'constant'
+    lr_min_factor: float = 0.1
+    # After the L_I warm-up, steps in which D_g and D_l learn but the generator does not yet feel them:
+    # fresh discriminators first learn to tell, so that their first gradients into G are not noise.
+    d_warmup_steps: int = 0
+    init_total_steps: int | None = None  # steps --init-generator has seen over all its runs, where its file does not say
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -75,9 +92,12 @@ class TrainSettings:
         return d
 
 
-# Settings a resumed run must share with the checkpoint: they change what the networks are.
-# (The parser's class count comes with its file, named by 'parser'.)
-_FIXED_ON_RESUME = ('width', 'parser', 'seed')
+# Settings a resumed run must share with the checkpoint: they change what the networks are. The
+# parser S is frozen and not part of the checkpoint: a run may go on with another one (or gain one
+# when it started without), and the log records the change.
+_FIXED_ON_RESUME = ('width', 'seed', 'mirror', 'skips', 'recognizer')
+# What a checkpoint written before a setting existed had: the setting's default then.
+_DEFAULT_BEFORE = {'mirror': False, 'skips': False, 'recognizer': 'faceapi'}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -103,7 +123,8 @@ def generator_state_from_onnx(path: str | Path) -> dict:
         raise ValueError(f'{path} has no unmask.training metadata: it was not exported by training/export_onnx.py')
     training = json.loads(meta['unmask.training'])
     weights = {init.name: torch.from_numpy(numpy_helper.to_array(init).copy()) for init in model.graph.initializer}
-    return {'generator': weights, 'width': training['width'], 'step': training.get('step', 0)}
+    return {'generator': weights, **generator_config(training), 'step': training.get('step', 0),
+            'total_steps': training.get('total_steps')}
 
 
 class Trainer:
@@ -125,13 +146,17 @@ class Trainer:
         self.val_masks = (hole_masks(fixed_holes(len(self.val_set))) if settings.holes == 'square'
                           else torch.stack([self.val_set[i]['hole'] for i in range(len(self.val_set))]))
 
-        self.generator = InpaintNet(settings.width).to(self.device)
+        if settings.recognizer not in ('faceapi', 'arcface'):
+            raise ValueError(f'recognizer must be faceapi or arcface, got {settings.recognizer!r}')
+        if settings.lr_schedule not in ('constant', 'cosine'):
+            raise ValueError(f'lr_schedule must be constant or cosine, got {settings.lr_schedule!r}')
+        self.generator = InpaintNet(settings.width, mirror=settings.mirror, skips=settings.skips).to(self.device)
         self.global_d = Discriminator(128).to(self.device)
         self.local_d = Discriminator(48).to(self.device)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=settings.lr, betas=(settings.g_beta1, 0.999))
         self.opt_d = torch.optim.Adam(list(self.global_d.parameters()) + list(self.local_d.parameters()),
                                       lr=settings.lr, betas=(settings.d_beta1, 0.999))
-        self.recognizer = load_recognizer(DEFAULT_MANIFEST, self.device)
+        self.recognizer = load_teacher(settings.recognizer, self.device, settings.arcface_model)
         self.parser = self._load_parser()
         self.hole_rng = torch.Generator().manual_seed(settings.seed)
         self.step = 0
@@ -139,6 +164,9 @@ class Trainer:
         self.batch_in_epoch = 0
         self.best_psnr = -math.inf
         self._evaluated_at = -1
+        self.resumed_settings: dict | None = None
+        self.total_steps_before: int | None = None  # the generator's steps before this run (all its ancestors)
+        self.stop_requested: str | None = None  # set by SIGTERM / SIGINT: checkpoint and leave
         self._resume_if_possible()
         self.init_source = self._init_generator() if self.step == 0 else None
         self.centres = self._identity_centres()
@@ -170,12 +198,27 @@ class Trainer:
             state = torch.load(path, map_location='cpu', weights_only=False)
         if 'generator' not in state:
             raise ValueError(f'{path} holds no generator: give a run\'s {CHECKPOINT} or {BEST_GENERATOR}')
-        width = state['settings']['width'] if 'settings' in state else state.get('width')
-        if width != self.settings.width:
-            raise ValueError(f'{path} is a width-{width} generator, this run has --width {self.settings.width}')
-        self.generator.load_state_dict(state['generator'])
-        print(f'generator initialised from {path} (its step {state["step"]})')
-        return {'path': str(path), 'step': state['step']}
+        config = generator_config(state)
+        if config['width'] != self.settings.width:
+            raise ValueError(f'{path} is a width-{config["width"]} generator, this run has --width {self.settings.width}')
+        added = load_generator_weights(self.generator, state['generator'])
+        print(f'generator initialised from {path} (its step {state["step"]})'
+              + (f'; new parts at zero: {", ".join(added)}' if added else ''))
+        source = {'path': str(path), 'step': state['step']}
+        # Steps over every run the generator descends from (the model card's curve): what the file says
+        # (a generator-best.pt or an export: 'total_steps'; a checkpoint: 'total_steps_before' + its
+        # step), else --init-total-steps.
+        total = state.get('total_steps')
+        if total is None and state.get('total_steps_before') is not None:
+            total = state['total_steps_before'] + state['step']
+        if total is None:
+            total = self.settings.init_total_steps
+        self.total_steps_before = total
+        if total is not None:
+            source['total_steps'] = total
+        if added:
+            source['added'] = added
+        return source
 
     def _identity_centres(self) -> torch.Tensor | None:
         """f_id (eq. 5) of every training identity, from R on the clean, unaugmented crops; cached in
@@ -196,29 +239,49 @@ class Trainer:
         return raw, composite(occluded, raw, masks)
 
     def generator_objective(self, target: torch.Tensor, labels: torch.Tensor, boxes: torch.Tensor, masks: torch.Tensor,
-                            raw: torch.Tensor, inpainted: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """Eq. 7 for the generator (L_I alone during the warm-up), with the discriminators as they are."""
+                            raw: torch.Tensor, inpainted: torch.Tensor,
+                            landmarks: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """Eq. 7 for the generator (L_I alone during the warm-up), with the discriminators as they are.
+        `landmarks` (N×68×2, crop pixels) place the ArcFace recognizer's chip; face-api's needs none."""
         s = self.settings
         l_i = reconstruction_loss(raw, target, discount_weights(masks))
         if self.step < s.warmup_steps:
             total = s.weights.reconstruction * l_i
             return total, {'L_I': l_i.item(), 'total': total.item()}
+        weights = s.weights
+        if self.step < s.warmup_steps + s.d_warmup_steps:
+            # The discriminators' warm-up: they learn (train_step), the generator does not feel them yet.
+            weights = replace(weights, local_adversarial=0.0, global_adversarial=0.0)
         fake_global = self.global_d(inpainted)
         fake_local = self.local_d(crop_holes(inpainted, boxes))
         structure = structure_loss(self.parser, inpainted, target) if self.parser is not None else None
         with torch.no_grad():
-            clean_features = self.recognizer.features(recognizer_input(target))
+            clean_features = self.recognizer.features(target, landmarks)
         centres = self.centres[labels] if self.centres is not None else None
-        recognition = recognition_loss(self.recognizer.features(recognizer_input(inpainted)), clean_features,
-                                       centres, labels, s.weights)
+        recognition = recognition_loss(self.recognizer.features(inpainted, landmarks), clean_features,
+                                       centres, labels, weights)
         loss = generator_loss(reconstruction=l_i, local_adversarial=generator_adversarial_loss(fake_local),
                               global_adversarial=generator_adversarial_loss(fake_global),
-                              structure=structure, recognition=recognition, weights=s.weights)
+                              structure=structure, recognition=recognition, weights=weights)
         return loss.total, loss.parts
 
-    def train_step(self, images: torch.Tensor, labels: torch.Tensor, holes: torch.Tensor | None = None) -> dict[str, float]:
+    def learning_rate(self) -> float:
+        """The generator's and discriminators' lr at this step (--lr-schedule)."""
+        s = self.settings
+        if s.lr_schedule == 'constant':
+            return s.lr
+        progress = min(1.0, self.step / max(1, s.steps))
+        return s.lr * (s.lr_min_factor + (1 - s.lr_min_factor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    def train_step(self, images: torch.Tensor, labels: torch.Tensor, holes: torch.Tensor | None = None,
+                   landmarks: torch.Tensor | None = None) -> dict[str, float]:
         """One step: the discriminators on this batch (after the warm-up), then the generator. `holes`
-        (N×1×H×W) are the batch's occluder holes; without them, the paper's random 48×48 squares."""
+        (N×1×H×W) are the batch's occluder holes; without them, the paper's random 48×48 squares.
+        `landmarks` (N×68×2) are the faces' own, moved with the augmentation (the ArcFace chip needs them)."""
+        lr = self.learning_rate()
+        for opt in (self.opt_g, self.opt_d):
+            for group in opt.param_groups:
+                group['lr'] = lr
         target = images.to(self.device)
         labels = labels.to(self.device)
         if holes is None:
@@ -232,8 +295,10 @@ class Trainer:
         log: dict[str, float] = {}
         if self.step >= self.settings.warmup_steps:
             log.update(self._discriminator_step(target, inpainted.detach(), boxes))
-        total, parts = self.generator_objective(target, labels, boxes, masks, raw, inpainted)
+        total, parts = self.generator_objective(target, labels, boxes, masks, raw, inpainted, landmarks)
         log.update(parts)
+        if self.settings.lr_schedule != 'constant':
+            log['lr'] = lr
         self.opt_g.zero_grad(set_to_none=True)
         total.backward()
         self.opt_g.step()
@@ -295,6 +360,7 @@ class Trainer:
             'generator': self.generator.state_dict(), 'global_d': self.global_d.state_dict(),
             'local_d': self.local_d.state_dict(), 'opt_g': self.opt_g.state_dict(), 'opt_d': self.opt_d.state_dict(),
             'hole_rng': self.hole_rng.get_state(), 'torch_rng': torch.get_rng_state(),
+            'total_steps_before': self.total_steps_before,
         }
         tmp = self.out / f'{CHECKPOINT}.tmp'
         torch.save(state, tmp)
@@ -306,8 +372,9 @@ class Trainer:
             return
         state = torch.load(path, map_location='cpu', weights_only=False)
         for key in _FIXED_ON_RESUME:
-            if state['settings'][key] != getattr(self.settings, key):
-                raise ValueError(f'{path} was trained with {key} = {state["settings"][key]!r}, this run has '
+            saved = state['settings'].get(key, _DEFAULT_BEFORE.get(key))
+            if saved != getattr(self.settings, key):
+                raise ValueError(f'{path} was trained with {key} = {saved!r}, this run has '
                                  f'{getattr(self.settings, key)!r}: use the same value, or another --out folder')
         term = IdentityTerm(self.settings.weights.identity_term).value
         if state['settings']['weights']['identity_term'] != term:
@@ -322,6 +389,8 @@ class Trainer:
         torch.set_rng_state(state['torch_rng'])
         self.step, self.epoch, self.batch_in_epoch = state['step'], state['epoch'], state['batch_in_epoch']
         self.best_psnr = state['best_psnr']
+        self.resumed_settings = state['settings']
+        self.total_steps_before = state.get('total_steps_before')
         print(f'resumed from {path} at step {self.step}')
 
     # --- the loop ----------------------------------------------------------------------------------
@@ -332,7 +401,41 @@ class Trainer:
         shown = ' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in record.items())
         print(shown, flush=True)
 
+    def total_steps(self) -> int | None:
+        """Steps of batch_size over every run this generator descends from, when the chain is known."""
+        base = self.total_steps_before
+        return None if base is None else base + self.step
+
+    def request_stop(self, reason: str) -> None:
+        """Ask the loop to stop after the step in progress, with a checkpoint (what SIGTERM does)."""
+        self.stop_requested = reason
+
+    def _install_stop_signals(self) -> list:
+        """SIGTERM and SIGINT finish the step in progress, checkpoint and return (the launcher's stop);
+        a second signal while that checkpoint is written is ignored, so the file is never cut short."""
+        previous = []
+
+        def on_signal(signum, _frame):
+            if self.stop_requested is None:
+                self.request_stop(signal.Signals(signum).name)
+                print(f'{signal.Signals(signum).name}: stopping after this step, with a checkpoint', flush=True)
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                previous.append((sig, signal.signal(sig, on_signal)))
+            except ValueError:  # not the main thread (tests may run the loop elsewhere)
+                pass
+        return previous
+
     def run(self) -> None:
+        previous = self._install_stop_signals()
+        try:
+            self._run()
+        finally:
+            for sig, handler in previous:
+                signal.signal(sig, handler)
+
+    def _run(self) -> None:
         s = self.settings
         sampler = IdentityBatchSampler(self.train_set.labels, s.batch_size, s.per_identity, seed=s.seed)
         started = time.monotonic()
@@ -342,13 +445,20 @@ class Trainer:
                        'train_faces': len(self.train_set),
                        'train_identities': len(self.train_set.identities), 'val_faces': len(self.val_set),
                        'settings': s.to_json()})
+        else:
+            # A resumed run says what it resumed on: the aligned set may have grown, settings changed.
+            changed = {k: [self.resumed_settings.get(k), v] for k, v in s.to_json().items()
+                       if self.resumed_settings is not None and self.resumed_settings.get(k) != v}
+            self._log({'event': 'resume', 'step': self.step, 'train_faces': len(self.train_set),
+                       'train_identities': len(self.train_set.identities), 'val_faces': len(self.val_set),
+                       'changed': changed})
         while self.step < s.steps:
             sampler.epoch = self.train_set.epoch = self.epoch
             batches = list(sampler)[self.batch_in_epoch:]
             loader = DataLoader(self.train_set, batch_sampler=batches, num_workers=s.workers,
                                 pin_memory=self.device.type == 'cuda')
             for batch in loader:
-                parts = self.train_step(batch['image'], batch['label'], batch.get('hole'))
+                parts = self.train_step(batch['image'], batch['label'], batch.get('hole'), batch.get('landmarks'))
                 self.step += 1
                 self.batch_in_epoch += 1
                 if self.step % s.log_every == 0 or self.step == 1:
@@ -361,8 +471,13 @@ class Trainer:
                 if self.step % s.eval_every == 0:
                     self._evaluate_and_keep_best()
                 out_of_time = s.time_budget_s is not None and time.monotonic() - started > s.time_budget_s
-                if self.step % s.checkpoint_every == 0 or self.step >= s.steps or out_of_time:
+                stopping = self.stop_requested is not None
+                if self.step % s.checkpoint_every == 0 or self.step >= s.steps or out_of_time or stopping:
                     self.save_checkpoint()
+                if stopping:
+                    # No evaluation on the way out: a stop should take seconds, not a validation pass.
+                    self._log({'event': 'stopped', 'signal': self.stop_requested, 'step': self.step})
+                    return
                 if self.step >= s.steps or out_of_time:
                     if out_of_time:
                         self._log({'event': 'time budget spent', 'step': self.step})
@@ -377,10 +492,12 @@ class Trainer:
             return
         self._evaluated_at = self.step
         metrics = self.evaluate()
-        self._log({'step': self.step, **metrics})
+        self._log({'step': self.step, 'total_steps': self.total_steps(), **metrics})
         if metrics['val_psnr'] > self.best_psnr:
             self.best_psnr = metrics['val_psnr']
-            torch.save({'step': self.step, 'width': self.settings.width, 'metrics': metrics,
+            torch.save({'step': self.step, **self.generator.config, 'metrics': metrics,
+                        'total_steps': self.total_steps(), 'recognizer': self.settings.recognizer,
+                        'identity_term': IdentityTerm(self.settings.weights.identity_term).value,
                         'generator': self.generator.state_dict()}, self.out / BEST_GENERATOR)
 
     def _finish(self) -> None:

@@ -41,7 +41,8 @@ def test_scores_occ_telea_and_each_generator_on_the_same_holes(val_set, tmp_path
     report = json.loads((out / 'comparison.json').read_text())
     metrics = report['metrics']
     assert report['val_faces'] == 3 and set(metrics) == {'OCC', 'Telea', 'untrained'}
-    assert report['generators']['untrained'] == {'path': str(checkpoint), 'step': 7, 'width': 8}
+    assert report['generators']['untrained'] == {'path': str(checkpoint), 'step': 7, 'width': 8, 'mirror': False,
+                                                'skips': False, 'total_steps': None}
     # A white block on a smooth face: Telea's fill is far closer to the truth than the block is.
     assert metrics['Telea']['psnr'] > metrics['OCC']['psnr'] + 5
     assert metrics['OCC']['ssim'] < metrics['Telea']['ssim'] <= 1
@@ -83,3 +84,15 @@ def test_occluder_holes_are_each_faces_own_fixed_hole(val_set, tmp_path):
         occluded = (image * (1 - hole) + hole).permute(1, 2, 0).numpy()
         expected.append(10 * np.log10(1 / np.mean((occluded - image.permute(1, 2, 0).numpy()) ** 2)))
     assert report['metrics']['OCC']['psnr'] == pytest.approx(np.mean(expected), abs=1e-3)
+
+
+def test_identity_kept_is_the_arcface_cosine_to_the_ground_truth(val_set, tmp_path):
+    from idgan.arcface import default_model_path
+    if not default_model_path().is_file():
+        pytest.skip(f'no ArcFace model at {default_model_path()}')
+    out = tmp_path / 'identity'
+    assert eval_generators.main(['--data', str(val_set), '--identity', '--grid-faces', '1', '--threads', '1',
+                                 '--out', str(out)]) == 0
+    metrics = json.loads((out / 'comparison.json').read_text())['metrics']
+    for method in ('OCC', 'Telea'):
+        assert -1 <= metrics[method]['arcface_cos'] < 1  # a hole moves the embedding

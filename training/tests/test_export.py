@@ -141,3 +141,24 @@ def test_an_onnx_file_without_the_export_metadata_is_refused(tmp_path, tiny_expo
     (tmp_path / 'junk.onnx').write_bytes(b'not a model')
     with pytest.raises(ValueError, match='not an ONNX model'):
         generator_state_from_onnx(tmp_path / 'junk.onnx')
+
+
+def test_a_mirror_and_skips_generator_keeps_its_inputs_and_matches_in_node(tmp_path):
+    # The flip happens inside the graph: the service still sends (image, mask) and needs no change.
+    torch.manual_seed(5)
+    generator = InpaintNet(width=TINY_WIDTH, mirror=True, skips=True).eval()
+    with torch.no_grad():  # the skips start at zero: give them weights, so the parity covers them
+        for p in (generator.skip64.weight, generator.skip128.weight):
+            p.normal_(0, 0.1)
+    config = generator.config
+    model_path = export(generator, tmp_path / 'mirror.onnx', {'unmask.training': {**config, 'step': 3}})
+    model = onnx.load(str(model_path))
+    assert [v.name for v in model.graph.input] == ['image', 'mask']
+    state = __import__('idgan.trainer', fromlist=['x']).generator_state_from_onnx(model_path)
+    assert (state['width'], state['mirror'], state['skips']) == (TINY_WIDTH, True, True)
+    reloaded = InpaintNet(width=TINY_WIDTH, mirror=True, skips=True)
+    reloaded.load_state_dict(state['generator'])
+    fixture = write_parity_fixture(generator, model_path, tmp_path / 'fixture')
+    if shutil.which('npx') is None:
+        pytest.skip('no node/npx to run onnxruntime-node')
+    assert check_in_node(fixture) <= PARITY_TOLERANCE

@@ -85,3 +85,37 @@ def test_random_holes_fit_inside_and_are_seeded():
     boxes = random_holes(1000, torch.Generator().manual_seed(3))
     assert boxes.min().item() == 0 and boxes.max().item() == 128 - 48
     assert torch.equal(boxes, random_holes(1000, torch.Generator().manual_seed(3)))
+
+
+def test_switched_on_parts_start_as_the_generator_they_come_from():
+    from idgan.networks import generator_config, load_generator_weights
+    torch.manual_seed(2)
+    old = InpaintNet(8).eval()
+    new = InpaintNet(8, mirror=True, skips=True).eval()
+    added = load_generator_weights(new, old.state_dict())
+    assert 'mirror channels of encoder.0.weight' in added and 'skip64.weight' in added
+    images, masks = batch()
+    with torch.no_grad():
+        assert torch.allclose(old(images, masks), new(images, masks), atol=1e-6)
+    assert new.encoder[0].weight.shape[1] == 8 and new.config == {'width': 8, 'mirror': True, 'skips': True}
+    # A generator with a switch on does not fit one with it off, nor another width.
+    with pytest.raises(ValueError, match='switch them on'):
+        load_generator_weights(InpaintNet(8), new.state_dict())
+    with pytest.raises(ValueError, match='another width'):
+        load_generator_weights(InpaintNet(16), old.state_dict())
+    assert generator_config({'width': 8}) == {'width': 8, 'mirror': False, 'skips': False}
+    assert generator_config({'settings': {'width': 8, 'mirror': True}}) == {'width': 8, 'mirror': True, 'skips': False}
+
+
+def test_the_mirror_channels_are_the_flipped_face_and_mask():
+    # A mirror generator that only looks at its mirror channels computes what a plain one computes on
+    # the flipped face and mask: the extra channels are exactly the mirror image.
+    torch.manual_seed(3)
+    plain = InpaintNet(8).eval()
+    mirror = InpaintNet(8, mirror=True).eval()
+    weights = dict(plain.state_dict())
+    weights['encoder.0.weight'] = torch.cat([torch.zeros_like(weights['encoder.0.weight']), weights['encoder.0.weight']], 1)
+    mirror.load_state_dict(weights)
+    images, masks = batch()
+    with torch.no_grad():
+        assert torch.allclose(mirror.raw(images, masks), plain.raw(images.flip(3), masks.flip(3)), atol=1e-6)
