@@ -78,7 +78,10 @@ chain() {
   local args=()
   mapfile -t args < "$OUT/args"
   if [ -f "$PARSER_DIR/parser.pt" ]; then args+=(--parser "$PARSER_DIR/parser.pt"); fi
-  if [ ! -f "$OUT/checkpoint.pt" ]; then args+=(--init-generator "${IDGAN_INIT:-$ROOT/models/idgan-inpaint.onnx}"); fi
+  if [ ! -f "$OUT/checkpoint.pt" ]; then
+    # 2373: the steps of the round-2 generator over its runs, which its ONNX does not record (later exports do).
+    args+=(--init-generator "${IDGAN_INIT:-$ROOT/models/idgan-inpaint.onnx}" --init-total-steps 2373)
+  fi
   echo "$(date -Is) train.py ${args[*]}" >> "$OUT/train.log"
   # exec: the trainer takes this process's place, so the recorded pid is the trainer's and SIGTERM reaches it.
   exec nice -n 19 "$PY" -u training/train.py --data "$DATA" --out "$OUT" "${args[@]}" >> "$OUT/train.log" 2>&1
