@@ -35,23 +35,58 @@ const source = z.object({
   bufferFrames: z.number().int().min(1).max(100).default(2),
 });
 
+// onnxruntime execution provider of a model. 'cpu' by default so that a run is the same on every
+// machine (and in CI); 'auto' tries CUDA, then WebGPU, then CPU; a GPU provider that cannot start
+// falls back to CPU with a warning (src/models/providers.ts).
+const provider = z.enum(PROVIDER_CHOICES).default('cpu');
+
 const detect = z.object({
   /**
-   * faceplugin: faceplugin's RFB-320 boxes with face-api's landmark net on them — on camera frames it finds
-   * 198 of 199 masked people (TinyFace 134) and runs twice TinyFace's camera-seconds a second
-   * (results/bench/faceplugin.md); tiny: face-api's TinyFaceDetector; ssd: face-api's SSD (slow).
+   * faceplugin: faceplugin's RFB-320 boxes with face-api's landmark net (on onnxruntime) on them. On
+   * camera frames it finds 198 of 199 masked people (face-api's TinyFace found 134).
    */
-  model: z.enum(['faceplugin', 'tiny', 'ssd']).default('faceplugin'),
+  model: z
+    .enum(['faceplugin'], {
+      error: (issue) =>
+        issue.input === 'tiny' || issue.input === 'ssd'
+          ? `face-api's "${issue.input}" detector ran on TensorFlow.js and is gone (every model of the service runs on onnxruntime): use "faceplugin"`
+          : 'expected "faceplugin"',
+    })
+    .default('faceplugin'),
   minConfidence: z.number().min(0).max(1).default(0.5),
-  /**
-   * Input size of the TinyFaceDetector: a multiple of 32. 320 found as many faces as 416 on the
-   * bench clip (36 against 35 at 5 fps) in 70 % of the time; 224 lost 45 % of them.
-   */
-  tinyInputSize: z.number().int().multipleOf(32).min(128).max(1024).default(320),
   /** Faces narrower than this (pixels) are ignored: too small to recognise. */
   minFaceSize: z.number().int().min(8).default(32),
-  /** Model worker threads (each has its own WASM runtime); 0 = one per core. */
+  /** Model threads (each runs the detector, landmark and recognition models); 0 = one per core. */
   workers: z.number().int().min(0).max(64).default(0),
+  /** Execution provider of the detector and landmark models. */
+  provider,
+});
+
+/**
+ * The match thresholds each recognizer was calibrated with (cosine similarity; README "Recognizers"):
+ * the defaults of match.threshold and match.unknownThreshold for the recognizer in force.
+ */
+export const RECOGNIZER_THRESHOLDS = {
+  arcface: { threshold: 0.33, unknownThreshold: 0.25 },
+  faceapi: { threshold: 0.92, unknownThreshold: 0.88 },
+} as const;
+
+const recognize = z.object({
+  /**
+   * arcface: faceplugin's 512-D ArcFace-style MobileFaceNet; faceapi: face-api's 128-D port of dlib's
+   * ResNet, which scores different people of one family above its threshold (README "Recognizers").
+   */
+  model: z.enum(['arcface', 'faceapi']).default('arcface'),
+  provider,
+  /** Faces of all cameras gather into shared runs of the recognizer, one batch per model thread at a time. */
+  batch: z
+    .object({
+      /** A batch runs as soon as it holds this many faces… */
+      maxBatch: z.number().int().min(1).max(256).default(16),
+      /** …or this long after its first face arrived. */
+      maxWaitMs: z.number().min(0).max(1000).default(2),
+    })
+    .prefault({}),
 });
 
 const track = z.object({
@@ -73,10 +108,10 @@ const track = z.object({
 });
 
 const match = z.object({
-  /** Cosine similarity at or above which the best gallery match is a known identity. */
-  threshold: z.number().min(-1).max(1).default(0.92),
-  /** Cosine similarity below which a face is declared unknown (between the two: no decision yet). */
-  unknownThreshold: z.number().min(-1).max(1).default(0.88),
+  /** Cosine similarity at or above which the best gallery match is a known identity (default: the recognizer's, RECOGNIZER_THRESHOLDS). */
+  threshold: z.number().min(-1).max(1).optional(),
+  /** Cosine similarity below which a face is declared unknown (between the two: no decision yet); default: the recognizer's. */
+  unknownThreshold: z.number().min(-1).max(1).optional(),
   alertUnknown: z.boolean().default(false),
   /** No second alert for the same identity on the same camera within this time. */
   cooldownSec: z.number().min(0).default(30),
@@ -142,11 +177,6 @@ const ui = z.object({
   port: z.number().int().min(0).max(65535).default(8081),
 });
 
-// onnxruntime execution provider of a model. 'cpu' by default so that a run is the same on every
-// machine (and in CI); 'auto' tries CUDA, then WebGPU, then CPU; a GPU provider that cannot start
-// falls back to CPU with a warning (src/models/providers.ts).
-const provider = z.enum(PROVIDER_CHOICES).default('cpu');
-
 const occlusion = z.object({
   /** The occlusion segmenter (training/occlusion/export_occlusion.py); when the file is absent the stage is off. */
   model: z.string().min(1).default('models/occlusion-seg.onnx'),
@@ -186,6 +216,7 @@ export const configSchema = z
     cameras: z.array(camera).default([]),
     source: source.prefault({}),
     detect: detect.prefault({}),
+    recognize: recognize.prefault({}),
     track: track.prefault({}),
     match: match.prefault({}),
     gallery: gallery.prefault({}),
@@ -202,13 +233,24 @@ export const configSchema = z
       if (seen.has(cam.name)) ctx.addIssue({ code: 'custom', path: ['cameras', i, 'name'], message: `duplicate camera name "${cam.name}"` });
       seen.add(cam.name);
     });
-    if (c.match.unknownThreshold > c.match.threshold)
-      ctx.addIssue({ code: 'custom', path: ['match', 'unknownThreshold'], message: 'must not exceed match.threshold' });
+    const { threshold, unknownThreshold } = matchThresholds(c);
+    if (unknownThreshold > threshold)
+      ctx.addIssue({ code: 'custom', path: ['match', 'unknownThreshold'], message: `must not exceed match.threshold (${threshold})` });
     if (c.source.backoffMaxMs < c.source.backoffInitialMs)
       ctx.addIssue({ code: 'custom', path: ['source', 'backoffMaxMs'], message: 'must be at least source.backoffInitialMs' });
-  });
+  })
+  .transform((c) => ({ ...c, match: { ...c.match, ...matchThresholds(c) } }));
 
-export type Config = z.infer<typeof configSchema>;
+/** The thresholds in force: the configured ones, else the recognizer's own. */
+function matchThresholds(c: { recognize: { model: keyof typeof RECOGNIZER_THRESHOLDS }; match: { threshold?: number; unknownThreshold?: number } }) {
+  const own = RECOGNIZER_THRESHOLDS[c.recognize.model];
+  const threshold = c.match.threshold ?? own.threshold;
+  // A configured threshold below the recognizer's unknown threshold moves the unknown band down with it.
+  const unknownThreshold = c.match.unknownThreshold ?? Math.min(own.unknownThreshold, threshold);
+  return { threshold, unknownThreshold };
+}
+
+export type Config = z.output<typeof configSchema>;
 export type CameraConfig = Config['cameras'][number];
 
 export class ConfigError extends Error {
@@ -252,6 +294,6 @@ export function apiKeyOf(config: Config, env: NodeJS.ProcessEnv = process.env): 
 }
 
 /** Number of model worker threads: the configured count, or one per core. */
-export function workerCount(config: Config, cores: number): number {
+export function workerCount(config: Pick<Config, 'detect'>, cores: number): number {
   return config.detect.workers > 0 ? config.detect.workers : Math.max(1, cores);
 }

@@ -7,8 +7,6 @@ import { seedDemoGallery } from './gallery/demo.ts';
 import { GalleryIndex } from './gallery/search.ts';
 import { SecondaryGallery } from './gallery/secondary.ts';
 import { GalleryStore } from './gallery/store.ts';
-import { FacepluginLandmarker } from './models/faceplugin/landmarker.ts';
-import { ArcFaceRecognizer } from './models/faceplugin/recognizer.ts';
 import { loadModels, loadRepairModels, type Landmarker, type Models, type Recognizer } from './models/index.ts';
 import { upperFaceView } from './models/upper-face.ts';
 import { setLogLevel, stageLogger } from './observe/log.ts';
@@ -77,10 +75,8 @@ export async function startService(config: Config, options: ServiceOptions = {})
     log.info({ detector: models.detector.id, recognizer: models.recognizer.id, threads: models.threads }, 'models loaded');
 
     const repairModels = await loadRepairModels(config);
-    // faceplugin's landmark model, for the segmenter's crop and the upper face's eyes (whichever ask for it).
-    const wantsLandmarker = repairModels.segmenter && (config.occlusion.landmarks === 'faceplugin' || config.match.upperFace.eyes === 'faceplugin');
-    const landmarker = wantsLandmarker ? await loadLandmarker() : undefined;
-    if (landmarker) cleanup.push(() => landmarker.close());
+    // faceplugin's landmark model, for the segmenter's crop and the upper face's eyes.
+    const landmarker = models.maskLandmarker;
     // One batcher for every camera: their occluded faces run through the generator together.
     const inpainter = repairModels.inpainter && new InpaintBatcher(repairModels.inpainter, config.inpaint.batch, (n) => inpaintBatchFaces.observe(n));
     const repairer = repairModels.segmenter
@@ -115,24 +111,14 @@ export async function startService(config: Config, options: ServiceOptions = {})
     // Faces covered below the eyes are matched on their upper face (needs the occlusion stage).
     let upperFace: { recognizer: Recognizer; landmarker?: Landmarker; gallery: SecondaryGallery } | undefined;
     if (repairer && config.match.upperFace.enabled) {
-      let arcFace: ArcFaceRecognizer | undefined;
-      try {
-        arcFace = await ArcFaceRecognizer.load();
-      } catch (err) {
-        // Masked faces are still matched, on the whole face: a missing model is no reason to stop the cameras.
-        log.warn({ err: (err as Error).message }, 'upper-face matching off: the ArcFace recognizer did not load');
-      }
-      if (arcFace) {
-        cleanup.push(() => arcFace.close());
-        const recognizer = upperFaceView(arcFace, config.match.upperFace.visibleHeight);
-        const secondary = await SecondaryGallery.open(store, recognizer, config.gallery.reloadIntervalMs);
-        cleanup.push(() => secondary.close());
-        upperFace = { recognizer, landmarker: config.match.upperFace.eyes === 'faceplugin' ? landmarker : undefined, gallery: secondary };
-        log.info(
-          { recognizer: recognizer.id, eyes: upperFace.landmarker?.id ?? 'detector', samples: secondary.index.size, threshold: config.match.upperFace.threshold },
-          'upper-face matching on',
-        );
-      }
+      const recognizer = upperFaceView(models.arcFace, config.match.upperFace.visibleHeight);
+      const secondary = await SecondaryGallery.open(store, recognizer, config.gallery.reloadIntervalMs);
+      cleanup.push(() => secondary.close());
+      upperFace = { recognizer, landmarker: config.match.upperFace.eyes === 'faceplugin' ? landmarker : undefined, gallery: secondary };
+      log.info(
+        { recognizer: recognizer.id, eyes: upperFace.landmarker?.id ?? 'detector', samples: secondary.index.size, threshold: config.match.upperFace.threshold },
+        'upper-face matching on',
+      );
     }
 
     const hub = new AlertHub(config.server);
@@ -188,7 +174,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
             : {}),
           threads: models.threads,
           // The execution provider each ONNX model runs on; absent when the model is off.
-          providers: repairModels.providers,
+          providers: { ...models.providers, ...repairModels.providers },
         },
       };
     };
@@ -228,16 +214,6 @@ export async function startService(config: Config, options: ServiceOptions = {})
   } catch (err) {
     await stopAll();
     throw err;
-  }
-}
-
-/** faceplugin's landmark model; undefined (with a warning) when it cannot load: the detector's landmarks serve. */
-async function loadLandmarker(): Promise<FacepluginLandmarker | undefined> {
-  try {
-    return await FacepluginLandmarker.load();
-  } catch (err) {
-    log.warn({ err: (err as Error).message }, "occlusion crops and upper faces aligned on the detector's landmarks: the landmark model did not load");
-    return undefined;
   }
 }
 

@@ -4,24 +4,31 @@ import type { Box, RgbImage } from '../types.ts';
 
 /**
  * The `box` of `image` stretched to `width`×`height`, sampled bilinearly at pixel centres, RGB
- * interleaved, unrounded (0–255); samples outside the image take the nearest edge pixel.
+ * interleaved, unrounded (0–255); samples outside the image take the nearest edge pixel, or `fill`
+ * when it is given (a photo placed on a plain canvas).
  */
-export function resizeBox(image: RgbImage, box: Box, width: number, height: number): Float64Array {
+export function resizeBox(image: RgbImage, box: Box, width: number, height: number, fill?: number): Float64Array {
   if (!(box.width > 0 && box.height > 0)) throw new RangeError(`box must have a positive size, got ${box.width}×${box.height}`);
   const out = new Float64Array(width * height * 3);
   const { width: sw, height: sh, data } = image;
   const maxX = sw - 1, maxY = sh - 1;
   const sx = box.width / width, sy = box.height / height;
   for (let v = 0; v < height; v++) {
-    let y = box.y + (v + 0.5) * sy - 0.5;
+    const rowY = box.y + (v + 0.5) * sy;
+    let y = rowY - 0.5;
     y = y < 0 ? 0 : y > maxY ? maxY : y;
     const y0 = Math.floor(y), y1 = y0 < maxY ? y0 + 1 : y0, fy = y - y0;
     for (let u = 0; u < width; u++) {
-      let x = box.x + (u + 0.5) * sx - 0.5;
+      const colX = box.x + (u + 0.5) * sx;
+      const o = (v * width + u) * 3;
+      if (fill !== undefined && (colX < 0 || colX >= sw || rowY < 0 || rowY >= sh)) {
+        out[o] = out[o + 1] = out[o + 2] = fill;
+        continue;
+      }
+      let x = colX - 0.5;
       x = x < 0 ? 0 : x > maxX ? maxX : x;
       const x0 = Math.floor(x), x1 = x0 < maxX ? x0 + 1 : x0, fx = x - x0;
       const a = (y0 * sw + x0) * 3, b = (y0 * sw + x1) * 3, c = (y1 * sw + x0) * 3, d = (y1 * sw + x1) * 3;
-      const o = (v * width + u) * 3;
       for (let k = 0; k < 3; k++) {
         const top = data[a + k] * (1 - fx) + data[b + k] * fx;
         const bottom = data[c + k] * (1 - fx) + data[d + k] * fx;

@@ -9,7 +9,8 @@ import type { Detector } from '../models/types.ts';
 import { fraction, positiveInteger, wholeNumber } from './options.ts';
 
 export interface DatasetCliModels {
-  detector: Detector;
+  /** The enrollment photo detector: a training face is found as an enrolled one is. */
+  enrollDetector: Detector;
   /** Model workers: the number of images kept in flight follows it. */
   threads: number;
   close(): Promise<void>;
@@ -52,8 +53,8 @@ export function registerDatasetCommands(program: Command, deps: DatasetCliDeps =
     .option('--limit <n>', 'only the first N images of identity.txt', positiveInteger)
     .option('--seed <n>', 'seed of the split by identity', wholeNumber, 0)
     .option('--val-fraction <f>', 'share of identities held out for validation', fraction, 0.1)
-    .option('--min-confidence <f>', 'SSD detector confidence a face needs', fraction, 0.5)
-    .option('--config <file>', 'config file (YAML) for the model workers; the detector is always SSD')
+    .option('--min-confidence <f>', 'detector confidence a face needs', fraction, 0.5)
+    .option('--config <file>', 'config file (YAML) for the model threads')
     .action((src: string, flags: AlignFlags) => reportingErrors(() => alignCommand(src, flags, loadModels)));
 }
 
@@ -68,9 +69,7 @@ async function reportingErrors(command: () => Promise<void>): Promise<void> {
 }
 
 async function alignCommand(src: string, flags: AlignFlags, loadModels: (config: Config) => Promise<DatasetCliModels>): Promise<void> {
-  const base = flags.config ? loadConfig(flags.config) : parseConfig({});
-  // SSD: the most accurate detector here; landmarks decide the crop, so accuracy beats speed.
-  const config: Config = { ...base, detect: { ...base.detect, model: 'ssd', minConfidence: flags.minConfidence } };
+  const config = flags.config ? loadConfig(flags.config) : parseConfig({});
   const models = await loadModels(config);
   const bar = new cliProgress.SingleBar(
     {
@@ -83,7 +82,7 @@ async function alignCommand(src: string, flags: AlignFlags, loadModels: (config:
   let started = false;
   try {
     const summary = await alignDataset(
-      models.detector,
+      models.enrollDetector,
       {
         source: src,
         out: flags.out,

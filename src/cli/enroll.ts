@@ -155,7 +155,7 @@ async function enrollCommand(
           say(`= ${file}: already enrolled for "${identity.name}" (sample ${result.sample.id}); not stored again`);
         } else {
           stored++;
-          say(`✓ ${file}: enrolled for "${identity.name}" (sample ${result.sample.id})`);
+          say(`✓ ${file}: enrolled for "${identity.name}" (sample ${result.sample.id})${result.chosen ? `; ${result.chosen.reason}` : ''}`);
         }
       } catch (err) {
         if (!(err instanceof GalleryError)) throw err;

@@ -17,12 +17,11 @@ import type { EvalRecognizer } from '../eval/recognizers/types.ts';
 import { resultsMarkdown } from '../eval/report.ts';
 import { decodeImage } from '../gallery/enroll.ts';
 import type { Inpainter } from '../models/inpaint/types.ts';
-import type { Detector, Recognizer } from '../models/types.ts';
+import type { Detector } from '../models/types.ts';
 import { configFrom, positiveInteger, wholeNumber } from './options.ts';
 
 export interface EvalCliModels {
   enrollDetector: Detector;
-  recognizer: Recognizer;
   close(): Promise<void>;
 }
 
@@ -30,8 +29,8 @@ export interface EvalCliDeps {
   /** The real models by default; tests pass fakes. */
   loadModels?: (config: Config) => Promise<EvalCliModels>;
   loadInpainter?: (path: string) => Promise<Inpainter>;
-  /** By id (RECOGNIZER_IDS); `service` is the service's own recognizer. */
-  loadRecognizer?: (id: string, service: Recognizer) => Promise<EvalRecognizer>;
+  /** By id (RECOGNIZER_IDS). */
+  loadRecognizer?: (id: string) => Promise<EvalRecognizer>;
 }
 
 interface EvalLfwFlags {
@@ -193,7 +192,7 @@ async function evalLfw(
   const progress = progressBar();
   const models = await load.models(config);
   try {
-    for (const id of recognizerIds) recognizers.push(await load.recognizer(id, models.recognizer));
+    for (const id of recognizerIds) recognizers.push(await load.recognizer(id));
     const conditions: Condition[] = [];
     for (const name of conditionNames) {
       const fixed = FIXED_CONDITIONS.find((c) => c.name === name);

@@ -245,7 +245,7 @@ export async function alignDataset(
         miss(`cannot decode: ${(err as Error).message}`);
         return;
       }
-      const face = pickCentralFace(await detectWithBorder(detector, image), image.width, image.height);
+      const face = pickCentralFace((await detectWithBorder(detector, image)).filter((f) => f.score >= options.minConfidence), image.width, image.height);
       if (!face) {
         miss(`no face found by ${detector.id} at confidence ${options.minConfidence}`);
         return;

@@ -32,7 +32,32 @@ export interface EnrollResult {
   sample: SampleRecord;
   /** The identity already had this photo: nothing was stored, `sample` is the earlier one. */
   duplicate: boolean;
+  /** The photo showed several faces and one dominated (no --face given): which was taken, and why. */
+  chosen?: DominantChoice;
 }
+
+/** A photo as enrollment sees it (Enroller.examine). */
+export interface ExaminedPhoto {
+  image: RgbImage;
+  face: DetectedFace;
+  choice: FaceChoice;
+  /** Unit length, by the enroller's recognizer. */
+  embedding: Float32Array;
+  dominant?: DominantChoice;
+}
+
+/** A face taken from a photo of several because it dominates it. */
+export interface DominantChoice {
+  face: FaceChoice;
+  /** Every confident face of the photo, numbered as `--face N` numbers them. */
+  faces: FaceChoice[];
+  reason: string;
+}
+
+/** A face dominates a photo when it is nearest the centre and has this many times the area of any other… */
+export const DOMINANT_AREA_RATIO = 2;
+/** …or when the others reach into this share of the photo's width or height from its border, and it does not. */
+export const EDGE_BAND = 0.1;
 
 export type ReembedProgress = (done: number, total: number) => void;
 
@@ -79,18 +104,14 @@ export class Enroller {
     const record = this.store.getIdentity(identityId);
     if (!record) throw identityNotFound(identityId);
     const identity = { id: record.id, name: record.name };
-    const { maxImageBytes, minFaceSize } = this.settings;
+    const { maxImageBytes } = this.settings;
     if (bytes.length > maxImageBytes)
       throw imageTooLarge(`${bytes.length} bytes, more than gallery.maxImageBytes (${maxImageBytes})`);
     const imageSha256 = createHash('sha256').update(bytes).digest('hex');
     const earlier = this.store.findSampleByHash(identityId, imageSha256);
     if (earlier) return { identity, sample: earlier, duplicate: true };
 
-    const image = await decodeImage(bytes, this.settings.maxImagePixels);
-    const { face, choice } = this.chooseFace(await this.detectFaces(image), faceIndex);
-    if (face.box.width < minFaceSize) throw faceTooSmall(choice, minFaceSize);
-
-    const [embedding] = await embedCrops(this.recognizer, [alignToTemplate(image, face.landmarks, this.recognizer.template).crop]);
+    const { image, face, embedding, dominant } = await this.examine(bytes, { faceIndex });
     const thumbnailJpeg = await toJpeg(alignToTemplate(image, face.landmarks, THUMBNAIL_TEMPLATE).crop, THUMBNAIL_QUALITY);
     const source = await faceSourceOf(image, face);
     const { sample, duplicate } = this.store.addSample({
@@ -104,7 +125,19 @@ export class Enroller {
       thumbnailJpeg,
       source,
     });
-    return { identity, sample, duplicate };
+    return { identity, sample, duplicate, ...(dominant ? { chosen: dominant } : {}) };
+  }
+
+  /**
+   * A photo as enrollment sees it, nothing stored: decoded, its face chosen and checked, embedded.
+   * Throws the GalleryError a refusal gives. (Tools measure acceptance and thresholds with it.)
+   */
+  async examine(bytes: Uint8Array, { faceIndex }: EnrollOptions = {}): Promise<ExaminedPhoto> {
+    const image = await decodeImage(bytes, this.settings.maxImagePixels);
+    const { face, choice, dominant } = this.chooseFace(await this.detectFaces(image), faceIndex, image);
+    if (face.box.width < this.settings.minFaceSize) throw faceTooSmall(choice, this.settings.minFaceSize);
+    const [embedding] = await embedCrops(this.recognizer, [alignToTemplate(image, face.landmarks, this.recognizer.template).crop]);
+    return { image, face, choice, embedding, ...(dominant ? { dominant } : {}) };
   }
 
   /** Faces at or above the enrollment confidence, left to right, in the photo's pixels. */
@@ -121,7 +154,8 @@ export class Enroller {
   private chooseFace(
     { confident, rejected }: { confident: DetectedFace[]; rejected: DetectedFace[] },
     faceIndex: number | undefined,
-  ): { face: DetectedFace; choice: FaceChoice } {
+    image: RgbImage,
+  ): { face: DetectedFace; choice: FaceChoice; dominant?: DominantChoice } {
     if (!confident.length) {
       const best = Math.max(...rejected.map((f) => f.score));
       throw noFace(
@@ -138,10 +172,42 @@ export class Enroller {
         throw faceIndexOutOfRange(faceIndex, choices);
       chosen = faceIndex;
     } else if (confident.length > 1) {
-      throw multipleFaces(choices);
+      const dominant = dominantFace(choices, image.width, image.height);
+      if (dominant === undefined) throw multipleFaces(choices);
+      const reason =
+        `face ${dominant} of ${choices.length} taken: the nearest the centre, and every other is under 1/${DOMINANT_AREA_RATIO} of its ` +
+        `area or at the photo's edge (say --face N or ?face=N for another)`;
+      return { face: confident[dominant], choice: choices[dominant], dominant: { face: choices[dominant], faces: choices, reason } };
     }
     return { face: confident[chosen], choice: choices[chosen] };
   }
+}
+
+/**
+ * The index of the face that dominates a photo of several, or undefined when none does: the face
+ * nearest the photo's centre, when every other face either shows at most 1/DOMINANT_AREA_RATIO of its
+ * area inside the photo or reaches into the photo's outer band (EDGE_BAND of each side) while it does
+ * not: a bystander at the edge. A portrait with a stranger at its edge is enrolled (LFW's photos show
+ * neighbours' faces at their borders); a group photo is not guessed at.
+ */
+export function dominantFace(faces: readonly { box: Box }[], width: number, height: number): number | undefined {
+  if (faces.length < 2) return faces.length === 1 ? 0 : undefined;
+  const visibleArea = (b: Box) =>
+    Math.max(0, Math.min(width, b.x + b.width) - Math.max(0, b.x)) * Math.max(0, Math.min(height, b.y + b.height) - Math.max(0, b.y));
+  const bx = EDGE_BAND * width, by = EDGE_BAND * height;
+  const atEdge = (b: Box) => b.x < bx || b.y < by || b.x + b.width > width - bx || b.y + b.height > height - by;
+  const offCentre = (b: Box) => Math.hypot(b.x + b.width / 2 - width / 2, b.y + b.height / 2 - height / 2);
+  let central = 0;
+  faces.forEach((f, i) => {
+    if (offCentre(f.box) < offCentre(faces[central].box)) central = i;
+  });
+  const main = faces[central].box;
+  for (const [i, { box }] of faces.entries()) {
+    if (i === central) continue;
+    const small = visibleArea(box) * DOMINANT_AREA_RATIO <= visibleArea(main);
+    if (!small && !(atEdge(box) && !atEdge(main))) return undefined;
+  }
+  return central;
 }
 
 /**

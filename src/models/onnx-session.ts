@@ -22,6 +22,11 @@ export interface OnnxSessionOptions {
   provider?: ProviderChoice;
   /** false: a GPU provider that cannot start is an error (ProviderUnavailableError), not a CPU session. */
   fallback?: boolean;
+  /**
+   * onnxruntime's graph optimisation level (default 'all'). 'extended' skips the NCHWc layout
+   * rewrite, which makes the PRelu mobile nets (faceplugin's recognizer) three times slower here.
+   */
+  optimization?: 'basic' | 'extended' | 'all';
 }
 
 export interface OnnxSession {
@@ -45,7 +50,7 @@ export async function openOnnxSession(path: string, options: OnnxSessionOptions,
   const create = (provider: ExecutionProvider) =>
     InferenceSession.create(bytes, {
       executionProviders: [provider],
-      graphOptimizationLevel: 'all',
+      graphOptimizationLevel: options.optimization ?? 'all',
       ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
     });
   let resolved;

@@ -1,117 +1,132 @@
-// Worker threads that each hold the models; requests go to the least busy one.
+// Worker threads that each open the same ONNX models: onnxruntime-node runs a session on the calling
+// thread, so one thread per core is what lets detection, landmarks and embedding of several cameras
+// use every core. Each request goes to the least busy thread; tensors cross as transferred buffers.
 import { Worker } from 'node:worker_threads';
-import { FACEAPI_RECOGNIZER_TEMPLATE } from '../align/templates.ts';
-import type { DetectedFace, RgbImage } from '../types.ts';
-import type { DetectorSettings } from './faceapi/detector.ts';
-import type { Closable, Detector, Recognizer } from './types.ts';
-import type { WorkerReply, WorkerRequest } from './worker.ts';
+import type { OnnxSessionOptions } from './onnx-session.ts';
+import type { ExecutionProvider, ProviderFallback } from './providers.ts';
+import type { Feeds, OnnxRunner } from './runner.ts';
+import type { ModelInfo, PoolReply, PoolRequest } from './pool-worker.ts';
+
+/** A model every thread of the pool opens. */
+export interface PooledModel {
+  /** The name requests use, e.g. "recognizer". */
+  name: string;
+  path: string;
+  /** What the model is, for messages ("face detector"). */
+  what: string;
+  /** How to get it when the file is missing. */
+  howToGet: string;
+  options: OnnxSessionOptions;
+}
 
 interface Pending {
-  resolve: (value: unknown) => void;
+  resolve: (value: Feeds) => void;
   reject: (err: Error) => void;
 }
 
-interface PoolWorker {
+interface PoolThread {
   worker: Worker;
   pending: Map<number, Pending>;
 }
 
-type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
-type WorkerInfo = { detector: string; recognizer: { id: string; version: string; dims: number } };
+const WORKER_URL = new URL('./pool-worker-entry.mjs', import.meta.url);
 
-const WORKER_URL = new URL('./worker-entry.mjs', import.meta.url);
+/** A model of the pool failed to open (missing file, not a model): the message says which and how to fix it. */
+export class ModelLoadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelLoadError';
+  }
+}
 
-export class ModelPool implements Detector, Recognizer, Closable {
-  readonly id: string;
-  readonly template = FACEAPI_RECOGNIZER_TEMPLATE;
-  readonly recognizerId: string;
-  readonly version: string;
-  readonly dims: number;
+export class OnnxPool {
   private nextId = 1;
   private closed = false;
 
-  private constructor(private readonly workers: PoolWorker[], info: WorkerInfo) {
-    this.id = info.detector;
-    this.recognizerId = info.recognizer.id;
-    this.version = info.recognizer.version;
-    this.dims = info.recognizer.dims;
-  }
+  private constructor(
+    private readonly threads: PoolThread[],
+    private readonly models: Map<string, ModelInfo>,
+  ) {}
 
-  /** Starts `size` workers and waits until every one has loaded its models. */
-  static async start(size: number, settings: DetectorSettings): Promise<ModelPool> {
-    const workers: PoolWorker[] = [];
+  /** Starts `size` threads and waits until every one has opened every model. */
+  static async start(size: number, models: PooledModel[]): Promise<OnnxPool> {
+    if (!(Number.isInteger(size) && size >= 1)) throw new RangeError(`a pool needs 1 or more threads, got ${size}`);
+    const threads: PoolThread[] = [];
     try {
-      const infos = await Promise.all(
-        Array.from({ length: size }, () => {
-          // execArgv empty: the entry registers tsx itself (--import tsx does not reach workers on Node 20).
-          const worker = new Worker(WORKER_URL, { workerData: settings, execArgv: [] });
-          const pw: PoolWorker = { worker, pending: new Map() };
-          workers.push(pw);
-          return new Promise<WorkerInfo>((resolve, reject) => {
-            worker.on('message', (msg: WorkerReply) => {
-              if (msg.id === -1) return msg.ok ? resolve(msg.result as WorkerInfo) : reject(new Error(msg.error));
-              const p = pw.pending.get(msg.id);
-              if (!p) return;
-              pw.pending.delete(msg.id);
-              if (msg.ok) p.resolve(msg.result);
-              else p.reject(new Error(msg.error));
-            });
-            const fail = (err: Error) => {
-              reject(err);
-              for (const p of pw.pending.values()) p.reject(new Error(`model worker died: ${err.message}`));
-              pw.pending.clear();
-            };
-            worker.on('error', fail);
-            worker.on('exit', (code) => fail(new Error(`exited with code ${code}`)));
-          });
-        }),
-      );
-      return new ModelPool(workers, infos[0]);
+      const infos = await Promise.all(Array.from({ length: size }, () => startThread(threads, models)));
+      return new OnnxPool(threads, new Map(infos[0].map((info) => [info.name, info])));
     } catch (err) {
-      await Promise.all(workers.map((w) => w.worker.terminate()));
+      await Promise.all(threads.map((t) => t.worker.terminate()));
       throw err;
     }
   }
 
   get size(): number {
-    return this.workers.length;
+    return this.threads.length;
   }
 
-  /** Requests in flight across all workers. */
+  /** Requests in flight across all threads. */
   get busy(): number {
-    return this.workers.reduce((n, w) => n + w.pending.size, 0);
+    return this.threads.reduce((n, t) => n + t.pending.size, 0);
   }
 
-  detect(image: RgbImage): Promise<DetectedFace[]> {
-    return this.request({ op: 'detect', image }) as Promise<DetectedFace[]>;
-  }
-
-  /** A detector with other settings, running on the same workers. */
-  detectorWith(settings: DetectorSettings): Detector {
+  /** The pooled model `name` as a runner (closing it is the pool's business, so its close does nothing). */
+  runner(name: string): OnnxRunner {
+    const info = this.models.get(name);
+    if (!info) throw new Error(`the model pool has no model "${name}" (it has ${[...this.models.keys()].join(', ')})`);
     return {
-      id: `faceapi-${settings.model}`,
-      detect: (image) => this.request({ op: 'detect', image, settings }) as Promise<DetectedFace[]>,
+      version: info.version,
+      provider: info.provider as ExecutionProvider,
+      fallbacks: info.fallbacks as ProviderFallback[],
+      inputNames: info.inputNames,
+      outputNames: info.outputNames,
+      run: (feeds) => this.run(name, feeds),
+      close: async () => {},
     };
   }
 
-  embed(crops: RgbImage[]): Promise<Float32Array[]> {
-    if (crops.length === 0) return Promise.resolve([]);
-    return this.request({ op: 'embed', crops }) as Promise<Float32Array[]>;
-  }
-
-  private request(body: DistributiveOmit<WorkerRequest, 'id'>): Promise<unknown> {
-    if (this.closed) return Promise.reject(new Error('model pool is closed'));
-    let target = this.workers[0];
-    for (const w of this.workers) if (w.pending.size < target.pending.size) target = w;
+  run(model: string, feeds: Feeds): Promise<Feeds> {
+    if (this.closed) return Promise.reject(new Error('the model pool is closed'));
+    let target = this.threads[0];
+    for (const t of this.threads) if (t.pending.size < target.pending.size) target = t;
     const id = this.nextId++;
+    // Copies, so that transferring leaves the caller's arrays usable.
+    const sent: Feeds = {};
+    for (const [k, v] of Object.entries(feeds)) sent[k] = { data: Float32Array.from(v.data), dims: v.dims };
     return new Promise((resolve, reject) => {
       target.pending.set(id, { resolve, reject });
-      target.worker.postMessage({ ...body, id } as WorkerRequest);
+      target.worker.postMessage({ id, op: 'run', model, feeds: sent } satisfies PoolRequest, Object.values(sent).map((t) => t.data.buffer as ArrayBuffer));
     });
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
-    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+    await Promise.all(this.threads.map((t) => t.worker.terminate()));
   }
+}
+
+function startThread(threads: PoolThread[], models: PooledModel[]): Promise<ModelInfo[]> {
+  // execArgv empty: the entry registers tsx itself (--import tsx does not reach workers on Node 20).
+  const worker = new Worker(WORKER_URL, { workerData: models, execArgv: [] });
+  const thread: PoolThread = { worker, pending: new Map() };
+  threads.push(thread);
+  return new Promise<ModelInfo[]>((resolve, reject) => {
+    worker.on('message', (msg: PoolReply) => {
+      if (msg.kind === 'ready') return resolve(msg.models);
+      if (msg.kind === 'failed') return reject(new ModelLoadError(msg.error));
+      const p = thread.pending.get(msg.id);
+      if (!p) return;
+      thread.pending.delete(msg.id);
+      if (msg.kind === 'result') p.resolve(msg.outputs);
+      else p.reject(new Error(msg.error));
+    });
+    const fail = (err: Error) => {
+      reject(err);
+      for (const p of thread.pending.values()) p.reject(new Error(`model thread died: ${err.message}`));
+      thread.pending.clear();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`exited with code ${code}`)));
+  });
 }

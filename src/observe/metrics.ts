@@ -115,3 +115,11 @@ export const inpaintBatchFaces = new Histogram({
   buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
   registers: [registry],
 });
+
+export const embedBatchFaces = new Histogram({
+  name: 'unmask_embed_batch_faces',
+  help: 'Faces per run of a recognizer (gathered across cameras, recognize.batch)',
+  labelNames: ['model'],
+  buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+  registers: [registry],
+});

@@ -1,13 +1,15 @@
-// The real models (face-api on tfjs-wasm, in worker threads; faceplugin's landmark model) on the real
-// photos that face-api ships.
+// The service's real models (all on onnxruntime, in the model threads) on the real photos that
+// face-api ships; face-api's SSD on tfjs is the reference the detector is held against.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alignToTemplate } from '../../src/align/warp.ts';
 import { parseConfig } from '../../src/config.ts';
+import { FaceApiDetector } from '../../src/models/faceapi/detector.ts';
 import { FacepluginLandmarker } from '../../src/models/faceplugin/landmarker.ts';
 import { loadModels, type Models } from '../../src/models/index.ts';
+import type { Detector } from '../../src/models/types.ts';
 import type { Point, RgbImage } from '../../src/types.ts';
 
 const demoDir = join(dirname(createRequire(import.meta.url).resolve('@vladmandic/face-api/package.json')), 'demo');
@@ -25,10 +27,10 @@ function cosine(a: Float32Array, b: Float32Array): number {
   return d / Math.sqrt(na * nb);
 }
 
-describe('face-api models in worker threads', () => {
+describe('the service models in their threads', () => {
   let models: Models;
   beforeAll(async () => {
-    models = await loadModels(parseConfig({ detect: { model: 'ssd' } }), 2);
+    models = await loadModels(parseConfig({}), 2);
   });
   afterAll(() => models?.close());
 
@@ -56,11 +58,25 @@ describe('face-api models in worker threads', () => {
     const b = (await models.recognizer.embed(await crops(mirrored))).reverse(); // mirrored: right to left
     expect(a.length).toBe(3);
     expect(b.length).toBe(3);
+    expect(models.recognizer.id).toBe('faceplugin-arcface');
     for (let i = 0; i < 3; i++) {
-      expect(a[i]).toHaveLength(128);
+      expect(a[i]).toHaveLength(512);
       const same = cosine(a[i], b[i]);
-      expect(same).toBeGreaterThan(0.92);
+      expect(same).toBeGreaterThan(parseConfig({}).match.threshold);
       for (let j = 0; j < 3; j++) if (j !== i) expect(cosine(a[i], b[j])).toBeLessThan(same);
+    }
+  });
+
+  it("embeds with face-api's ported recognizer when recognize.model is faceapi", async () => {
+    const faceapi = await loadModels(parseConfig({ recognize: { model: 'faceapi' } }), 1);
+    try {
+      const image = await load('sample1.jpg');
+      const faces = await faceapi.detector.detect(image);
+      const [e] = await faceapi.recognizer.embed([alignToTemplate(image, faces[0].landmarks, faceapi.recognizer.template).crop]);
+      expect(faceapi.recognizer.id).toBe('faceapi-frnet');
+      expect(e).toHaveLength(128);
+    } finally {
+      await faceapi.close();
     }
   });
 
@@ -72,7 +88,7 @@ describe('face-api models in worker threads', () => {
   });
 
   it('a crop of the wrong size is refused with a clear error', async () => {
-    await expect(models.recognizer.embed([{ width: 10, height: 10, data: new Uint8Array(300) }])).rejects.toThrow(/150×150/);
+    await expect(models.recognizer.embed([{ width: 10, height: 10, data: new Uint8Array(300) }])).rejects.toThrow(/112×112/);
   });
 });
 
@@ -80,7 +96,7 @@ describe("faceplugin's landmark model", () => {
   let models: Models;
   let landmarker: FacepluginLandmarker;
   beforeAll(async () => {
-    [models, landmarker] = await Promise.all([loadModels(parseConfig({ detect: { model: 'ssd' } }), 1), FacepluginLandmarker.load()]);
+    [models, landmarker] = await Promise.all([loadModels(parseConfig({}), 1), FacepluginLandmarker.load()]);
   });
   afterAll(async () => {
     await models?.close();
@@ -107,23 +123,22 @@ describe("faceplugin's landmark model", () => {
   });
 });
 
-describe("faceplugin's detector (detect.model: faceplugin) in worker threads", () => {
-  let faceplugin: Models, ssd: Models;
+describe("the service's detector against face-api's SSD on tfjs", () => {
+  let faceplugin: Models, ssd: Detector;
   beforeAll(async () => {
-    [faceplugin, ssd] = await Promise.all([loadModels(parseConfig({ detect: { model: 'faceplugin' } }), 1), loadModels(parseConfig({ detect: { model: 'ssd' } }), 1)]);
+    [faceplugin, ssd] = await Promise.all([loadModels(parseConfig({}), 1), FaceApiDetector.create({ model: 'ssd', minConfidence: 0.5, tinyInputSize: 416 })]);
   });
   afterAll(async () => {
     await faceplugin?.close();
-    await ssd?.close();
   });
 
   it("finds the faces SSD finds, and face-api's landmark net on its boxes puts the eyes where SSD's boxes do", async () => {
-    expect(faceplugin.detector.id).toBe('faceplugin-rfb320+faceapi-landmarks');
+    expect(faceplugin.detector.id).toBe('faceplugin-rfb320+faceapi-landmark68');
     const centre = (p: readonly Point[], s: number) => ({ x: p.slice(s, s + 6).reduce((a, q) => a + q.x, 0) / 6, y: p.slice(s, s + 6).reduce((a, q) => a + q.y, 0) / 6 });
     const offsets: number[] = [];
     for (const file of ['sample1.jpg', 'sample3.jpg', 'sample4.jpg', 'sample5.jpg', 'sample6.jpg']) {
       const image = await load(file);
-      const [ours, theirs] = await Promise.all([faceplugin.detector.detect(image), ssd.detector.detect(image)]);
+      const [ours, theirs] = await Promise.all([faceplugin.detector.detect(image), ssd.detect(image)]);
       expect(ours.length, file).toBe(theirs.length);
       for (const face of theirs) {
         // The same face: the nearest of ours by box centre, within a fifth of the box.

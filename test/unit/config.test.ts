@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { apiKeyOf, ConfigError, loadConfig, parseConfig, workerCount } from '../../src/config.ts';
+import { apiKeyOf, ConfigError, loadConfig, parseConfig, RECOGNIZER_THRESHOLDS, workerCount } from '../../src/config.ts';
 import { parseSourceFlag } from '../../src/cli/options.ts';
 import { runConfig } from '../../src/cli/run.ts';
 
@@ -22,7 +22,7 @@ describe('config', () => {
       expect(err).toBeInstanceOf(ConfigError);
       message = (err as Error).message;
     }
-    expect(message).toMatch(/detect\.model: .*"faceplugin"\|"tiny"\|"ssd"/);
+    expect(message).toMatch(/detect\.model: expected "faceplugin"/);
     expect(message).toMatch(/match\.threshold: .*<=1/);
     expect(message).toMatch(/cameras\.0\.url: .*expected string/);
     expect(message).toMatch(/typo/);
@@ -31,6 +31,20 @@ describe('config', () => {
   it('refuses thresholds in the wrong order and duplicate camera names', () => {
     expect(() => parseConfig({ match: { threshold: 0.8, unknownThreshold: 0.9 } })).toThrow(/match\.unknownThreshold: must not exceed/);
     expect(() => parseConfig({ cameras: [{ name: 'a', url: 'x.mp4' }, { name: 'a', url: 'y.mp4' }] })).toThrow(/cameras\.1\.name: duplicate/);
+  });
+
+  it('says why a removed tfjs detector is refused', () => {
+    expect(() => parseConfig({ detect: { model: 'tiny' } })).toThrow(/detect\.model: face-api's "tiny" detector ran on TensorFlow\.js and is gone.*use "faceplugin"/);
+  });
+
+  it("takes the match thresholds of the recognizer in force unless they are set", () => {
+    expect(parseConfig({}).recognize.model).toBe('arcface');
+    expect(parseConfig({}).match).toMatchObject(RECOGNIZER_THRESHOLDS.arcface);
+    expect(parseConfig({ recognize: { model: 'faceapi' } }).match).toMatchObject(RECOGNIZER_THRESHOLDS.faceapi);
+    expect(parseConfig({ match: { threshold: 0.5, unknownThreshold: 0.45 } }).match).toMatchObject({ threshold: 0.5, unknownThreshold: 0.45 });
+    // A threshold set below the recognizer's unknown band takes the band down with it.
+    expect(parseConfig({ match: { threshold: 0.2 } }).match).toMatchObject({ threshold: 0.2, unknownThreshold: 0.2 });
+    expect(() => parseConfig({ match: { unknownThreshold: 0.95 }, recognize: { model: 'arcface' } })).toThrow(/unknownThreshold: must not exceed match\.threshold \(0\.33\)/);
   });
 
   it('reports unreadable files and bad YAML with the file name', () => {

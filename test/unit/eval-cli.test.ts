@@ -7,7 +7,9 @@ import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FACEAPI_RECOGNIZER_TEMPLATE, INPAINT_TEMPLATE } from '../../src/align/templates.ts';
 import { registerEvalCommands, type EvalCliModels } from '../../src/cli/eval.ts';
+import { templateGeometry } from '../../src/eval/recognizers/types.ts';
 import type { Inpainter } from '../../src/models/inpaint/types.ts';
+import type { Recognizer } from '../../src/models/types.ts';
 import type { Point } from '../../src/types.ts';
 
 const SIZE = 100;
@@ -65,8 +67,19 @@ async function run(args: string[], models: EvalCliModels): Promise<{ loads: numb
   const program = new Command('unmask').exitOverride();
   let loads = 0;
   const inpainters: string[] = [];
+  const { recognizer } = models as EvalCliModels & { recognizer: Recognizer };
   registerEvalCommands(program, {
     loadModels: async () => (loads++, models),
+    // The fake colour recognizer under every name asked for.
+    loadRecognizer: async (id) => ({
+      id,
+      version: recognizer.version,
+      dims: recognizer.dims,
+      description: 'fake',
+      chip: templateGeometry(recognizer.template),
+      embed: (chips) => recognizer.embed(chips),
+      close: async () => {},
+    }),
     loadInpainter: async (path) => (inpainters.push(path), greyInpainter(path)),
   });
   await program.parseAsync(['node', 'unmask', 'eval', 'lfw', ...args]);

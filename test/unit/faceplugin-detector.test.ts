@@ -1,7 +1,7 @@
 // faceplugin's detector: the frame as the model takes it, and its outputs as boxes in the frame.
 import { describe, expect, it } from 'vitest';
 import { clipToImage } from '../../src/models/faceapi/detector.ts';
-import { DETECTOR_INPUT, decodeDetections, frameInput } from '../../src/models/faceplugin/detector.ts';
+import { DETECTOR_INPUT, decodeDetections, frameInput, photoCanvas } from '../../src/models/faceplugin/detector.ts';
 import type { RgbImage } from '../../src/types.ts';
 
 function image(width: number, height: number, pixel: (x: number, y: number) => [number, number, number]): RgbImage {
@@ -57,5 +57,32 @@ describe('decodeDetections', () => {
 describe('clipToImage', () => {
   it('cuts a box reaching over the frame’s edges to whole pixels inside it', () => {
     expect(clipToImage({ x: -10.4, y: 5.7, width: 50, height: 200 }, 100, 100)).toEqual({ x: 0, y: 5, width: 39, height: 94 });
+  });
+});
+
+describe('photoCanvas', () => {
+  it('centres the photo on a 4:3 canvas with the margin around its longer side', () => {
+    const canvas = photoCanvas(200, 200, 0.5);
+    // 200 + 2 × 100 = 400 high, so 400 × 4/3 wide.
+    expect(canvas.height).toBeCloseTo(400);
+    expect(canvas.width).toBeCloseTo(400 * (4 / 3));
+    expect(canvas.x + canvas.width / 2).toBeCloseTo(100);
+    expect(canvas.y + canvas.height / 2).toBeCloseTo(100);
+  });
+
+  it('keeps a wide photo whole: the canvas grows in height instead', () => {
+    const canvas = photoCanvas(1000, 100, 0);
+    expect(canvas.width).toBeCloseTo(1000);
+    expect(canvas.height).toBeCloseTo(750);
+  });
+
+  it('paints the canvas outside the photo grey (0 after normalisation)', () => {
+    const plane = DETECTOR_INPUT.width * DETECTOR_INPUT.height;
+    const white = image(100, 100, () => [255, 255, 255]);
+    const input = frameInput(white, photoCanvas(100, 100, 0.5));
+    const at = (u: number, v: number) => input[v * DETECTOR_INPUT.width + u];
+    expect(at(0, 0)).toBe(0); // corner: canvas
+    expect(at(DETECTOR_INPUT.width / 2, DETECTOR_INPUT.height / 2)).toBe(1); // centre: the photo
+    expect(input).toHaveLength(3 * plane);
   });
 });

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import sharp from 'sharp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { decodeImage, Enroller, faceSourceRegion, THUMBNAIL_TEMPLATE } from '../../src/gallery/enroll.ts';
+import { decodeImage, dominantFace, Enroller, faceSourceRegion, THUMBNAIL_TEMPLATE } from '../../src/gallery/enroll.ts';
 import { GalleryError } from '../../src/gallery/errors.ts';
 import { GalleryIndex } from '../../src/gallery/search.ts';
 import { GalleryStore } from '../../src/gallery/store.ts';
@@ -150,6 +150,34 @@ describe('Enroller', () => {
     const outOfRange = await expectRefusal(enroller.enroll(alice.id, photo.bytes, { faceIndex: 2 }), 'face_index_out_of_range', 422);
     expect(outOfRange.message).toMatch(/face 2 was asked for, but the image shows 2 faces/);
     await expectRefusal(enroller.enroll(alice.id, photo.bytes, { faceIndex: -1 }), 'face_index_out_of_range', 422);
+  });
+
+  it('takes the face that dominates a photo (twice the area of any other, nearest the centre) and says so', async () => {
+    const alice = store.createIdentity('Alice');
+    const photo = await makePhoto(600, 400, [
+      { x: 200, y: 100, size: 200, person: 1, score: 0.95 },
+      { x: 520, y: 20, size: 60, person: 2, score: 0.9 },
+    ]);
+    detector.register(photo);
+    const result = await enroller.enroll(alice.id, photo.bytes);
+    expect(result.sample.box).toEqual({ x: 200, y: 100, width: 200, height: 200 });
+    expect(result.chosen?.face.index).toBe(0);
+    expect(result.chosen?.faces).toHaveLength(2);
+    expect(result.chosen?.reason).toMatch(/face 0 of 2 taken: the nearest the centre, and every other is under 1\/2 of its area or at the photo's edge/);
+  });
+
+  it('takes the central face over a bystander cut by the edge, and does not guess otherwise', () => {
+    const box = (x: number, y: number, w: number, h = w) => ({ box: { x, y, width: w, height: h } });
+    expect(dominantFace([box(200, 100, 200), box(520, 20, 60)], 600, 400)).toBe(0);
+    // LFW's way: a neighbour's face half out of the photo beside the subject, or just inside its border.
+    expect(dominantFace([box(-8, 80, 80, 130), box(85, 60, 95, 130)], 250, 250)).toBe(1);
+    expect(dominantFace([box(6, 87, 63, 98), box(93, 64, 80, 121)], 250, 250)).toBe(1);
+    // Two whole faces of a like size: a pair photo.
+    expect(dominantFace([box(100, 100, 150), box(350, 100, 120)], 600, 400)).toBeUndefined();
+    // The central face is itself cut by the edge (a tight crop) and the other is large: no guess.
+    expect(dominantFace([box(-10, -10, 300, 200), box(400, 100, 200)], 600, 400)).toBeUndefined();
+    expect(dominantFace([box(0, 0, 50)], 600, 400)).toBe(0);
+    expect(dominantFace([], 600, 400)).toBeUndefined();
   });
 
   it('refuses a photo without a face, saying why', async () => {

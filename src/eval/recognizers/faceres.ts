@@ -33,18 +33,42 @@ export const FACERES_GEOMETRY: ChipGeometry = templateGeometry({
 const require = createRequire(import.meta.url);
 type Tf = typeof import('@tensorflow/tfjs');
 
+/** Evaluation only: faceres needs packages the service does not (optionalDependencies in package.json). */
+export class OptionalPackageMissing extends Error {
+  constructor(packageName: string) {
+    super(
+      `the faceres recognizer needs the optional package ${packageName}, which is not installed ` +
+        '(npm ci installs it unless --omit=optional or --omit=dev was given); leave faceres out of --recognizers, or install it',
+    );
+    this.name = 'OptionalPackageMissing';
+  }
+}
+
+function requireOptional<T>(name: string): T {
+  try {
+    return require(name) as T;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') throw new OptionalPackageMissing(name);
+    throw err;
+  }
+}
+
 /** Human's models folder (the package's exports do not list package.json, so resolve its entry point). */
 export function humanModelDir(): string {
-  return join(dirname(require.resolve('@vladmandic/human')), '..', 'models');
+  try {
+    return join(dirname(require.resolve('@vladmandic/human')), '..', 'models');
+  } catch {
+    throw new OptionalPackageMissing('@vladmandic/human');
+  }
 }
 
 let backend: Promise<Tf> | undefined;
 
-/** tfjs on its WASM backend with the local .wasm files (as src/models/faceapi/runtime.ts). */
+/** tfjs on its WASM backend with the local .wasm files. */
 function wasmTf(): Promise<Tf> {
   backend ??= (async () => {
-    const tf: Tf = require('@tensorflow/tfjs');
-    const wasm = require('@tensorflow/tfjs-backend-wasm');
+    const tf = requireOptional<Tf>('@tensorflow/tfjs');
+    const wasm = requireOptional<{ setWasmPaths(path: string, fetch: boolean): void }>('@tensorflow/tfjs-backend-wasm');
     wasm.setWasmPaths(join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + '/', false);
     await tf.setBackend('wasm');
     await tf.ready();

@@ -1,6 +1,5 @@
 // The recognizers `unmask eval lfw --recognizers` can name, and how each is loaded.
-import type { Recognizer } from '../../models/types.ts';
-import { FACEAPI_ID, faceApiRecognizer } from './faceapi.ts';
+import { FACEAPI_ID, loadFaceApiRecognizer } from './faceapi.ts';
 import { FACEPLUGIN_ID, loadFacepluginRecognizer } from './faceplugin.ts';
 import { FACERES_ID, loadFaceresRecognizer } from './faceres.ts';
 import type { EvalRecognizer } from './types.ts';
@@ -10,11 +9,11 @@ export type { EvalRecognizer } from './types.ts';
 /** In the order results list them. */
 export const RECOGNIZER_IDS = [FACEAPI_ID, FACEPLUGIN_ID, FACERES_ID] as const;
 
-/** Loads one recognizer by its id; face-api's is the service's own (its workers already run). */
-export async function loadEvalRecognizer(id: string, service: Recognizer): Promise<EvalRecognizer> {
+/** Loads one recognizer by its id, in this thread. */
+export async function loadEvalRecognizer(id: string): Promise<EvalRecognizer> {
   switch (id) {
     case FACEAPI_ID:
-      return faceApiRecognizer(service);
+      return loadFaceApiRecognizer();
     case FACEPLUGIN_ID:
       return loadFacepluginRecognizer();
     case FACERES_ID:

@@ -1,12 +1,18 @@
-// face-api's face detectors (SSD MobileNetV1 or TinyFaceDetector) + the 68-point landmark net; or
-// faceplugin's RFB-320 detector's boxes (faceplugin/detector.ts) with the same landmark net on them.
-import type { Config } from '../../config.ts';
+// face-api's face detectors (SSD MobileNetV1 or TinyFaceDetector) + the 68-point landmark net on
+// TensorFlow.js; or faceplugin's RFB-320 boxes with the same landmark net on them. Not on the service's
+// path (every model there runs on onnxruntime): the reference the ONNX ports are checked against, and
+// the detector of earlier measurements that tools re-run.
 import type { Box, DetectedFace, RgbImage } from '../../types.ts';
 import { FacepluginBoxDetector, type ScoredBox } from '../faceplugin/detector.ts';
 import type { Detector } from '../types.ts';
 import { loadFaceApi, type FaceApi } from './runtime.ts';
 
-export type DetectorSettings = Pick<Config['detect'], 'model' | 'minConfidence' | 'tinyInputSize'>;
+export interface DetectorSettings {
+  model: 'ssd' | 'tiny' | 'faceplugin';
+  minConfidence: number;
+  /** TinyFaceDetector's input side, a multiple of 32. */
+  tinyInputSize: number;
+}
 
 /** At most this many faces a frame (face-api's SSD option; the same cap for faceplugin's boxes). */
 const MAX_FACES = 50;

@@ -7,7 +7,6 @@
 // The graph takes raw RGB 0–255 and normalises inside; its output is the net's: x, y interleaved, as
 // fractions of the 112×112 input. test/integration/faceapi-onnx.test.ts checks the points against tfjs.
 import type { Box, Point, RgbImage } from '../../types.ts';
-import type { OnnxSessionOptions } from '../onnx-session.ts';
 import { openRunner, singleIo, type OnnxRunner } from '../runner.ts';
 import type { Closable, Landmarker } from '../types.ts';
 import { faceApiModel, faceApiModelPath } from './files.ts';
@@ -17,19 +16,6 @@ export const LANDMARK_INPUT_SIZE = 112;
 const POINTS = 68;
 /** Faces per run: bounds the tensor a crowded frame makes (112×112×3 floats a face). */
 const MAX_BATCH = 32;
-
-/**
- * Graph optimisation for both face-api ports. Unlike faceplugin's PRelu recognizer, both run faster
- * with 'all' (its NCHWc layout rewrite) than with 'extended': per face, p50, one thread, here —
- * landmark net 5.5 against 10 ms (batch 8), recognizer 10 against 18 ms (batch 8), 16 against 27 ms
- * (batch 1) (training/ports/faceapi_bench.ts). Parity with tfjs is the same under both.
- */
-export const FACEAPI_OPTIMIZATION = 'all';
-
-/** The session options the wrappers open the ports with: one CPU thread (as the pool gives), FACEAPI_OPTIMIZATION. */
-export function faceApiSessionOptions(base: OnnxSessionOptions): OnnxSessionOptions {
-  return { ...base, threads: 1, optimization: FACEAPI_OPTIMIZATION };
-}
 
 /**
  * The part of `box` that face-api cuts out of a `width`×`height` image (Box.clipAtImageBorders, then
@@ -127,7 +113,7 @@ export class FaceApiOnnxLandmarker implements Landmarker, Closable {
   /** The model in this thread (the service runs it in its model pool instead). */
   static async load(path = faceApiModelPath('landmark68')): Promise<FaceApiOnnxLandmarker> {
     const spec = faceApiModel('landmark68', path);
-    return new FaceApiOnnxLandmarker(await openRunner(spec.path, faceApiSessionOptions(spec.options), { what: spec.what, howToGet: spec.howToGet, error: (m) => new Error(m) }));
+    return new FaceApiOnnxLandmarker(await openRunner(spec.path, spec.options, { what: spec.what, howToGet: spec.howToGet, error: (m) => new Error(m) }));
   }
 
   async locate(image: RgbImage, box: Box): Promise<Point[]> {

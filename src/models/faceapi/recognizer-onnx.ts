@@ -8,7 +8,6 @@ import type { RgbImage } from '../../types.ts';
 import { openRunner, singleIo, type OnnxRunner } from '../runner.ts';
 import type { Closable, Recognizer } from '../types.ts';
 import { faceApiModel, faceApiModelPath } from './files.ts';
-import { faceApiSessionOptions } from './landmarks-onnx.ts';
 
 /** Faces per run: bounds the tensor a burst of faces makes (150×150×3 floats each). */
 const MAX_BATCH = 32;
@@ -41,7 +40,7 @@ export class FaceApiOnnxRecognizer implements Recognizer, Closable {
   /** The model in this thread (the service runs it in its model pool instead). */
   static async load(path = faceApiModelPath('recognizer')): Promise<FaceApiOnnxRecognizer> {
     const spec = faceApiModel('recognizer', path);
-    return new FaceApiOnnxRecognizer(await openRunner(spec.path, faceApiSessionOptions(spec.options), { what: spec.what, howToGet: spec.howToGet, error: (m) => new Error(m) }));
+    return new FaceApiOnnxRecognizer(await openRunner(spec.path, spec.options, { what: spec.what, howToGet: spec.howToGet, error: (m) => new Error(m) }));
   }
 
   /** One descriptor a crop, all crops in one run (up to 32 a run). */

@@ -6,11 +6,11 @@
 // Why the service has it: on camera frames it finds 199 of 200 LFW people in a surgical mask where
 // face-api's TinyFace finds 133, in a median 5.7 ms a frame (training/tools/masked_detection.ts). It
 // gives boxes only: the landmarks come from face-api's landmark net on its boxes (faceapi/detector.ts).
-import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import { resizeBox } from '../../align/resize.ts';
 import { iou } from '../../track/tracker.ts';
 import type { Box, RgbImage } from '../../types.ts';
-import { facepluginModelPath, openFacepluginModel } from './files.ts';
+import type { OnnxRunner } from '../runner.ts';
+import { openFacepluginModel } from './files.ts';
 
 export const DETECTOR_INPUT = { width: 320, height: 240 } as const;
 /** Overlap above which the weaker of two boxes is dropped (the package's nms_threshold). */
@@ -23,13 +23,17 @@ export interface ScoredBox {
   score: number;
 }
 
+/** Grey of the canvas around a photo (photoCanvas): 127 is what the model's normalisation maps to 0. */
+const CANVAS_GREY = 127;
+
 /**
- * The frame stretched to the model's 320×240, sampled bilinearly at pixel centres (as OpenCV's
- * resize, which the package uses), RGB (v − 127) / 128, channel planes one after the other.
+ * The `region` of the frame (the whole frame by default) stretched to the model's 320×240, sampled
+ * bilinearly at pixel centres (as OpenCV's resize, which the package uses), RGB (v − 127) / 128,
+ * channel planes one after the other. Parts of the region outside the frame are plain grey.
  */
-export function frameInput(image: RgbImage): Float32Array {
+export function frameInput(image: RgbImage, region: Box = { x: 0, y: 0, width: image.width, height: image.height }): Float32Array {
   const { width, height } = DETECTOR_INPUT;
-  const rgb = resizeBox(image, { x: 0, y: 0, width: image.width, height: image.height }, width, height);
+  const rgb = resizeBox(image, region, width, height, CANVAS_GREY);
   const plane = width * height;
   const out = new Float32Array(3 * plane);
   for (let i = 0; i < plane; i++) for (let k = 0; k < 3; k++) out[k * plane + i] = (rgb[3 * i + k] - 127) / 128;
@@ -61,25 +65,43 @@ export function decodeDetections(scores: ArrayLike<number>, corners: ArrayLike<n
   return kept;
 }
 
-/** Face boxes (no landmarks) by the RFB-320 model; one session, one thread. */
+/**
+ * The region a photo is detected in: the photo centred on a 4:3 grey canvas (the model's own aspect,
+ * so nothing is stretched) with `margin` of its longer side around it. The model was trained on
+ * scenes, not portraits: a face that fills the photo (a tight crop) is found once it has context.
+ */
+export function photoCanvas(width: number, height: number, margin: number): Box {
+  const aspect = DETECTOR_INPUT.width / DETECTOR_INPUT.height;
+  let w = width + 2 * margin * Math.max(width, height), h = height + 2 * margin * Math.max(width, height);
+  if (w / h < aspect) w = h * aspect;
+  else h = w / aspect;
+  return { x: (width - w) / 2, y: (height - h) / 2, width: w, height: h };
+}
+
+/** Face boxes (no landmarks) by the RFB-320 model. */
 export class FacepluginBoxDetector {
   readonly id = 'faceplugin-rfb320';
 
-  private constructor(private readonly session: InferenceSession) {}
-
-  static async load(path = facepluginModelPath('fr_detect')): Promise<FacepluginBoxDetector> {
-    const { session } = await openFacepluginModel(path, 'face detector');
-    const names = `${session.inputNames.join(',')} → ${session.outputNames.join(',')}`;
-    if (names !== 'input → scores,boxes') throw new Error(`${path} is not faceplugin's face detector: its tensors are ${names}, expected input → scores,boxes`);
-    return new FacepluginBoxDetector(session);
+  constructor(private readonly runner: OnnxRunner) {
+    const names = `${runner.inputNames.join(',')} → ${runner.outputNames.join(',')}`;
+    if (names !== 'input → scores,boxes') throw new Error(`this is not faceplugin's face detector: its tensors are ${names}, expected input → scores,boxes`);
   }
 
-  async boxes(image: RgbImage, minScore: number): Promise<ScoredBox[]> {
-    const out = await this.session.run({ input: new Tensor('float32', frameInput(image), [1, 3, DETECTOR_INPUT.height, DETECTOR_INPUT.width]) });
-    return decodeDetections(out.scores.data as Float32Array, out.boxes.data as Float32Array, image.width, image.height, minScore);
+  /** The model in this thread. */
+  static async load(path?: string): Promise<FacepluginBoxDetector> {
+    return new FacepluginBoxDetector(await openFacepluginModel('fr_detect', path));
+  }
+
+  /** Faces in `region` of the image (the whole image by default), in the image's pixels. */
+  async boxes(image: RgbImage, minScore: number, region: Box = { x: 0, y: 0, width: image.width, height: image.height }): Promise<ScoredBox[]> {
+    const out = await this.runner.run({ input: { data: frameInput(image, region), dims: [1, 3, DETECTOR_INPUT.height, DETECTOR_INPUT.width] } });
+    return decodeDetections(out.scores.data, out.boxes.data, region.width, region.height, minScore).map(({ box, score }) => ({
+      score,
+      box: { x: box.x + region.x, y: box.y + region.y, width: box.width, height: box.height },
+    }));
   }
 
   async close(): Promise<void> {
-    await this.session.release();
+    await this.runner.close();
   }
 }

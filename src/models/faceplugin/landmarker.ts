@@ -7,11 +7,11 @@
 // by about 5 % (training/tools/masked_eyes.ts). The upper-face match of a masked face is aligned on the
 // eyes alone, so it locates them with this model. On turned or bowed heads it does worse than face-api's,
 // so it serves nothing else.
-import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import { resizeBox } from '../../align/resize.ts';
 import type { Box, Point, RgbImage } from '../../types.ts';
 import type { Closable, Landmarker } from '../types.ts';
-import { facepluginModelPath, openFacepluginModel } from './files.ts';
+import { singleIo, type OnnxRunner } from '../runner.ts';
+import { openFacepluginModel } from './files.ts';
 
 /** The model's input side. */
 export const LANDMARK_INPUT_SIZE = 64;
@@ -37,21 +37,23 @@ export function pointsInImage(output: ArrayLike<number>, box: Box): Point[] {
 
 export class FacepluginLandmarker implements Landmarker, Closable {
   readonly id = 'faceplugin-landmark68';
+  private readonly io: { input: string; output: string };
 
-  private constructor(private readonly session: InferenceSession) {}
+  constructor(private readonly runner: OnnxRunner) {
+    this.io = singleIo(runner, 'landmark model');
+  }
 
-  static async load(path = facepluginModelPath('fr_landmark')): Promise<FacepluginLandmarker> {
-    return new FacepluginLandmarker((await openFacepluginModel(path, 'landmark model')).session);
+  /** The model in this thread. */
+  static async load(path?: string): Promise<FacepluginLandmarker> {
+    return new FacepluginLandmarker(await openFacepluginModel('fr_landmark', path));
   }
 
   async locate(image: RgbImage, box: Box): Promise<Point[]> {
-    const [input] = this.session.inputNames, [output] = this.session.outputNames;
-    const tensor = new Tensor('float32', greyBoxInput(image, box), [1, 1, LANDMARK_INPUT_SIZE, LANDMARK_INPUT_SIZE]);
-    const result = await this.session.run({ [input]: tensor });
-    return pointsInImage(result[output].data as Float32Array, box);
+    const result = await this.runner.run({ [this.io.input]: { data: greyBoxInput(image, box), dims: [1, 1, LANDMARK_INPUT_SIZE, LANDMARK_INPUT_SIZE] } });
+    return pointsInImage(result[this.io.output].data, box);
   }
 
   async close(): Promise<void> {
-    await this.session.release();
+    await this.runner.close();
   }
 }

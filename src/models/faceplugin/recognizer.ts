@@ -4,13 +4,16 @@
 // package warps with an affine fit of three points; here all five are fitted by a similarity
 // (InsightFace's own practice for this template), which keeps the face's aspect.
 //
-// The service uses it for the upper-face view of faces whose lower half is covered (upper-face.ts):
-// measured on masked LFW faces it keeps identities better there than face-api's recognizer.
-import { Tensor, type InferenceSession } from 'onnxruntime-node';
+// The service's main recognizer (recognize.model: arcface) and the upper-face view of faces whose
+// lower half is covered (upper-face.ts). The vendored graph takes a free batch (models/faceplugin/PROVENANCE.md).
 import { ARCFACE_TEMPLATE } from '../../align/templates.ts';
 import type { RgbImage } from '../../types.ts';
-import { facepluginModelPath, openFacepluginModel } from './files.ts';
+import { singleIo, type OnnxRunner } from '../runner.ts';
 import type { Closable, Recognizer } from '../types.ts';
+import { openFacepluginModel } from './files.ts';
+
+/** Faces per run: bounds the tensor a burst of faces makes (112×112×3 floats each). */
+const MAX_BATCH = 32;
 
 /** (v − 127) / 128 per RGB channel, planar (NCHW). */
 export function arcFaceInput(chip: RgbImage): Float32Array {
@@ -24,31 +27,37 @@ export class ArcFaceRecognizer implements Recognizer, Closable {
   readonly id = 'faceplugin-arcface';
   readonly dims = 512;
   readonly template = ARCFACE_TEMPLATE;
+  readonly version: string;
+  private readonly io: { input: string; output: string };
 
-  private constructor(
-    private readonly session: InferenceSession,
-    readonly version: string,
-  ) {}
+  constructor(private readonly runner: OnnxRunner) {
+    this.version = `${runner.version}-${ARCFACE_TEMPLATE.name}`;
+    this.io = singleIo(runner, 'ArcFace recognizer');
+  }
 
-  static async load(path = facepluginModelPath('fr_feature')): Promise<ArcFaceRecognizer> {
-    const { session, version } = await openFacepluginModel(path, 'ArcFace recognizer');
-    return new ArcFaceRecognizer(session, `${version}-${ARCFACE_TEMPLATE.name}`);
+  /** The model in this thread (the service runs it in its model pool instead). */
+  static async load(path?: string): Promise<ArcFaceRecognizer> {
+    return new ArcFaceRecognizer(await openFacepluginModel('fr_feature', path));
   }
 
   async embed(crops: RgbImage[]): Promise<Float32Array[]> {
     const size = this.template.size;
-    const [input] = this.session.inputNames, [output] = this.session.outputNames;
-    const out: Float32Array[] = [];
-    // The exported graph has a fixed batch of 1.
-    for (const crop of crops) {
+    const plane = 3 * size * size;
+    for (const crop of crops)
       if (crop.width !== size || crop.height !== size) throw new Error(`recognizer crop must be ${size}×${size}, got ${crop.width}×${crop.height}`);
-      const result = await this.session.run({ [input]: new Tensor('float32', arcFaceInput(crop), [1, 3, size, size]) });
-      out.push(Float32Array.from(result[output].data as Float32Array));
+    const out: Float32Array[] = [];
+    for (let start = 0; start < crops.length; start += MAX_BATCH) {
+      const batch = crops.slice(start, start + MAX_BATCH);
+      const input = new Float32Array(batch.length * plane);
+      batch.forEach((crop, i) => input.set(arcFaceInput(crop), i * plane));
+      const result = await this.runner.run({ [this.io.input]: { data: input, dims: [batch.length, 3, size, size] } });
+      const data = result[this.io.output].data;
+      for (let i = 0; i < batch.length; i++) out.push(data.slice(i * this.dims, (i + 1) * this.dims));
     }
     return out;
   }
 
   async close(): Promise<void> {
-    await this.session.release();
+    await this.runner.close();
   }
 }

@@ -113,7 +113,12 @@ export function galleryRoutes({ store, index, enroller }: GalleryRouteDeps): Fas
         const result = await enroller.enroll(request.params.id, bytes, { faceIndex: request.query.face });
         return reply
           .code(result.duplicate ? 200 : 201)
-          .send({ identity: result.identity, duplicate: result.duplicate, sample: sampleJson(result.sample) });
+          .send({
+            identity: result.identity,
+            duplicate: result.duplicate,
+            sample: sampleJson(result.sample),
+            ...(result.chosen ? { chosen: { face: result.chosen.face, faces: result.chosen.faces, reason: result.chosen.reason } } : {}),
+          });
       },
     );
 
