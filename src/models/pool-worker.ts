@@ -12,7 +12,7 @@ export interface ModelInfo {
   outputNames: string[];
 }
 
-export type PoolRequest = { id: number; op: 'run'; model: string; feeds: Feeds };
+export type PoolRequest = { id: number; op: 'run'; model: string; feeds: Feeds } | { id: number; op: 'close' };
 
 export type PoolReply =
   | { kind: 'ready'; models: ModelInfo[] }
@@ -29,6 +29,11 @@ try {
   for (const spec of specs)
     runners.set(spec.name, await openRunner(spec.path, spec.options, { what: spec.what, howToGet: spec.howToGet, error: (m) => new Error(m) }));
   port.on('message', async (req: PoolRequest) => {
+    if (req.op === 'close') {
+      for (const runner of runners.values()) await runner.close();
+      port.close();
+      return;
+    }
     try {
       const runner = runners.get(req.model);
       if (!runner) throw new Error(`no model "${req.model}" in this thread`);

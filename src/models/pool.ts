@@ -99,11 +99,33 @@ export class OnnxPool {
     });
   }
 
+  /**
+   * Lets the requests in flight finish, then has each thread release its sessions and exit. A thread
+   * stopped in the middle of a native run aborts the whole process, so terminate() is only the last
+   * resort, after CLOSE_TIMEOUT_MS.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all(this.threads.map((t) => t.worker.terminate()));
+    await Promise.all(this.threads.map((t) => closeThread(t)));
   }
+}
+
+const CLOSE_TIMEOUT_MS = 10_000;
+
+async function closeThread(thread: PoolThread): Promise<void> {
+  const exited = new Promise<void>((resolve) => thread.worker.once('exit', () => resolve()));
+  const settled = Promise.allSettled([...thread.pending.values()].map((p) => new Promise<void>((resolve) => {
+    const { resolve: done, reject: failed } = p;
+    p.resolve = (v) => (done(v), resolve());
+    p.reject = (e) => (failed(e), resolve());
+  })));
+  const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), CLOSE_TIMEOUT_MS).unref());
+  if ((await Promise.race([settled, timeout])) !== 'timeout') {
+    thread.worker.postMessage({ id: 0, op: 'close' } satisfies PoolRequest);
+    if ((await Promise.race([exited.then(() => 'exited' as const), timeout])) === 'exited') return;
+  }
+  await thread.worker.terminate();
 }
 
 function startThread(threads: PoolThread[], models: PooledModel[]): Promise<ModelInfo[]> {

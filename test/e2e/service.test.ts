@@ -154,7 +154,7 @@ describe.skipIf(!haveLfw)('service end to end', () => {
     const alert = alerts[0];
     expect(alert.schema).toBe(1);
     expect(alert.camera).toBe('lobby');
-    expect(alert.score).toBeGreaterThanOrEqual(0.92);
+    expect(alert.score).toBeGreaterThanOrEqual(parseConfig({}).match.threshold);
     expect(Date.parse(alert.sentTime)).toBeGreaterThanOrEqual(Date.parse(alert.frameTime));
     const jpeg = await sharp(Buffer.from(alert.faceJpeg, 'base64')).metadata();
     expect([jpeg.format, jpeg.width, jpeg.height]).toEqual(['jpeg', 128, 128]);
@@ -169,8 +169,9 @@ describe.skipIf(!haveLfw)('service end to end', () => {
     await waitFor(() => camera.status().restarts > restartsBefore && camera.status().state === 'live' && camera.pid() !== pid, 15_000, 'the camera to come back');
     const health = await fetch(`${service.url}/healthz`).then((r) => r.json());
     expect(health.cameras.lobby.restarts).toBeGreaterThan(restartsBefore);
-    // The repair models run on the configured provider (cpu by default), shown in /healthz and /metrics.
-    expect(health.models.providers).toEqual({ occlusion: 'cpu', inpaint: 'cpu' });
+    // Every model runs on the configured provider (cpu by default), shown in /healthz and /metrics.
+    expect(health.models.providers).toEqual({ fr_detect: 'cpu', landmark68: 'cpu', fr_landmark: 'cpu', fr_feature: 'cpu', occlusion: 'cpu', inpaint: 'cpu' });
+    expect(health.models.recognizer).toMatch(/^faceplugin-arcface@/);
     // Masked faces: the upper-face recognizer, and the model that finds their eyes (match.upperFace.eyes).
     expect(health.models.upperFaceRecognizer).toMatch(/^faceplugin-arcface\+upper-face@/);
     expect(health.models.upperFaceEyes).toBe('faceplugin-landmark68');

@@ -166,7 +166,7 @@ describe.skipIf(!haveChromium || !haveLfw)("operator's page in Chromium", () => 
     await card.waitFor({ timeout: 40_000 });
     expect(await card.locator('.who').textContent()).toBe(NAME);
     expect(await card.locator('dt:text-is("Camera") + dd').textContent()).toBe('lobby');
-    expect(Number(await card.locator('dt:text-is("Score") + dd').textContent())).toBeGreaterThanOrEqual(0.92);
+    expect(Number(await card.locator('dt:text-is("Score") + dd').textContent())).toBeGreaterThanOrEqual(parseConfig({}).match.threshold);
     // The face crop decoded in the browser.
     expect(await card.locator('.crop img').first().evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBe(128);
     const file = await shoot(page, 'alerts');

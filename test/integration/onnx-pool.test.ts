@@ -63,6 +63,15 @@ describe('OnnxPool', () => {
     expect(pool.busy).toBe(0);
   });
 
+  it('lets the runs in flight finish when it closes (stopping a thread mid-run would abort the process)', async () => {
+    const faces = await crops(2);
+    const closing = await OnnxPool.start(2, [facepluginModel('fr_feature')]);
+    const recognizer = new ArcFaceRecognizer(closing.runner('fr_feature'));
+    const runs = Array.from({ length: 4 }, () => recognizer.embed(faces));
+    await closing.close();
+    for (const embeddings of await Promise.all(runs)) expect(embeddings).toHaveLength(2);
+  });
+
   it('names the missing file when a model cannot open, and refuses work once closed', async () => {
     await expect(OnnxPool.start(1, [facepluginModel('fr_feature', '/nonexistent/fr_feature.onnx')])).rejects.toThrow(ModelLoadError);
     await expect(OnnxPool.start(1, [facepluginModel('fr_feature', '/nonexistent/fr_feature.onnx')])).rejects.toThrow(/no ArcFace recognizer at \/nonexistent\/fr_feature\.onnx/);
