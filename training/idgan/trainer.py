@@ -416,9 +416,9 @@ class Trainer:
         previous = []
 
         def on_signal(signum, _frame):
+            # Only a flag: the loop says so and checkpoints (no I/O here, the signal may land inside a write).
             if self.stop_requested is None:
                 self.request_stop(signal.Signals(signum).name)
-                print(f'{signal.Signals(signum).name}: stopping after this step, with a checkpoint', flush=True)
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             try:
@@ -472,6 +472,8 @@ class Trainer:
                     self._evaluate_and_keep_best()
                 out_of_time = s.time_budget_s is not None and time.monotonic() - started > s.time_budget_s
                 stopping = self.stop_requested is not None
+                if stopping:
+                    print(f'{self.stop_requested}: stopping after step {self.step}, with a checkpoint', flush=True)
                 if self.step % s.checkpoint_every == 0 or self.step >= s.steps or out_of_time or stopping:
                     self.save_checkpoint()
                 if stopping:
