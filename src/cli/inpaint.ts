@@ -9,18 +9,17 @@ import { invertSimilarity, scaleOf } from '../align/similarity.ts';
 import { INPAINT_TEMPLATE } from '../align/templates.ts';
 import { alignToTemplate, landmarksInCrop } from '../align/warp.ts';
 import { ConfigError, type Config } from '../config.ts';
-import { detectWithBorder } from '../dataset/align.ts';
 import { decodeImage } from '../gallery/enroll.ts';
 import { GalleryError } from '../gallery/errors.ts';
-import { boxHole, holeArea, holeFromMaskImage, MASK_THRESHOLD, warpHole } from '../models/inpaint/hole.ts';
-import { DEFAULT_INPAINT_MODEL, InpaintModelError, OnnxInpainter } from '../models/inpaint/onnx.ts';
-import { pasteBack } from '../models/inpaint/paste.ts';
-import type { Inpainter } from '../models/inpaint/types.ts';
-import { faceRegion, occludedFraction, occlusionMask } from '../models/occlusion/mask.ts';
-import { HOW_TO_GET_A_SEGMENTER, OcclusionModelError, OnnxOcclusionSegmenter } from '../models/occlusion/onnx.ts';
-import type { OcclusionSegmenter } from '../models/occlusion/types.ts';
-import { holeInFrame } from '../pipeline/repair.ts';
-import { FacepluginLandmarker } from '../models/faceplugin/landmarker.ts';
+import { boxHole, holeArea, holeFromMaskImage, MASK_THRESHOLD, warpHole } from '../repair/hole.ts';
+import { DEFAULT_INPAINT_MODEL, InpaintModelError, OnnxInpainter } from '../repair/idgan.ts';
+import { pasteBack } from '../repair/paste.ts';
+import type { Inpainter } from '../repair/inpainter-types.ts';
+import { faceRegion, occludedFraction, occlusionMask } from '../repair/mask.ts';
+import { HOW_TO_GET_A_SEGMENTER, OcclusionModelError, OnnxOcclusionSegmenter } from '../repair/segmenter.ts';
+import type { OcclusionSegmenter } from '../repair/segmenter-types.ts';
+import { holeInFrame } from '../repair/repairer.ts';
+import { FacepluginLandmarker } from '../detect/faceplugin-landmarks.ts';
 import type { Closable, Detector, Landmarker } from '../models/types.ts';
 import type { Box, DetectedFace, RgbImage } from '../types.ts';
 import { configFrom, fraction, wholeNumber } from './options.ts';
@@ -74,7 +73,7 @@ const OUTPUT_FORMATS: Record<string, 'png' | 'jpeg' | 'webp' | 'tiff'> = {
 };
 
 async function loadRealModels(config: Config): Promise<InpaintCliModels> {
-  const { loadModels } = await import('../models/index.ts');
+  const { loadModels } = await import('../models/registry.ts');
   return loadModels(config, 1); // one photo: one worker starts fastest
 }
 
@@ -314,13 +313,13 @@ async function findFace(
 /** Detection on a copy at most DETECTION_MAX_SIDE wide (SSD sees 512×512 anyway), in the photo's pixels. */
 async function detectFaces(detector: Detector, photo: RgbImage): Promise<DetectedFace[]> {
   const scale = Math.min(1, DETECTION_MAX_SIDE / Math.max(photo.width, photo.height));
-  if (scale === 1) return detectWithBorder(detector, photo);
+  if (scale === 1) return detector.detect(photo);
   const width = Math.max(1, Math.round(photo.width * scale)), height = Math.max(1, Math.round(photo.height * scale));
   const { data } = await sharp(photo.data, { raw: { width: photo.width, height: photo.height, channels: 3 } })
     .resize(width, height, { fit: 'fill' })
     .raw()
     .toBuffer({ resolveWithObject: true });
-  const faces = await detectWithBorder(detector, { width, height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+  const faces = await detector.detect({ width, height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
   const sx = photo.width / width, sy = photo.height / height;
   return faces.map((f) => ({
     score: f.score,

@@ -1,5 +1,5 @@
 // Matching decisions: what one gallery match means, and when a track's vote is worth an alert.
-import type { VoteSummary } from '../track/vote.ts';
+import type { VoteSummary } from './vote.ts';
 import type { Identity } from '../types.ts';
 
 /** known: score ≥ threshold; unknown: no match or score < unknownThreshold; undecided: in between. */

@@ -9,7 +9,7 @@ import { alertsSent, facesDetected, framesDropped, stageSeconds } from '../obser
 import { stageLogger } from '../observe/log.ts';
 import { ALERT_SCHEMA, type AlertMessage, type Frame } from '../types.ts';
 import { dropOldest } from './backpressure.ts';
-import { repairStage, type FaceOcclusion, type FaceRepairer } from './repair.ts';
+import { repairStage, type FaceOcclusion, type FaceRepairer } from '../repair/repairer.ts';
 import {
   alignStage,
   CameraTracks,
@@ -21,7 +21,7 @@ import {
   type StageClock,
   type TrackDecision,
 } from './stages.ts';
-import { UpperFaceCutter, upperFaceStage } from './upper-face.ts';
+import { UpperFaceCutter, upperFaceStage } from '../embed/upper-face-cutter.ts';
 
 export interface PipelineDeps {
   config: Config;

@@ -8,9 +8,9 @@ import { TrackAlerts, type AlertPolicy } from '../match/decide.ts';
 import type { Detector, Recognizer } from '../models/types.ts';
 import { faceQuality } from '../track/quality.ts';
 import { IouTracker } from '../track/tracker.ts';
-import { AttemptScheduler, TrackVote } from '../track/vote.ts';
+import { AttemptScheduler, TrackVote } from '../match/vote.ts';
 import type { AlignedFace, DetectedFace, Frame, FaceObservation, Identification, Identity, MatchedOn } from '../types.ts';
-import type { FaceOcclusion } from './repair.ts';
+import type { FaceOcclusion } from '../repair/repairer.ts';
 
 /** Where the time of each stage goes (metrics, and the bench's percentiles). */
 export type StageClock = (stage: string, ms: number) => void;

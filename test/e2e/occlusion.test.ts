@@ -14,7 +14,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { parseConfig } from '../../src/config.ts';
-import { SURGICAL_MASK_TEMPLATE, withSurgicalMask } from '../../src/eval/surgical-mask.ts';
+import { SURGICAL_MASK_TEMPLATE, withSurgicalMask } from '../../lab/eval/surgical-mask.ts';
 import { startService, type RunningService } from '../../src/service.ts';
 import { ffmpegPath } from '../../src/source/ffmpeg-path.ts';
 import type { AlertMessage } from '../../src/types.ts';

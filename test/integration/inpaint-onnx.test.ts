@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InpaintModelError, OnnxInpainter } from '../../src/models/inpaint/onnx.ts';
+import { InpaintModelError, OnnxInpainter } from '../../src/repair/idgan.ts';
 import type { RgbImage } from '../../src/types.ts';
 import { checkParity, fixtureMatchesModel, readParityFixture, type ParityFixture } from '../../training/tools/onnx_parity.ts';
 

@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { OcclusionModelError, OnnxOcclusionSegmenter } from '../../src/models/occlusion/onnx.ts';
+import { OcclusionModelError, OnnxOcclusionSegmenter } from '../../src/repair/segmenter.ts';
 import type { RgbImage } from '../../src/types.ts';
 import {
   checkOcclusionParity,

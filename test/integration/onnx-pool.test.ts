@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARCFACE_TEMPLATE } from '../../src/align/templates.ts';
-import { facepluginModel } from '../../src/models/faceplugin/files.ts';
-import { ArcFaceRecognizer } from '../../src/models/faceplugin/recognizer.ts';
+import { facepluginModel } from '../../src/models/faceplugin-files.ts';
+import { ArcFaceRecognizer } from '../../src/embed/arcface.ts';
 import { ModelLoadError, OnnxPool } from '../../src/models/pool.ts';
 import type { RgbImage } from '../../src/types.ts';
 

@@ -8,8 +8,8 @@ import {
   withAddedLatency,
   type BenchInpainter,
   type InpaintBenchRun,
-} from '../../src/bench/inpaint-bench.ts';
-import type { OnnxInpainterOptions } from '../../src/models/inpaint/onnx.ts';
+} from '../../lab/bench/inpaint-bench.ts';
+import type { OnnxInpainterOptions } from '../../src/repair/idgan.ts';
 import type { RgbImage } from '../../src/types.ts';
 
 function fakeLoader() {

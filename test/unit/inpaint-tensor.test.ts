@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fromOutputTensor, InpaintModelError, OnnxInpainter, toInputTensors } from '../../src/models/inpaint/onnx.ts';
+import { fromOutputTensor, InpaintModelError, OnnxInpainter, toInputTensors } from '../../src/repair/idgan.ts';
 import type { RgbImage } from '../../src/types.ts';
 
 function image(size: number, fill: (p: number, c: number) => number): RgbImage {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Cooldown, knownKey, unknownKey } from '../../src/match/cooldown.ts';
 import { TrackAlerts, alertVerdict, decide, decideScore, type AlertPolicy } from '../../src/match/decide.ts';
-import type { VoteSummary } from '../../src/track/vote.ts';
+import type { VoteSummary } from '../../src/match/vote.ts';
 
 const thresholds = { threshold: 0.93, unknownThreshold: 0.9 };
 const alice = { id: 1, name: 'Alice' };

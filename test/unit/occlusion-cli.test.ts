@@ -8,8 +8,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { applySimilarity, invertSimilarity, type Similarity } from '../../src/align/similarity.ts';
 import { INPAINT_TEMPLATE } from '../../src/align/templates.ts';
 import { registerInpaintCommand } from '../../src/cli/inpaint.ts';
-import type { Inpainter } from '../../src/models/inpaint/types.ts';
-import type { OcclusionSegmenter } from '../../src/models/occlusion/types.ts';
+import type { Inpainter } from '../../src/repair/inpainter-types.ts';
+import type { OcclusionSegmenter } from '../../src/repair/segmenter-types.ts';
 import type { Box, DetectedFace, RgbImage } from '../../src/types.ts';
 
 const W = 320, H = 240;

@@ -5,13 +5,13 @@ import { describe, expect, it } from 'vitest';
 import { FACEAPI_RECOGNIZER_TEMPLATE, INPAINT_TEMPLATE } from '../../src/align/templates.ts';
 import { alignToTemplate } from '../../src/align/warp.ts';
 import { parseConfig } from '../../src/config.ts';
-import type { Inpainter } from '../../src/models/inpaint/types.ts';
-import type { OcclusionSegmenter } from '../../src/models/occlusion/types.ts';
+import type { Inpainter } from '../../src/repair/inpainter-types.ts';
+import type { OcclusionSegmenter } from '../../src/repair/segmenter-types.ts';
 import type { Detector, Landmarker, Recognizer } from '../../src/models/types.ts';
 import { Pipeline } from '../../src/pipeline/index.ts';
-import { InpaintBatcher } from '../../src/pipeline/inpaint-batcher.ts';
-import { upperFaceView } from '../../src/models/upper-face.ts';
-import { FaceRepairer, holeInFrame, type RepairSettings } from '../../src/pipeline/repair.ts';
+import { InpaintBatcher } from '../../src/repair/batcher.ts';
+import { upperFaceView } from '../../src/embed/upper-face-view.ts';
+import { FaceRepairer, holeInFrame, type RepairSettings } from '../../src/repair/repairer.ts';
 import type { AlertMessage, AlignedFace, Box, DetectedFace, Frame, Identity, Point, RgbImage } from '../../src/types.ts';
 
 const W = 240, H = 240;

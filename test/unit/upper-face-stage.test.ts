@@ -3,11 +3,11 @@
 import { describe, expect, it } from 'vitest';
 import { ARCFACE_TEMPLATE } from '../../src/align/templates.ts';
 import { alignToTemplate } from '../../src/align/warp.ts';
-import { greyBoxInput, pointsInImage } from '../../src/models/faceplugin/landmarker.ts';
+import { greyBoxInput, pointsInImage } from '../../src/detect/faceplugin-landmarks.ts';
 import type { Landmarker, Recognizer } from '../../src/models/types.ts';
-import { upperFaceView } from '../../src/models/upper-face.ts';
+import { upperFaceView } from '../../src/embed/upper-face-view.ts';
 import type { RepairedFace } from '../../src/pipeline/stages.ts';
-import { needsUpperFace, UpperFaceCutter } from '../../src/pipeline/upper-face.ts';
+import { needsUpperFace, UpperFaceCutter } from '../../src/embed/upper-face-cutter.ts';
 import type { Box, Point, RgbImage } from '../../src/types.ts';
 
 const W = 200, H = 200;

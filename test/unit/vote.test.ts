@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AttemptScheduler, TrackVote, type AttemptPolicy } from '../../src/track/vote.ts';
+import { AttemptScheduler, TrackVote, type AttemptPolicy } from '../../src/match/vote.ts';
 
 const policy: AttemptPolicy = { maxAttempts: 3, attemptIntervalMs: 200, minQuality: 0.5, qualityWaitMs: 1000, retryAfterMs: 600, reverifyMs: 0 };
 

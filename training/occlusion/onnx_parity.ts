@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import { OnnxOcclusionSegmenter } from '../../src/models/occlusion/onnx.ts';
+import { OnnxOcclusionSegmenter } from '../../src/repair/segmenter.ts';
 
 export interface OcclusionParityFixture {
   dir: string;

@@ -13,10 +13,10 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { ARCFACE_TEMPLATE, INPAINT_TEMPLATE } from '../../src/align/templates.ts';
 import { alignToTemplate, landmarksInCrop } from '../../src/align/warp.ts';
-import { pickCentralFace } from '../../src/dataset/align.ts';
-import { FaceApiDetector } from '../../src/models/faceapi/detector.ts';
-import { ArcFaceRecognizer } from '../../src/models/faceplugin/recognizer.ts';
-import { facepluginModelPath } from '../../src/models/faceplugin/files.ts';
+import { pickCentralFace } from '../../lab/dataset/align.ts';
+import { FaceApiDetector } from '../../lab/tfjs/detector.ts';
+import { ArcFaceRecognizer } from '../../src/embed/arcface.ts';
+import { facepluginModelPath } from '../../src/models/faceplugin-files.ts';
 import type { RgbImage } from '../../src/types.ts';
 
 const VENDORED = 'models/faceplugin/fr_feature.onnx';

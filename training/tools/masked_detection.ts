@@ -16,9 +16,9 @@ import { parseArgs } from 'node:util';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import sharp from 'sharp';
 import { parseConfig } from '../../src/config.ts';
-import { withSurgicalMask } from '../../src/eval/surgical-mask.ts';
-import { facepluginModelPath } from '../../src/models/faceplugin/files.ts';
-import { loadModels } from '../../src/models/index.ts';
+import { withSurgicalMask } from '../../lab/eval/surgical-mask.ts';
+import { facepluginModelPath } from '../../src/models/faceplugin-files.ts';
+import { loadModels } from '../../src/models/registry.ts';
 import type { Box, RgbImage } from '../../src/types.ts';
 import { DEFAULT_LFW, MASK_TEMPLATE, lfwPhoto, onCameraFrame, peopleWithThreePhotos } from './masked_lfw.ts';
 

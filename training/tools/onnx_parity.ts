@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import { OnnxInpainter } from '../../src/models/inpaint/onnx.ts';
+import { OnnxInpainter } from '../../src/repair/idgan.ts';
 
 export interface ParityFixture {
   dir: string;
