@@ -3,8 +3,10 @@
 // (scripts/gpu-bench/) runs this same module, so it imports only onnxruntime and the generator's wrapper.
 import { cpus } from 'node:os';
 import { env } from 'onnxruntime-node';
-import { INPAINT_SIZE, OnnxInpainter, type OnnxInpainterOptions } from '../../src/repair/idgan.ts';
-import type { Inpainter } from '../../src/repair/inpainter-types.ts';
+import { INPAINT_TEMPLATE } from '../../src/align/templates.ts';
+import type { OnnxModelOptions } from '../../src/models/onnx-model.ts';
+import { OnnxInpainter } from '../../src/repair/idgan.ts';
+import type { Inpainter } from '../../src/models/types.ts';
 import type { ExecutionProvider, ProviderChoice, ProviderFallback } from '../../src/models/providers.ts';
 import type { RgbImage } from '../../src/types.ts';
 
@@ -33,7 +35,7 @@ export interface InpaintBenchOptions {
   threads: number;
   progress?: (line: string) => void;
   /** The generator's loader; tests pass a fake. Must not fall back from the provider it is given. */
-  load?: (path: string, options: OnnxInpainterOptions) => Promise<BenchInpainter>;
+  load?: (path: string, options: OnnxModelOptions) => Promise<BenchInpainter>;
 }
 
 export interface Timing {
@@ -85,7 +87,7 @@ export async function runInpaintBench(options: InpaintBenchOptions): Promise<Inp
   progress(`${options.model} on ${inpainter.provider}${inpainter.fallbacks.length ? ` (not started: ${inpainter.fallbacks.map((f) => f.provider).join(', ')})` : ''}`);
   const runs: InpaintBenchRun[] = [];
   try {
-    const { crops, masks } = syntheticFaces(largest, INPAINT_SIZE);
+    const { crops, masks } = syntheticFaces(largest, INPAINT_TEMPLATE.size);
     for (const batch of options.batches) {
       const c = crops.slice(0, batch);
       const m = masks.slice(0, batch);

@@ -16,7 +16,7 @@ import { loadEvalRecognizer, RECOGNIZER_IDS } from '../eval/recognizers/index.ts
 import type { EvalRecognizer } from '../eval/recognizers/types.ts';
 import { resultsMarkdown } from '../eval/report.ts';
 import { decodeImage } from '../../src/gallery/enroll.ts';
-import type { Inpainter } from '../../src/repair/inpainter-types.ts';
+import type { Inpainter } from '../../src/models/types.ts';
 import type { Detector } from '../../src/models/types.ts';
 import { configFrom, positiveInteger, wholeNumber } from '../../src/cli/options.ts';
 

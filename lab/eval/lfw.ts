@@ -9,7 +9,7 @@ import type { Similarity } from '../../src/align/similarity.ts';
 import { INPAINT_TEMPLATE } from '../../src/align/templates.ts';
 import { alignToTemplate } from '../../src/align/warp.ts';
 import { detectWithBorder, pickCentralFace } from '../dataset/align.ts';
-import type { Inpainter } from '../../src/repair/inpainter-types.ts';
+import type { Inpainter } from '../../src/models/types.ts';
 import type { Detector } from '../../src/models/types.ts';
 import type { Point, RgbImage } from '../../src/types.ts';
 import { cacheKeys, MemoryEvalCache, type EvalCache, type Quality } from './cache.ts';

@@ -7,9 +7,9 @@
 // The graph takes raw RGB 0–255 and normalises inside; its output is the net's: x, y interleaved, as
 // fractions of the 112×112 input. test/integration/faceapi-onnx.test.ts checks the points against tfjs.
 import type { Box, Point, RgbImage } from '../types.ts';
-import { openRunner, singleIo, type OnnxRunner } from '../models/runner.ts';
+import { singleIo, type OnnxRunner } from '../models/runner.ts';
 import type { Closable, Landmarker } from '../models/types.ts';
-import { faceApiModel, faceApiModelPath } from '../models/faceapi-files.ts';
+import { openVendoredModel } from '../models/files.ts';
 
 /** The net's input side. */
 export const LANDMARK_INPUT_SIZE = 112;
@@ -111,9 +111,8 @@ export class FaceApiOnnxLandmarker implements Landmarker, Closable {
   }
 
   /** The model in this thread (the service runs it in its model pool instead). */
-  static async load(path = faceApiModelPath('landmark68')): Promise<FaceApiOnnxLandmarker> {
-    const spec = faceApiModel('landmark68', path);
-    return new FaceApiOnnxLandmarker(await openRunner(spec.path, spec.options, { what: spec.what, howToGet: spec.howToGet, error: (m) => new Error(m) }));
+  static async load(path?: string): Promise<FaceApiOnnxLandmarker> {
+    return new FaceApiOnnxLandmarker(await openVendoredModel('landmarks', path));
   }
 
   async locate(image: RgbImage, box: Box): Promise<Point[]> {

@@ -11,7 +11,7 @@ import { resizeBox } from '../align/resize.ts';
 import type { Box, Point, RgbImage } from '../types.ts';
 import type { Closable, Landmarker } from '../models/types.ts';
 import { singleIo, type OnnxRunner } from '../models/runner.ts';
-import { openFacepluginModel } from '../models/faceplugin-files.ts';
+import { openVendoredModel } from '../models/files.ts';
 
 /** The model's input side. */
 export const LANDMARK_INPUT_SIZE = 64;
@@ -45,7 +45,7 @@ export class FacepluginLandmarker implements Landmarker, Closable {
 
   /** The model in this thread. */
   static async load(path?: string): Promise<FacepluginLandmarker> {
-    return new FacepluginLandmarker(await openFacepluginModel('fr_landmark', path));
+    return new FacepluginLandmarker(await openVendoredModel('mask-landmarks', path));
   }
 
   async locate(image: RgbImage, box: Box): Promise<Point[]> {

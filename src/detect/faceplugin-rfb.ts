@@ -7,10 +7,10 @@
 // face-api's TinyFace finds 133, in a median 5.7 ms a frame (training/tools/masked_detection.ts). It
 // gives boxes only: the landmarks come from face-api's landmark net on its boxes (faceapi/detector.ts).
 import { resizeBox } from '../align/resize.ts';
-import { iou } from '../track/tracker.ts';
+import { iou } from '../align/box.ts';
 import type { Box, RgbImage } from '../types.ts';
 import type { OnnxRunner } from '../models/runner.ts';
-import { openFacepluginModel } from '../models/faceplugin-files.ts';
+import { openVendoredModel } from '../models/files.ts';
 
 export const DETECTOR_INPUT = { width: 320, height: 240 } as const;
 /** Overlap above which the weaker of two boxes is dropped (the package's nms_threshold). */
@@ -89,7 +89,7 @@ export class FacepluginBoxDetector {
 
   /** The model in this thread. */
   static async load(path?: string): Promise<FacepluginBoxDetector> {
-    return new FacepluginBoxDetector(await openFacepluginModel('fr_detect', path));
+    return new FacepluginBoxDetector(await openVendoredModel('detector', path));
   }
 
   /** Faces in `region` of the image (the whole image by default), in the image's pixels. */

@@ -4,16 +4,13 @@
 // computeFaceDescriptor gives them (test/integration/faceapi-onnx.test.ts). The graph takes raw RGB
 // 0–255, NCHW, and subtracts face-api's mean RGB and divides by 255 itself.
 import { FACEAPI_RECOGNIZER_TEMPLATE } from '../align/templates.ts';
+import { openVendoredModel } from '../models/files.ts';
+import type { OnnxRunner } from '../models/runner.ts';
 import type { RgbImage } from '../types.ts';
-import { openRunner, singleIo, type OnnxRunner } from '../models/runner.ts';
-import type { Closable, Recognizer } from '../models/types.ts';
-import { faceApiModel, faceApiModelPath } from '../models/faceapi-files.ts';
-
-/** Faces per run: bounds the tensor a burst of faces makes (150×150×3 floats each). */
-const MAX_BATCH = 32;
+import { OnnxRecognizer } from './onnx-recognizer.ts';
 
 /** The chip's RGB bytes as the graph takes them: planar (CHW) floats, 0–255, written into `out` at `offset`. */
-export function recognizerInput(chip: RgbImage, out = new Float32Array(3 * chip.width * chip.height), offset = 0): Float32Array {
+export function recognizerInput(chip: RgbImage, out: Float32Array<ArrayBuffer> = new Float32Array(3 * chip.width * chip.height), offset = 0): Float32Array<ArrayBuffer> {
   const plane = chip.width * chip.height;
   const { data } = chip;
   for (let i = 0; i < plane; i++) {
@@ -24,45 +21,13 @@ export function recognizerInput(chip: RgbImage, out = new Float32Array(3 * chip.
   return out;
 }
 
-export class FaceApiOnnxRecognizer implements Recognizer, Closable {
-  readonly id = 'faceapi-frnet';
-  readonly dims = 128;
-  readonly template = FACEAPI_RECOGNIZER_TEMPLATE;
-  /** The ONNX file's content hash and the template: embeddings of another version are re-computed. */
-  readonly version: string;
-  private readonly io: { input: string; output: string };
-
-  constructor(private readonly runner: OnnxRunner) {
-    this.version = `${runner.version}-${FACEAPI_RECOGNIZER_TEMPLATE.name}`;
-    this.io = singleIo(runner, "face-api's recognizer");
+export class FaceApiOnnxRecognizer extends OnnxRecognizer {
+  constructor(runner: OnnxRunner) {
+    super(runner, { id: 'faceapi-frnet', dims: 128, template: FACEAPI_RECOGNIZER_TEMPLATE, what: "face-api's recognizer", pack: recognizerInput });
   }
 
   /** The model in this thread (the service runs it in its model pool instead). */
-  static async load(path = faceApiModelPath('recognizer')): Promise<FaceApiOnnxRecognizer> {
-    const spec = faceApiModel('recognizer', path);
-    return new FaceApiOnnxRecognizer(await openRunner(spec.path, spec.options, { what: spec.what, howToGet: spec.howToGet, error: (m) => new Error(m) }));
-  }
-
-  /** One descriptor a crop, all crops in one run (up to 32 a run). */
-  async embed(crops: RgbImage[]): Promise<Float32Array[]> {
-    const size = this.template.size;
-    const plane = 3 * size * size;
-    for (const crop of crops)
-      if (crop.width !== size || crop.height !== size) throw new Error(`recognizer crop must be ${size}×${size}, got ${crop.width}×${crop.height}`);
-    const out: Float32Array[] = [];
-    for (let start = 0; start < crops.length; start += MAX_BATCH) {
-      const batch = crops.slice(start, start + MAX_BATCH);
-      const input = new Float32Array(batch.length * plane);
-      batch.forEach((crop, i) => recognizerInput(crop, input, i * plane));
-      const result = await this.runner.run({ [this.io.input]: { data: input, dims: [batch.length, 3, size, size] } });
-      const data = result[this.io.output].data;
-      if (data.length !== batch.length * this.dims) throw new Error(`the recognizer gave ${data.length} values for ${batch.length} faces`);
-      for (let i = 0; i < batch.length; i++) out.push(data.slice(i * this.dims, (i + 1) * this.dims));
-    }
-    return out;
-  }
-
-  async close(): Promise<void> {
-    await this.runner.close();
+  static async load(path?: string): Promise<FaceApiOnnxRecognizer> {
+    return new FaceApiOnnxRecognizer(await openVendoredModel('faceapi-recognizer', path));
   }
 }

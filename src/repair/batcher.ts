@@ -1,7 +1,7 @@
 // Cross-camera batching of the inpainter (models/batch-queue.ts): the faces every camera's repair
 // stage asks for run through the generator together.
 import { BatchQueue, type BatchSettings } from '../models/batch-queue.ts';
-import type { Inpainter } from './inpainter-types.ts';
+import type { Inpainter } from '../models/types.ts';
 import type { RgbImage } from '../types.ts';
 
 export type { BatchSettings } from '../models/batch-queue.ts';

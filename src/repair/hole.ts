@@ -1,6 +1,7 @@
 // Holes (the region to inpaint) as one byte per pixel, 1 inside: drawn in a photo's coordinates,
 // and carried into the aligned crop by the crop's own similarity transform.
 import type { Similarity } from '../align/similarity.ts';
+import { forEachBilinearSample } from '../align/warp.ts';
 import type { Box } from '../types.ts';
 
 /** A one-channel 8-bit image: `width`×`height` bytes, rows top to bottom. */
@@ -49,21 +50,10 @@ export function holeArea(hole: Uint8Array): number {
 export function warpHole(hole: Uint8Array, width: number, height: number, toSource: Similarity, size: number): Uint8Array {
   if (hole.length !== width * height) throw new RangeError(`hole has ${hole.length} values, a ${width}×${height} image has ${width * height}`);
   const out = new Uint8Array(size * size);
-  const maxX = width - 1, maxY = height - 1;
-  for (let v = 0; v < size; v++) {
-    for (let u = 0; u < size; u++) {
-      const cu = u + 0.5, cv = v + 0.5;
-      let x = toSource.a * cu - toSource.b * cv + toSource.tx - 0.5;
-      let y = toSource.b * cu + toSource.a * cv + toSource.ty - 0.5;
-      x = x < 0 ? 0 : x > maxX ? maxX : x;
-      y = y < 0 ? 0 : y > maxY ? maxY : y;
-      const x0 = Math.floor(x), y0 = Math.floor(y);
-      const x1 = x0 < maxX ? x0 + 1 : x0, y1 = y0 < maxY ? y0 + 1 : y0;
-      const fx = x - x0, fy = y - y0;
-      const top = hole[y0 * width + x0] * (1 - fx) + hole[y0 * width + x1] * fx;
-      const bottom = hole[y1 * width + x0] * (1 - fx) + hole[y1 * width + x1] * fx;
-      out[v * size + u] = top * (1 - fy) + bottom * fy >= 0.5 ? 1 : 0;
-    }
-  }
+  forEachBilinearSample(size, size, width, height, toSource, (o, i00, i01, i10, i11, fx, fy) => {
+    const top = hole[i00] * (1 - fx) + hole[i01] * fx;
+    const bottom = hole[i10] * (1 - fx) + hole[i11] * fx;
+    out[o] = top * (1 - fy) + bottom * fy >= 0.5 ? 1 : 0;
+  });
   return out;
 }

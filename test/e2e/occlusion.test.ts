@@ -17,7 +17,7 @@ import { parseConfig } from '../../src/config.ts';
 import { SURGICAL_MASK_TEMPLATE, withSurgicalMask } from '../../lab/eval/surgical-mask.ts';
 import { startService, type RunningService } from '../../src/service.ts';
 import { ffmpegPath } from '../../src/source/ffmpeg-path.ts';
-import type { AlertMessage } from '../../src/types.ts';
+import type { AlertMessage } from '../../src/alert/message.ts';
 
 const root = join(import.meta.dirname, '../..');
 const LFW = process.env.UNMASK_LFW_DIR ?? join(root, '../shared/data/lfw-view1/images_deepfunneled');

@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import { parseConfig } from '../../src/config.ts';
 import { startService, type RunningService } from '../../src/service.ts';
 import { ffmpegPath } from '../../src/source/ffmpeg-path.ts';
-import type { AlertMessage } from '../../src/types.ts';
+import type { AlertMessage } from '../../src/alert/message.ts';
 
 const LFW = process.env.UNMASK_LFW_DIR ?? join(import.meta.dirname, '../../../shared/data/lfw-view1/images_deepfunneled');
 const haveLfw = existsSync(LFW);

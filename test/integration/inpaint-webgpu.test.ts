@@ -4,7 +4,10 @@
 import { resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { syntheticFaces } from '../../lab/bench/inpaint-bench.ts';
-import { INPAINT_SIZE, OnnxInpainter } from '../../src/repair/idgan.ts';
+import { INPAINT_TEMPLATE } from '../../src/align/templates.ts';
+import { OnnxInpainter } from '../../src/repair/idgan.ts';
+
+const INPAINT_SIZE = INPAINT_TEMPLATE.size;
 import { ProviderUnavailableError } from '../../src/models/providers.ts';
 
 const MODEL = resolve(import.meta.dirname, '../../models/idgan-inpaint.onnx');

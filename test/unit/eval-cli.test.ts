@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { FACEAPI_RECOGNIZER_TEMPLATE, INPAINT_TEMPLATE } from '../../src/align/templates.ts';
 import { registerEvalCommands, type EvalCliModels } from '../../lab/cli/eval.ts';
 import { templateGeometry } from '../../lab/eval/recognizers/types.ts';
-import type { Inpainter } from '../../src/repair/inpainter-types.ts';
+import type { Inpainter } from '../../src/models/types.ts';
 import type { Recognizer } from '../../src/models/types.ts';
 import type { Point } from '../../src/types.ts';
 

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Enroller } from '../../src/gallery/enroll.ts';
 import { GalleryIndex, type SearchHit } from '../../src/match/gallery-index.ts';
 import { SecondaryGallery } from '../../src/match/secondary-index.ts';
-import { upperFaceView } from '../../src/embed/upper-face-view.ts';
+import { upperFaceView } from '../../src/embed/upper-face.ts';
 import { GalleryStore, type NewSample } from '../../src/gallery/store.ts';
 import type { Identity } from '../../src/types.ts';
 import { alignToTemplate } from '../../src/align/warp.ts';

@@ -1,7 +1,7 @@
 // The cross-camera inpaint batcher with a fake generator: batches by size and by time, each caller gets
 // its own faces back in its order, a failed run fails only the callers that had faces in it.
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Inpainter } from '../../src/repair/inpainter-types.ts';
+import type { Inpainter } from '../../src/models/types.ts';
 import { InpaintBatcher } from '../../src/repair/batcher.ts';
 import type { RgbImage } from '../../src/types.ts';
 

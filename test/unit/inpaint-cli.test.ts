@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { applySimilarity, invertSimilarity, type Similarity } from '../../src/align/similarity.ts';
 import { INPAINT_TEMPLATE } from '../../src/align/templates.ts';
 import { registerInpaintCommand } from '../../src/cli/inpaint.ts';
-import type { Inpainter } from '../../src/repair/inpainter-types.ts';
+import type { Inpainter } from '../../src/models/types.ts';
 import type { Detector } from '../../src/models/types.ts';
 import type { DetectedFace, RgbImage } from '../../src/types.ts';
 
@@ -107,12 +107,14 @@ describe('unmask inpaint', () => {
   async function unmask(args: string[], loadInpainter?: (path: string) => Promise<Inpainter>): Promise<number> {
     process.exitCode = undefined;
     const program = new Command().exitOverride();
+    const maskLandmarker = { id: 'unused', locate: async () => [] };
     registerInpaintCommand(program, {
       loadModels: async () => {
         modelsLoaded++;
-        return { enrollDetector: detector, close: async () => {} };
+        return { enrollDetector: detector, maskLandmarker, close: async () => {} };
       },
-      loadInpainter: loadInpainter ?? (async () => inpainter),
+      // The command names the file (--model) in the config it passes.
+      loadInpainter: async (config) => (loadInpainter ? loadInpainter(config.inpaint.model) : inpainter),
     });
     await program.parseAsync(['inpaint', ...args], { from: 'user' });
     return Number(process.exitCode ?? 0);

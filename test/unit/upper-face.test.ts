@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { ARCFACE_TEMPLATE, FACEAPI_RECOGNIZER_TEMPLATE } from '../../src/align/templates.ts';
 import { ArcFaceRecognizer } from '../../src/embed/arcface.ts';
 import type { Recognizer } from '../../src/models/types.ts';
-import { upperFaceCrop, upperFaceView, upperTemplate } from '../../src/embed/upper-face-view.ts';
-import { coveredBelowEyes } from '../../src/repair/repairer.ts';
+import { upperFaceCrop, upperFaceView, upperTemplate } from '../../src/embed/upper-face.ts';
+import { coveredBelowEyes } from '../../src/repair/occlusion.ts';
 import type { RgbImage } from '../../src/types.ts';
 
 const noise = (size: number, seed = 1): RgbImage => {

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { parseConfig } from '../../src/config.ts';
 import { FacepluginLandmarker } from '../../src/detect/faceplugin-landmarks.ts';
 import { ArcFaceRecognizer } from '../../src/embed/arcface.ts';
-import { upperFaceView } from '../../src/embed/upper-face-view.ts';
+import { upperFaceView } from '../../src/embed/upper-face.ts';
 import { timeRuns } from './time_runs.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '100' } } });

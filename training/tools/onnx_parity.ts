@@ -72,7 +72,7 @@ export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 export async function checkParity(fixture: ParityFixture): Promise<ParityResult> {
   const inpainter = await OnnxInpainter.load(fixture.model);
   try {
-    const output = await inpainter.run(fixture.image, fixture.mask, fixture.batch);
+    const { inpainted: output } = await inpainter.runTensors({ image: fixture.image, mask: fixture.mask }, fixture.batch);
     return { model: fixture.model, batch: fixture.batch, maxAbsDiff: maxAbsDiff(output, fixture.expected), tolerance: fixture.tolerance };
   } finally {
     await inpainter.close();
