@@ -170,7 +170,7 @@ describe.skipIf(!haveLfw)('service end to end', () => {
     const health = await fetch(`${service.url}/healthz`).then((r) => r.json());
     expect(health.cameras.lobby.restarts).toBeGreaterThan(restartsBefore);
     // Every model runs on the configured provider (cpu by default), shown in /healthz and /metrics.
-    expect(health.models.providers).toEqual({ fr_detect: 'cpu', landmark68: 'cpu', fr_landmark: 'cpu', fr_feature: 'cpu', occlusion: 'cpu', inpaint: 'cpu' });
+    expect(health.models.providers).toEqual({ detector: 'cpu', landmarks: 'cpu', 'mask-landmarks': 'cpu', arcface: 'cpu', occlusion: 'cpu', inpaint: 'cpu' });
     expect(health.models.recognizer).toMatch(/^faceplugin-arcface@/);
     // Masked faces: the upper-face recognizer, and the model that finds their eyes (match.upperFace.eyes).
     expect(health.models.upperFaceRecognizer).toMatch(/^faceplugin-arcface\+upper-face@/);
