@@ -1,3 +1,3 @@
 #!/usr/bin/env -S node --import tsx
 // The CLI is TypeScript run through tsx, so a fresh clone needs no build step.
-import '../src/cli/index.ts';
+import '../lab/cli/index.ts';

@@ -3,7 +3,6 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { PROVIDER_CHOICES } from './models/providers.ts';
 
 const camera = z.object({
   name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." or "-"'),
@@ -35,9 +34,13 @@ const source = z.object({
   bufferFrames: z.number().int().min(1).max(100).default(2),
 });
 
+/** onnxruntime's execution providers the service can ask for (src/models/providers.ts starts them). */
+export const EXECUTION_PROVIDERS = ['cpu', 'cuda', 'webgpu'] as const;
+export const PROVIDER_CHOICES = ['auto', ...EXECUTION_PROVIDERS] as const;
+
 // onnxruntime execution provider of a model. 'cpu' by default so that a run is the same on every
 // machine (and in CI); 'auto' tries CUDA, then WebGPU, then CPU; a GPU provider that cannot start
-// falls back to CPU with a warning (src/models/providers.ts).
+// falls back to CPU with a warning.
 const provider = z.enum(PROVIDER_CHOICES).default('cpu');
 
 const detect = z.object({

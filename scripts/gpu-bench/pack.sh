@@ -6,7 +6,7 @@
 #
 # The archive holds, under bench/:
 #   node                      this machine's Node binary (`command -v node`; the official build, linked to libc only)
-#   bench.mjs                 src/cli/bench-inpaint-main.ts and what it imports, bundled by esbuild;
+#   bench.mjs                 lab/cli/bench-inpaint-main.ts and what it imports, bundled by esbuild;
 #                             onnxruntime-node stays outside (native)
 #   node_modules/             onnxruntime-node (dist + bin/napi-v6/linux/x64 only: its WebGPU provider is
 #                             inside libonnxruntime.so.1) and onnxruntime-common (its cjs build), nothing else
@@ -39,7 +39,7 @@ mkdir -p "$b/models" "$b/deb" "$b/node_modules/onnxruntime-node/bin/napi-v6/linu
 
 cp "$node" "$b/node"
 # ESM with a require for the CommonJS modules bundled in (commander) and for onnxruntime-node.
-"$esbuild" "$repo/src/cli/bench-inpaint-main.ts" --bundle --platform=node --format=esm --target=node20 \
+"$esbuild" "$repo/lab/cli/bench-inpaint-main.ts" --bundle --platform=node --format=esm --target=node20 \
   --external:onnxruntime-node --log-level=warning --outfile="$b/bench.mjs" \
   --banner:js="import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);"
 

@@ -1,7 +1,7 @@
 // What one WebSocket subscriber wants to receive: parsed from the /alerts query string at connect
 // or from a `subscribe` message later, and applied to every alert (pure, no I/O).
 import { z } from 'zod';
-import type { AlertMessage } from '../types.ts';
+import type { AlertMessage } from './message.ts';
 
 /**
  * A subscriber's filter. `null` means "any". An identity token of digits is an identity id,

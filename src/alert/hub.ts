@@ -4,7 +4,7 @@
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import { ALERT_SCHEMA, type AlertMessage } from '../types.ts';
+import { ALERT_SCHEMA, type AlertMessage } from './message.ts';
 import { stageLogger } from '../observe/log.ts';
 import { frameToAlertSeconds, subscribers as subscribersGauge, subscribersDropped } from '../observe/metrics.ts';
 import { unauthorizedBody, type AuthResult } from '../server/auth.ts';

@@ -35,7 +35,7 @@ interface EnrollOptions extends FileOptions {
 // Loaded on first use, so that `gallery list` does not start the model runtime. Enrollment handles
 // one photo at a time: one model worker is enough and starts fastest.
 async function loadRealModels(config: Config): Promise<GalleryCliModels> {
-  const { loadModels } = await import('../models/index.ts');
+  const { loadModels } = await import('../models/registry.ts');
   return loadModels(config, 1);
 }
 

@@ -1,33 +1,5 @@
-// The `unmask` command line.
-import { Command, CommanderError } from 'commander';
-import { ConfigError } from '../config.ts';
-import { registerBenchCommand } from './bench.ts';
-import { registerDatasetCommands } from './dataset.ts';
-import { registerGalleryCommands } from './enroll.ts';
-import { registerEvalCommands } from './eval.ts';
-import { registerInpaintCommand } from './inpaint.ts';
-import { registerRunCommand } from './run.ts';
+// The service's command line (`npm start` runs `run` through it); `unmask` itself is lab/cli/index.ts,
+// which adds the offline commands (eval, bench, dataset).
+import { runProgram, serviceProgram } from './program.ts';
 
-const program = new Command('unmask')
-  .description('Recognise faces in live video through occlusions: cameras in, identity alerts out.')
-  .showHelpAfterError()
-  // Lets `bench inpaint` have options of the same names as `bench` (commander needs it on the root too).
-  .enablePositionalOptions()
-  .exitOverride();
-
-registerRunCommand(program);
-registerGalleryCommands(program);
-registerBenchCommand(program);
-registerDatasetCommands(program);
-registerInpaintCommand(program);
-registerEvalCommands(program);
-
-try {
-  await program.parseAsync(process.argv);
-} catch (err) {
-  if (err instanceof CommanderError) process.exit(err.exitCode);
-  // Errors a user can fix get their message alone; anything else keeps its stack for a bug report.
-  if (err instanceof ConfigError) console.error(`unmask: ${err.message}`);
-  else console.error(err);
-  process.exit(1);
-}
+await runProgram(serviceProgram());

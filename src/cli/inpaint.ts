@@ -5,39 +5,35 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, extname } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import sharp, { type OutputInfo } from 'sharp';
-import { invertSimilarity, scaleOf } from '../align/similarity.ts';
+import { invertSimilarity } from '../align/similarity.ts';
 import { INPAINT_TEMPLATE } from '../align/templates.ts';
-import { alignToTemplate, landmarksInCrop } from '../align/warp.ts';
+import { alignToTemplate } from '../align/warp.ts';
 import { ConfigError, type Config } from '../config.ts';
-import { detectWithBorder } from '../dataset/align.ts';
 import { decodeImage } from '../gallery/enroll.ts';
 import { GalleryError } from '../gallery/errors.ts';
-import { boxHole, holeArea, holeFromMaskImage, MASK_THRESHOLD, warpHole } from '../models/inpaint/hole.ts';
-import { DEFAULT_INPAINT_MODEL, InpaintModelError, OnnxInpainter } from '../models/inpaint/onnx.ts';
-import { pasteBack } from '../models/inpaint/paste.ts';
-import type { Inpainter } from '../models/inpaint/types.ts';
-import { faceRegion, occludedFraction, occlusionMask } from '../models/occlusion/mask.ts';
-import { HOW_TO_GET_A_SEGMENTER, OcclusionModelError, OnnxOcclusionSegmenter } from '../models/occlusion/onnx.ts';
-import type { OcclusionSegmenter } from '../models/occlusion/types.ts';
-import { holeInFrame } from '../pipeline/repair.ts';
-import { FacepluginLandmarker } from '../models/faceplugin/landmarker.ts';
-import type { Closable, Detector, Landmarker } from '../models/types.ts';
-import type { Box, DetectedFace, RgbImage } from '../types.ts';
+import { boxHole, holeArea, holeFromMaskImage, MASK_THRESHOLD, warpHole } from '../repair/hole.ts';
+import { ModelError } from '../models/onnx-model.ts';
+import { DEFAULT_INPAINT_MODEL } from '../repair/idgan.ts';
+import { HOW_TO_GET_A_SEGMENTER } from '../repair/segmenter.ts';
+import { findOcclusion as occlusionOf, holeInFrame, pasteHole } from '../repair/occlusion.ts';
+import type { Detector, Inpainter, Landmarker, OcclusionSegmenter } from '../models/types.ts';
+import type { Box, DetectedFace, Point, RgbImage } from '../types.ts';
+import { detectInPhoto } from '../detect/photo.ts';
 import { configFrom, fraction, wholeNumber } from './options.ts';
 
 export interface InpaintCliModels {
-  /** The accurate detector (SSD): the landmarks decide the crop. */
+  /** Enrollment's photo detector: the landmarks decide the crop. */
   enrollDetector: Detector;
+  /** The landmark model that aligns the segmenter's crop (config occlusion.landmarks: faceplugin). */
+  maskLandmarker: Landmarker;
   close(): Promise<void>;
 }
 
 export interface InpaintCliDeps {
-  /** The real models by default; tests pass fakes. */
+  /** The real models (the model registry) by default; tests pass fakes. */
   loadModels?: (config: Config) => Promise<InpaintCliModels>;
-  loadInpainter?: (path: string) => Promise<Inpainter>;
-  loadSegmenter?: (path: string) => Promise<OcclusionSegmenter>;
-  /** The landmark model that aligns the segmenter's crop (config occlusion.landmarks: faceplugin). */
-  loadLandmarker?: () => Promise<Landmarker & Closable>;
+  loadInpainter?: (config: Config) => Promise<Inpainter>;
+  loadSegmenter?: (config: Config) => Promise<OcclusionSegmenter>;
 }
 
 interface InpaintFlags {
@@ -60,10 +56,6 @@ export class InpaintCliError extends Error {
   }
 }
 
-/** Feathered edge of the pasted region, in crop pixels (converted to the photo's scale). */
-const FEATHER_CROP_PX = 1.5;
-/** Longest side the detector sees: larger photos are shrunk for detection only (the crop uses full resolution). */
-const DETECTION_MAX_SIDE = 1024;
 const OUTPUT_FORMATS: Record<string, 'png' | 'jpeg' | 'webp' | 'tiff'> = {
   '.png': 'png',
   '.jpg': 'jpeg',
@@ -74,7 +66,7 @@ const OUTPUT_FORMATS: Record<string, 'png' | 'jpeg' | 'webp' | 'tiff'> = {
 };
 
 async function loadRealModels(config: Config): Promise<InpaintCliModels> {
-  const { loadModels } = await import('../models/index.ts');
+  const { loadModels } = await import('../models/registry.ts');
   return loadModels(config, 1); // one photo: one worker starts fastest
 }
 
@@ -92,9 +84,8 @@ export function parseBox(value: string): Box {
 
 export function registerInpaintCommand(program: Command, deps: InpaintCliDeps = {}): void {
   const loadModels = deps.loadModels ?? loadRealModels;
-  const loadInpainter = deps.loadInpainter ?? ((path: string) => OnnxInpainter.load(path));
-  const loadSegmenter = deps.loadSegmenter ?? ((path: string) => OnnxOcclusionSegmenter.load(path));
-  const loadLandmarker = deps.loadLandmarker ?? (() => FacepluginLandmarker.load());
+  const loadInpainter = deps.loadInpainter ?? (async (config: Config) => (await import('../models/registry.ts')).openInpainter(config));
+  const loadSegmenter = deps.loadSegmenter ?? (async (config: Config) => (await import('../models/registry.ts')).openSegmenter(config));
   program
     .command('inpaint')
     .description(
@@ -111,7 +102,7 @@ export function registerInpaintCommand(program: Command, deps: InpaintCliDeps = 
     .option('--model <file>', 'the ONNX generator (training/export_onnx.py)', DEFAULT_INPAINT_MODEL)
     .option('--min-confidence <f>', 'detector confidence a face needs', fraction, 0.5)
     .option('--config <file>', 'config file (YAML) for the model workers and photo size limits')
-    .action((image: string, flags: InpaintFlags) => reportingErrors(() => inpaintCommand(image, flags, loadModels, loadInpainter, loadSegmenter, loadLandmarker)));
+    .action((image: string, flags: InpaintFlags) => reportingErrors(() => inpaintCommand(image, flags, { loadModels, loadInpainter, loadSegmenter })));
 }
 
 async function reportingErrors(command: () => Promise<void>): Promise<void> {
@@ -119,30 +110,25 @@ async function reportingErrors(command: () => Promise<void>): Promise<void> {
     await command();
   } catch (err) {
     const userCanFix =
-      err instanceof InpaintCliError || err instanceof InpaintModelError || err instanceof OcclusionModelError || err instanceof ConfigError || err instanceof GalleryError;
+      err instanceof InpaintCliError || err instanceof ModelError || err instanceof ConfigError || err instanceof GalleryError;
     if (!userCanFix) throw err;
     process.stderr.write(`error: ${err.message}\n`);
     process.exitCode = 1;
   }
 }
 
-async function inpaintCommand(
-  imagePath: string,
-  flags: InpaintFlags,
-  loadModels: (config: Config) => Promise<InpaintCliModels>,
-  loadInpainter: (path: string) => Promise<Inpainter>,
-  loadSegmenter: (path: string) => Promise<OcclusionSegmenter>,
-  loadLandmarker: () => Promise<Landmarker & Closable>,
-): Promise<void> {
+async function inpaintCommand(imagePath: string, flags: InpaintFlags, load: Required<InpaintCliDeps>): Promise<void> {
   // Everything that can be checked without the models first: they take seconds to start.
   const format = OUTPUT_FORMATS[extname(flags.out).toLowerCase()];
   if (!format) throw new InpaintCliError(`--out ${flags.out}: the name must end in ${Object.keys(OUTPUT_FORMATS).join(', ')} (it picks the format)`);
   if (flags.saveMask !== undefined && extname(flags.saveMask).toLowerCase() !== '.png')
     throw new InpaintCliError(`--save-mask ${flags.saveMask}: the mask is written as PNG, the name must end in .png`);
   if (flags.mask !== undefined && flags.box !== undefined) throw new InpaintCliError('give either --mask or --box, not both');
-  const config = configFrom(flags.config);
+  const base = configFrom(flags.config);
   const findHole = flags.mask === undefined && flags.box === undefined;
-  const occlusionModel = flags.occlusionModel ?? config.occlusion.model;
+  const occlusionModel = flags.occlusionModel ?? base.occlusion.model;
+  // The flags name the files; the rest of each model's settings (provider, threshold) come from the config.
+  const config: Config = { ...base, occlusion: { ...base.occlusion, model: occlusionModel }, inpaint: { ...base.inpaint, model: flags.model } };
   if (findHole && !existsSync(occlusionModel))
     throw new InpaintCliError(
       `say where the hole is: --mask MASK (an image of the photo, white on the hole) or --box x,y,w,h; ` +
@@ -160,13 +146,13 @@ async function inpaintCommand(
       );
   }
 
-  const inpainter = await loadInpainter(flags.model);
+  const inpainter = await load.loadInpainter(config);
   try {
-    const detected = await findFace(photo, imagePath, flags, config, loadModels);
+    const { detected, maskLandmarks } = await findFace(photo, imagePath, flags, config, load.loadModels, findHole && config.occlusion.landmarks === 'faceplugin');
     // The hole is found as the service finds it: on a crop aligned on occlusion.landmarks.
-    const face = findHole && config.occlusion.landmarks === 'faceplugin' ? await withLandmarksOf(loadLandmarker, photo, detected) : detected;
+    const face = maskLandmarks ? { ...detected, landmarks: maskLandmarks } : detected;
     if (!photoHole) {
-      const found = await findOcclusion(photo, face, occlusionModel, config, loadSegmenter);
+      const found = await findOcclusion(photo, face, config, load.loadSegmenter);
       photoHole = found.hole;
       process.stdout.write(`occlusion found on ${(found.fraction * 100).toFixed(1)} % of the face area (${found.cropPixels} crop pixels at probability ≥ ${config.occlusion.threshold})\n`);
     }
@@ -210,12 +196,11 @@ async function saveMask(path: string, hole: Uint8Array, photo: RgbImage): Promis
 export async function findOcclusion(
   photo: RgbImage,
   face: DetectedFace,
-  modelPath: string,
-  config: Pick<Config, 'occlusion'>,
-  loadSegmenter: (path: string) => Promise<OcclusionSegmenter>,
+  config: Config,
+  loadSegmenter: (config: Config) => Promise<OcclusionSegmenter>,
 ): Promise<{ hole: Uint8Array; fraction: number; cropPixels: number }> {
   const { crop, transform } = alignToTemplate(photo, face.landmarks, INPAINT_TEMPLATE);
-  const segmenter = await loadSegmenter(modelPath);
+  const segmenter = await loadSegmenter(config);
   let probability: Float32Array;
   try {
     if (segmenter.size !== INPAINT_TEMPLATE.size)
@@ -224,10 +209,8 @@ export async function findOcclusion(
   } finally {
     await segmenter.close();
   }
-  const size = INPAINT_TEMPLATE.size;
-  const mask = occlusionMask(probability, size, config.occlusion.threshold, config.occlusion.dilatePx);
-  const fraction = occludedFraction(mask, faceRegion(landmarksInCrop(transform, face.landmarks), size));
-  return { hole: holeInFrame(mask, size, photo.width, photo.height, transform), fraction, cropPixels: holeArea(mask) };
+  const { mask, fraction } = occlusionOf(probability, transform, face.landmarks, config.occlusion);
+  return { hole: holeInFrame(mask, INPAINT_TEMPLATE.size, photo.width, photo.height, transform), fraction, cropPixels: holeArea(mask) };
 }
 
 async function readInput(path: string, what: string, maxBytes: number): Promise<Buffer> {
@@ -262,31 +245,28 @@ async function readMaskHole(path: string, photo: RgbImage, config: Config): Prom
   return holeFromMaskImage({ width, height, data: new Uint8Array(grey.data.buffer, grey.data.byteOffset, grey.data.byteLength) });
 }
 
-/** The face to repair: the only confident one, or the one --face picks (left to right from 0). */
-/** The face with its landmarks located again by the landmark model, on the detector's box. */
-async function withLandmarksOf(loadLandmarker: () => Promise<Landmarker & Closable>, photo: RgbImage, face: DetectedFace): Promise<DetectedFace> {
-  const landmarker = await loadLandmarker();
-  try {
-    return { ...face, landmarks: await landmarker.locate(photo, face.box) };
-  } finally {
-    await landmarker.close();
-  }
-}
-
+/**
+ * The face to repair: the only confident one, or the one --face picks (left to right from 0); with
+ * `relocate`, its landmarks located again by the mask landmark model on the detector's box.
+ */
 async function findFace(
   photo: RgbImage,
   imagePath: string,
   flags: InpaintFlags,
   config: Config,
   loadModels: (config: Config) => Promise<InpaintCliModels>,
-): Promise<DetectedFace> {
+  relocate: boolean,
+): Promise<{ detected: DetectedFace; maskLandmarks?: Point[] }> {
   const models = await loadModels(config);
-  let detected: DetectedFace[];
   try {
-    detected = await detectFaces(models.enrollDetector, photo);
+    const detected = pickFace(await detectInPhoto(models.enrollDetector, photo), imagePath, flags);
+    return { detected, ...(relocate ? { maskLandmarks: await models.maskLandmarker.locate(photo, detected.box) } : {}) };
   } finally {
     await models.close();
   }
+}
+
+function pickFace(detected: DetectedFace[], imagePath: string, flags: InpaintFlags): DetectedFace {
   const faces = detected.filter((f) => f.score >= flags.minConfidence).sort((a, b) => a.box.x - b.box.x);
   const describe = () =>
     faces
@@ -311,24 +291,6 @@ async function findFace(
   return faces[0];
 }
 
-/** Detection on a copy at most DETECTION_MAX_SIDE wide (SSD sees 512×512 anyway), in the photo's pixels. */
-async function detectFaces(detector: Detector, photo: RgbImage): Promise<DetectedFace[]> {
-  const scale = Math.min(1, DETECTION_MAX_SIDE / Math.max(photo.width, photo.height));
-  if (scale === 1) return detectWithBorder(detector, photo);
-  const width = Math.max(1, Math.round(photo.width * scale)), height = Math.max(1, Math.round(photo.height * scale));
-  const { data } = await sharp(photo.data, { raw: { width: photo.width, height: photo.height, channels: 3 } })
-    .resize(width, height, { fit: 'fill' })
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  const faces = await detectWithBorder(detector, { width, height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
-  const sx = photo.width / width, sy = photo.height / height;
-  return faces.map((f) => ({
-    score: f.score,
-    box: { x: f.box.x * sx, y: f.box.y * sy, width: f.box.width * sx, height: f.box.height * sy },
-    landmarks: f.landmarks.map((p) => ({ x: p.x * sx, y: p.y * sy })),
-  }));
-}
-
 export interface FaceRepair {
   image: RgbImage;
   /** Hole pixels of the aligned crop the inpainter filled. */
@@ -349,7 +311,6 @@ export async function repairFace(photo: RgbImage, photoHole: Uint8Array, face: D
   if (!cropHolePixels)
     throw new InpaintCliError('the hole does not reach the face: it covers no pixel of the aligned face crop, there is nothing to inpaint');
   const [inpainted] = await inpainter.inpaint([crop], [cropHole]);
-  const featherPx = FEATHER_CROP_PX / scaleOf(transform);
-  const pasted = pasteBack(photo, photoHole, inpainted, transform, featherPx);
+  const pasted = pasteHole(photo, photoHole, inpainted, transform);
   return { image: pasted.image, cropHolePixels, pasted: pasted.pasted, outsideCrop: pasted.outsideCrop };
 }

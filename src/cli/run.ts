@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { ConfigError, parseConfig, type Config } from '../config.ts';
 import { startService } from '../service.ts';
-import type { AlertMessage } from '../types.ts';
+import type { AlertMessage } from '../alert/message.ts';
 import { configFrom, parseSourceFlag, withGallery } from './options.ts';
 
 interface RunFlags {

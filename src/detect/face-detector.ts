@@ -4,8 +4,8 @@
 // Why these two: on camera frames RFB-320 finds 199 of 200 LFW people in a surgical mask where
 // face-api's TinyFace found 133 (training/tools/masked_detection.ts); face-api's landmark net aligns
 // the recognizers' crops better than faceplugin's own on turned and bowed heads.
-import type { FacepluginBoxDetector, ScoredBox } from '../models/faceplugin/detector.ts';
-import { photoCanvas } from '../models/faceplugin/detector.ts';
+import type { FacepluginBoxDetector, ScoredBox } from './faceplugin-rfb.ts';
+import { photoCanvas } from './faceplugin-rfb.ts';
 import type { Detector } from '../models/types.ts';
 import type { Box, DetectedFace, Point, RgbImage } from '../types.ts';
 

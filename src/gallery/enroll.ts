@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import sharp, { type Sharp } from 'sharp';
 import { dlibChipTemplate } from '../align/templates.ts';
 import { alignToTemplate } from '../align/warp.ts';
+import { detectInPhoto } from '../detect/photo.ts';
 import type { Config } from '../config.ts';
 import type { Detector, Recognizer } from '../models/types.ts';
 import { stageLogger } from '../observe/log.ts';
@@ -71,8 +72,6 @@ export interface ReembedReport {
 
 /** Formats that are photos; sharp also reads SVG, PDF and others, which have no business here. */
 const PHOTO_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'heif']);
-/** Longest side the detector sees: larger photos are shrunk for detection only (crops use full resolution). */
-const DETECTION_MAX_SIDE = 2048;
 /** Aligned face as shown to users (API thumbnail): the whole face with some forehead and chin. */
 export const THUMBNAIL_TEMPLATE = dlibChipTemplate('thumbnail-112-p0.35', 112, 0.35);
 /**
@@ -142,11 +141,7 @@ export class Enroller {
 
   /** Faces at or above the enrollment confidence, left to right, in the photo's pixels. */
   private async detectFaces(image: RgbImage): Promise<{ confident: DetectedFace[]; rejected: DetectedFace[] }> {
-    const scale = Math.min(1, DETECTION_MAX_SIDE / Math.max(image.width, image.height));
-    const detected =
-      scale < 1
-        ? (await this.detector.detect(await resized(image, scale))).map((f) => scaledFace(f, 1 / scale))
-        : await this.detector.detect(image);
+    const detected = await detectInPhoto(this.detector, image);
     const confident = detected.filter((f) => f.score >= this.settings.minConfidence).sort((a, b) => a.box.x - b.box.x);
     return { confident, rejected: detected.filter((f) => f.score < this.settings.minConfidence) };
   }
@@ -309,21 +304,6 @@ function fromRgb(image: RgbImage): Sharp {
 
 function toJpeg(image: RgbImage, quality: number): Promise<Buffer> {
   return fromRgb(image).jpeg({ quality }).toBuffer();
-}
-
-function resized(image: RgbImage, scale: number): Promise<RgbImage> {
-  const width = Math.max(1, Math.round(image.width * scale));
-  const height = Math.max(1, Math.round(image.height * scale));
-  return toRgb(fromRgb(image).resize(width, height, { fit: 'fill' }));
-}
-
-function scaledFace(face: DetectedFace, factor: number): DetectedFace {
-  const { box } = face;
-  return {
-    score: face.score,
-    box: { x: box.x * factor, y: box.y * factor, width: box.width * factor, height: box.height * factor },
-    landmarks: face.landmarks.map((p) => ({ x: p.x * factor, y: p.y * factor })),
-  };
 }
 
 /** The part of the photo a face source keeps: the face and its landmarks, plus a margin, inside the photo. */

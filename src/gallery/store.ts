@@ -4,6 +4,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { iou } from '../align/box.ts';
 import type { Box, Identity, Point } from '../types.ts';
 import {
   galleryNotFound,
@@ -20,8 +21,8 @@ export interface IdentityRecord extends Identity {
   sampleCount: number;
 }
 
-export interface SampleRecord {
-  id: number;
+/** What a sample records of its photo and of the recognizer that embedded it. */
+interface SampleFields {
   identityId: number;
   /** SHA-256 (hex) of the photo's bytes as uploaded. */
   imageSha256: string;
@@ -30,6 +31,10 @@ export interface SampleRecord {
   score: number;
   recognizerId: string;
   recognizerVersion: string;
+}
+
+export interface SampleRecord extends SampleFields {
+  id: number;
   createdAt: string;
 }
 
@@ -39,13 +44,7 @@ export interface FaceSource {
   landmarks: Point[];
 }
 
-export interface NewSample {
-  identityId: number;
-  imageSha256: string;
-  box: Box;
-  score: number;
-  recognizerId: string;
-  recognizerVersion: string;
+export interface NewSample extends SampleFields {
   /** L2-normalised. */
   embedding: Float32Array;
   thumbnailJpeg: Buffer;
@@ -167,14 +166,6 @@ function embeddingToBlob(embedding: Float32Array): Buffer {
 function blobToEmbedding(blob: Buffer): Float32Array {
   // Copy: the blob's offset inside its ArrayBuffer need not be 4-byte aligned.
   return new Float32Array(new Uint8Array(blob).buffer);
-}
-
-function boxIoU(a: Box, b: Box): number {
-  const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
-  const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
-  if (w <= 0 || h <= 0) return 0;
-  const inter = w * h;
-  return inter / (a.width * a.height + b.width * b.height - inter);
 }
 
 /** Trimmed name, or an error that says what is wrong with it. */
@@ -340,7 +331,7 @@ export class GalleryStore {
         )
         .all(sample.imageSha256, sample.identityId);
       for (const other of samePhoto) {
-        if (boxIoU(JSON.parse(other.box) as Box, sample.box) >= SAME_FACE_IOU)
+        if (iou(JSON.parse(other.box) as Box, sample.box) >= SAME_FACE_IOU)
           throw photoOfOtherIdentity({ id: other.identity_id, name: other.name }, other.id);
       }
       const createdAt = Date.now();

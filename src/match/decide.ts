@@ -1,6 +1,5 @@
 // Matching decisions: what one gallery match means, and when a track's vote is worth an alert.
-import type { VoteSummary } from '../track/vote.ts';
-import type { Identity } from '../types.ts';
+import type { VoteSummary } from './vote.ts';
 
 /** known: score ≥ threshold; unknown: no match or score < unknownThreshold; undecided: in between. */
 export type MatchDecision = 'known' | 'unknown' | 'undecided';
@@ -10,11 +9,6 @@ export interface MatchThresholds {
   threshold: number;
   /** Cosine similarity below which the face is unknown (config match.unknownThreshold). */
   unknownThreshold: number;
-}
-
-/** The decision for the best gallery match of one face (null: the gallery returned nothing). */
-export function decide(best: { identity: Identity; score: number } | null, thresholds: MatchThresholds): MatchDecision {
-  return best ? decideScore(best.score, thresholds) : 'unknown';
 }
 
 /** The decision for a similarity score, by the two thresholds. */

@@ -1,24 +1,7 @@
 // One thread of an OnnxPool (pool.ts): opens every model it is given, then runs requests for them.
 import { parentPort, workerData } from 'node:worker_threads';
-import type { PooledModel } from './pool.ts';
+import type { ModelInfo, PooledModel, PoolReply, PoolRequest } from './pool-protocol.ts';
 import { openRunner, type Feeds, type OnnxRunner } from './runner.ts';
-
-export interface ModelInfo {
-  name: string;
-  version: string;
-  provider: string;
-  fallbacks: { provider: string; reason: string }[];
-  inputNames: string[];
-  outputNames: string[];
-}
-
-export type PoolRequest = { id: number; op: 'run'; model: string; feeds: Feeds } | { id: number; op: 'close' };
-
-export type PoolReply =
-  | { kind: 'ready'; models: ModelInfo[] }
-  | { kind: 'failed'; error: string }
-  | { kind: 'result'; id: number; outputs: Feeds }
-  | { kind: 'error'; id: number; error: string };
 
 const port = parentPort;
 if (!port) throw new Error('models/pool-worker.ts must run in a worker thread');

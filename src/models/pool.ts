@@ -2,22 +2,12 @@
 // thread, so one thread per core is what lets detection, landmarks and embedding of several cameras
 // use every core. Each request goes to the least busy thread; tensors cross as transferred buffers.
 import { Worker } from 'node:worker_threads';
-import type { OnnxSessionOptions } from './onnx-session.ts';
+import { ModelError } from './onnx-model.ts';
 import type { ExecutionProvider, ProviderFallback } from './providers.ts';
 import type { Feeds, OnnxRunner } from './runner.ts';
-import type { ModelInfo, PoolReply, PoolRequest } from './pool-worker.ts';
+import type { ModelInfo, PooledModel, PoolReply, PoolRequest } from './pool-protocol.ts';
 
-/** A model every thread of the pool opens. */
-export interface PooledModel {
-  /** The name requests use, e.g. "recognizer". */
-  name: string;
-  path: string;
-  /** What the model is, for messages ("face detector"). */
-  what: string;
-  /** How to get it when the file is missing. */
-  howToGet: string;
-  options: OnnxSessionOptions;
-}
+export type { PooledModel } from './pool-protocol.ts';
 
 interface Pending {
   resolve: (value: Feeds) => void;
@@ -30,14 +20,6 @@ interface PoolThread {
 }
 
 const WORKER_URL = new URL('./pool-worker-entry.mjs', import.meta.url);
-
-/** A model of the pool failed to open (missing file, not a model): the message says which and how to fix it. */
-export class ModelLoadError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ModelLoadError';
-  }
-}
 
 export class OnnxPool {
   private nextId = 1;
@@ -136,7 +118,7 @@ function startThread(threads: PoolThread[], models: PooledModel[]): Promise<Mode
   return new Promise<ModelInfo[]>((resolve, reject) => {
     worker.on('message', (msg: PoolReply) => {
       if (msg.kind === 'ready') return resolve(msg.models);
-      if (msg.kind === 'failed') return reject(new ModelLoadError(msg.error));
+      if (msg.kind === 'failed') return reject(new ModelError(msg.error));
       const p = thread.pending.get(msg.id);
       if (!p) return;
       thread.pending.delete(msg.id);

@@ -5,10 +5,10 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { EXECUTION_PROVIDERS, PROVIDER_CHOICES } from '../config.ts';
 
-export const EXECUTION_PROVIDERS = ['cpu', 'cuda', 'webgpu'] as const;
+export { EXECUTION_PROVIDERS, PROVIDER_CHOICES };
 export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
-export const PROVIDER_CHOICES = ['auto', ...EXECUTION_PROVIDERS] as const;
 export type ProviderChoice = (typeof PROVIDER_CHOICES)[number];
 
 /** A provider that was tried (or skipped) before the one in use, and why it is not the one. */

@@ -1,4 +1,4 @@
-// The small interfaces every model wrapper implements, so that models can be swapped.
+// The small interfaces every model wrapper implements, so that models can be swapped (and faked in tests).
 import type { Box, DetectedFace, Point, RgbImage } from '../types.ts';
 import type { CropTemplate } from '../align/templates.ts';
 
@@ -31,5 +31,38 @@ export interface Recognizer {
 
 /** Frees the model's runtime (worker threads, sessions). */
 export interface Closable {
+  close(): Promise<void>;
+}
+
+/** The occlusion segmenter. */
+export interface OcclusionSegmenter {
+  /** Stable name of the model, e.g. "occlusion-onnx". */
+  readonly id: string;
+  /** Changes whenever the weights change (a digest of the model file). */
+  readonly version: string;
+  /** Side of the square crops it takes: the inpainting space (INPAINT_TEMPLATE), 128. */
+  readonly size: number;
+  /**
+   * Per pixel of each `size`×`size` crop aligned with INPAINT_TEMPLATE, the probability (0–1) that
+   * something covers the face there; rows top to bottom.
+   */
+  segment(crops: RgbImage[]): Promise<Float32Array[]>;
+  close(): Promise<void>;
+}
+
+/** The inpainting model (the ID-GAN generator). */
+export interface Inpainter {
+  /** Stable name of the model, e.g. "idgan-onnx". */
+  readonly id: string;
+  /** Changes whenever the weights change (a digest of the model file). */
+  readonly version: string;
+  /** Side of the square crops it takes: the inpainting space (INPAINT_TEMPLATE), 128. */
+  readonly size: number;
+  /**
+   * Fills the holes of `size`×`size` crops aligned with INPAINT_TEMPLATE. `masks[i]` has one byte
+   * per pixel of `crops[i]`, rows top to bottom: 1 inside the hole, 0 on known pixels. Known
+   * pixels come back as they went in.
+   */
+  inpaint(crops: RgbImage[], masks: Uint8Array[]): Promise<RgbImage[]>;
   close(): Promise<void>;
 }

@@ -92,16 +92,6 @@ export const inpaintedFaces = new Counter({
   registers: [registry],
 });
 
-/** Runs `fn` and records its duration under `stage`. */
-export async function timed<T>(stage: string, fn: () => Promise<T>): Promise<T> {
-  const end = stageSeconds.startTimer({ stage });
-  try {
-    return await fn();
-  } finally {
-    end();
-  }
-}
-
 export const modelProvider = new Gauge({
   name: 'unmask_model_provider',
   help: '1 for the onnxruntime execution provider each ONNX model runs on (cpu, cuda, webgpu)',

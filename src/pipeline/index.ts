@@ -1,38 +1,36 @@
-// The stream processor: per camera, frames → detect → track → align → repair → upper face → embed →
-// match, behind a bounded drop-oldest queue; then alerts, with a cool-down, to the subscribers.
-import { concatMap, of, tap, Subscription, type Observable } from 'rxjs';
-import sharp from 'sharp';
+// The stream processor: per camera, frames behind a bounded drop-oldest queue through
+// detect → track → align → repair → embed → match → alert. This file only composes the stages.
+import { of, pipe, tap, Subscription, type Observable } from 'rxjs';
+import type { AlertMessage } from '../alert/message.ts';
+import { alertStage, type AlertSink } from '../alert/stage.ts';
+import { alignStage } from '../align/stage.ts';
 import type { Config } from '../config.ts';
-import { Cooldown, knownKey, unknownKey } from '../match/cooldown.ts';
+import { detectStage } from '../detect/stage.ts';
+import { embedStage } from '../embed/stage.ts';
+import { UpperFaceCutter } from '../embed/upper-face.ts';
+import { Cooldown } from '../match/cooldown.ts';
+import { matchPolicy, type GalleryMatcher } from '../match/policy.ts';
+import { matchStage, TrackVotes } from '../match/stage.ts';
 import type { Detector, Landmarker, Recognizer } from '../models/types.ts';
-import { alertsSent, facesDetected, framesDropped, stageSeconds } from '../observe/metrics.ts';
+import { facesDetected, framesDropped, stageSeconds } from '../observe/metrics.ts';
 import { stageLogger } from '../observe/log.ts';
-import { ALERT_SCHEMA, type AlertMessage, type Frame } from '../types.ts';
+import type { FaceRepairer } from '../repair/repairer.ts';
+import { repairStage } from '../repair/stage.ts';
+import { trackStage, TrackAttempts } from '../track/stage.ts';
 import { dropOldest } from './backpressure.ts';
-import { repairStage, type FaceOcclusion, type FaceRepairer } from './repair.ts';
-import {
-  alignStage,
-  CameraTracks,
-  detectStage,
-  embedStage,
-  matchStage,
-  trackStage,
-  type GalleryMatcher,
-  type StageClock,
-  type TrackDecision,
-} from './stages.ts';
-import { UpperFaceCutter, upperFaceStage } from './upper-face.ts';
+import type { StageClock } from './clock.ts';
+import type { Frame } from './messages.ts';
 
 export interface PipelineDeps {
   config: Config;
   detector: Detector;
   recognizer: Recognizer;
   gallery: GalleryMatcher;
-  /** Finds occlusions and inpaints them between align and embed; absent: faces go to the recognizer as aligned. */
+  /** Finds occlusions, routes and inpaints between align and embed; absent: every face is clean. */
   repairer?: FaceRepairer;
   /**
-   * Matches faces covered below the eyes on their upper face (needs the repairer's segmenter and
-   * gallery.searchUpperFace), their eyes located by the landmarker when there is one.
+   * Matches faces covered below the eyes on their upper face (the repairer routes them there when it
+   * knows the upper face is on, and gallery.searchUpperFace is there), their eyes located by the landmarker.
    */
   upperFace?: { recognizer: Recognizer; landmarker?: Landmarker };
   /** Hands an alert to the subscribers; must not block. */
@@ -58,6 +56,7 @@ export class Pipeline {
   private readonly subscriptions = new Map<string, Subscription>();
   private readonly counters = new Map<string, CameraCounters>();
   private readonly clock: StageClock;
+  private readonly sink: AlertSink;
 
   constructor(private readonly deps: PipelineDeps) {
     this.cooldown = new Cooldown(deps.config.match.cooldownSec);
@@ -65,6 +64,7 @@ export class Pipeline {
       stageSeconds.observe({ stage }, ms / 1000);
       deps.onStageTime?.(stage, ms);
     };
+    this.sink = { publish: deps.publish, onLatency: deps.onAlertLatency };
   }
 
   /** Starts processing one camera's frames. */
@@ -72,33 +72,27 @@ export class Pipeline {
     if (this.subscriptions.has(camera)) throw new Error(`camera "${camera}" is already in the pipeline`);
     const { config, detector, recognizer, gallery, repairer } = this.deps;
     const upperFace = repairer && gallery.searchUpperFace ? this.deps.upperFace : undefined;
-    const upperFaceCutter = upperFace && new UpperFaceCutter({ ...upperFace, minFraction: config.occlusion.minFraction });
     const counters: CameraCounters = { framesIn: 0, framesDropped: 0, framesProcessed: 0, facesDetected: 0, alerts: 0 };
     this.counters.set(camera, counters);
-    const tracks = new CameraTracks(config);
-    const policy = {
-      ...config.match,
-      maxAttempts: config.track.maxAttempts,
-      minFraction: config.occlusion.minFraction,
-      upperFaceThreshold: config.match.upperFace.threshold,
-    };
+    const tracks = new TrackAttempts(config.track);
     const clock = this.clock;
 
-    const processFrame = (frame: Frame) =>
-      of(frame).pipe(
-        detectStage(detector, config.detect.minFaceSize, clock),
-        tap(({ faces }) => {
-          counters.framesProcessed++;
-          counters.facesDetected += faces.length;
-          facesDetected.inc({ camera }, faces.length);
-        }),
-        trackStage(tracks, clock),
-        alignStage(recognizer, clock),
-        repairStage(repairer, frame.image, recognizer, clock),
-        upperFaceStage(upperFaceCutter, frame.image, clock),
-        embedStage(recognizer, clock, { withUnrepaired: config.match.matchUnrepaired, upperFace: upperFace?.recognizer }),
-        matchStage(gallery, tracks, policy, clock),
-      );
+    const stages = pipe(
+      detectStage(detector, config.detect.minFaceSize, clock),
+      tap(({ faces }) => {
+        counters.framesProcessed++;
+        counters.facesDetected += faces.length;
+        facesDetected.inc({ camera }, faces.length);
+      }),
+      trackStage(tracks, clock),
+      alignStage(recognizer.template, clock),
+      repairStage(repairer, recognizer.template, clock),
+      embedStage(recognizer, clock, {
+        withUnrepaired: config.match.matchUnrepaired,
+        upperFace: upperFace && { recognizer: upperFace.recognizer, cutter: new UpperFaceCutter(upperFace.recognizer, upperFace.landmarker) },
+      }),
+      matchStage(gallery, new TrackVotes(), tracks, matchPolicy(config), clock),
+    );
 
     const subscription = frames$
       .pipe(
@@ -111,9 +105,9 @@ export class Pipeline {
               framesDropped.inc({ camera });
             },
           },
-          processFrame,
+          (frame: Frame) => of(frame).pipe(stages),
         ),
-        concatMap((decision) => this.alert(decision)),
+        alertStage(this.cooldown, this.sink, clock),
       )
       .subscribe({
         next: (alert) => {
@@ -122,40 +116,6 @@ export class Pipeline {
         error: (err: Error) => log.error({ camera, err: err.message }, 'camera pipeline failed'),
       });
     this.subscriptions.set(camera, subscription);
-  }
-
-  /** Applies the cool-down, builds the payload and publishes it. */
-  private async alert({ identification, votes, occlusion, matchedOn }: TrackDecision): Promise<AlertMessage | null> {
-    const { observation, identity, score, crop } = identification;
-    const key = identity ? knownKey(observation.camera, identity.id) : unknownKey(observation.camera, observation.trackId);
-    if (!this.cooldown.shouldAlert(key, observation.frameTime)) return null;
-    const start = performance.now();
-    const jpeg = await sharp(crop.data, { raw: { width: crop.width, height: crop.height, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
-    const round = (v: number) => Math.round(v * 10) / 10;
-    const box = observation.face.box;
-    const alert: AlertMessage = {
-      schema: ALERT_SCHEMA,
-      type: 'alert',
-      identity,
-      known: identity !== null,
-      score: Math.round(score * 10_000) / 10_000,
-      camera: observation.camera,
-      trackId: observation.trackId,
-      frameTime: new Date(observation.frameTime).toISOString(),
-      sentTime: new Date().toISOString(),
-      box: { x: round(box.x), y: round(box.y), width: round(box.width), height: round(box.height) },
-      faceJpeg: jpeg.toString('base64'),
-      votes,
-      matchedOn,
-      ...(occlusion ? await occlusionPayload(occlusion) : {}),
-    };
-    this.clock('alert', performance.now() - start);
-    this.deps.publish(alert);
-    // The hub records frame-to-alert latency in the metrics; this is for the bench's own percentiles.
-    const latencyMs = Date.now() - observation.frameTime;
-    alertsSent.inc({ camera: observation.camera, kind: identity ? 'known' : 'unknown' });
-    this.deps.onAlertLatency?.(latencyMs, alert);
-    return alert;
   }
 
   /** A snapshot of every camera's counters. */
@@ -171,15 +131,4 @@ export class Pipeline {
   stop(): void {
     for (const camera of [...this.subscriptions.keys()]) this.removeCamera(camera);
   }
-}
-
-/** The alert's occlusion fields: the fraction always, the repaired face and its mask when inpainting ran. */
-async function occlusionPayload(occlusion: FaceOcclusion): Promise<Pick<AlertMessage, 'occludedFraction' | 'inpaintedJpeg' | 'occlusionMaskPng'>> {
-  const occludedFraction = Math.round(occlusion.fraction * 10_000) / 10_000;
-  const { inpainted, mask } = occlusion;
-  if (!inpainted || !mask) return { occludedFraction };
-  const jpeg = await sharp(inpainted.data, { raw: { width: inpainted.width, height: inpainted.height, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
-  const grey = Uint8Array.from(mask, (m) => (m ? 255 : 0));
-  const png = await sharp(grey, { raw: { width: inpainted.width, height: inpainted.height, channels: 1 } }).png().toBuffer();
-  return { occludedFraction, inpaintedJpeg: jpeg.toString('base64'), occlusionMaskPng: png.toString('base64') };
 }

@@ -1,6 +1,7 @@
 // The HTTP server: /healthz and /metrics for probes, the API plugins and the /alerts WebSocket
 // behind the API key. Every route needs the key unless it is marked public, so a route added by a
 // plugin is protected without having to remember it.
+import type { ModelStatus } from '../models/registry.ts';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import type { Config } from '../config.ts';
@@ -39,7 +40,7 @@ export interface HealthReport {
   subscribers: number;
   gallery: { identities: number; samples: number };
   /** Model names, versions and backends, as the caller reports them. */
-  models?: Record<string, unknown>;
+  models?: ModelStatus;
 }
 
 /** What the caller reports; the server decides the status from it and the config. */

@@ -10,7 +10,7 @@ import { BehaviorSubject, Subject, type Observable } from 'rxjs';
 import type { CameraConfig, Config } from '../config.ts';
 import { cameraRestarts, cameraState, framesIn } from '../observe/metrics.ts';
 import { stageLogger, type Logger } from '../observe/log.ts';
-import type { Frame } from '../types.ts';
+import type { Frame } from '../pipeline/messages.ts';
 import { ffmpegPath } from './ffmpeg-path.ts';
 
 export type SourceSettings = Config['source'];

@@ -1,5 +1,6 @@
 // Per-camera IoU tracker: the same person across detection frames is one track, so recognition
 // can run per track on its best frames instead of on every face of every frame.
+import { iou } from '../align/box.ts';
 import type { Box, DetectedFace } from '../types.ts';
 
 export interface TrackerOptions {
@@ -31,16 +32,6 @@ interface LiveTrack {
   box: Box;
   firstSeen: number;
   lastSeen: number;
-}
-
-/** Intersection over union of two boxes; 0 when either is empty. */
-export function iou(a: Box, b: Box): number {
-  const width = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
-  const height = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
-  if (width <= 0 || height <= 0) return 0;
-  const intersection = width * height;
-  const union = a.width * a.height + b.width * b.height - intersection;
-  return union > 0 ? intersection / union : 0;
 }
 
 /**

@@ -14,10 +14,10 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { parseConfig } from '../../src/config.ts';
-import { SURGICAL_MASK_TEMPLATE, withSurgicalMask } from '../../src/eval/surgical-mask.ts';
+import { SURGICAL_MASK_TEMPLATE, withSurgicalMask } from '../../lab/eval/surgical-mask.ts';
 import { startService, type RunningService } from '../../src/service.ts';
 import { ffmpegPath } from '../../src/source/ffmpeg-path.ts';
-import type { AlertMessage } from '../../src/types.ts';
+import type { AlertMessage } from '../../src/alert/message.ts';
 
 const root = join(import.meta.dirname, '../..');
 const LFW = process.env.UNMASK_LFW_DIR ?? join(root, '../shared/data/lfw-view1/images_deepfunneled');

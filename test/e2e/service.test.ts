@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import { parseConfig } from '../../src/config.ts';
 import { startService, type RunningService } from '../../src/service.ts';
 import { ffmpegPath } from '../../src/source/ffmpeg-path.ts';
-import type { AlertMessage } from '../../src/types.ts';
+import type { AlertMessage } from '../../src/alert/message.ts';
 
 const LFW = process.env.UNMASK_LFW_DIR ?? join(import.meta.dirname, '../../../shared/data/lfw-view1/images_deepfunneled');
 const haveLfw = existsSync(LFW);
@@ -170,7 +170,7 @@ describe.skipIf(!haveLfw)('service end to end', () => {
     const health = await fetch(`${service.url}/healthz`).then((r) => r.json());
     expect(health.cameras.lobby.restarts).toBeGreaterThan(restartsBefore);
     // Every model runs on the configured provider (cpu by default), shown in /healthz and /metrics.
-    expect(health.models.providers).toEqual({ fr_detect: 'cpu', landmark68: 'cpu', fr_landmark: 'cpu', fr_feature: 'cpu', occlusion: 'cpu', inpaint: 'cpu' });
+    expect(health.models.providers).toEqual({ detector: 'cpu', landmarks: 'cpu', 'mask-landmarks': 'cpu', arcface: 'cpu', occlusion: 'cpu', inpaint: 'cpu' });
     expect(health.models.recognizer).toMatch(/^faceplugin-arcface@/);
     // Masked faces: the upper-face recognizer, and the model that finds their eyes (match.upperFace.eyes).
     expect(health.models.upperFaceRecognizer).toMatch(/^faceplugin-arcface\+upper-face@/);

@@ -17,7 +17,7 @@ import { parseConfig } from '../../src/config.ts';
 import { startService, type RunningService } from '../../src/service.ts';
 import { startUiServer, type UiServer } from '../../src/server/ui.ts';
 import { ffmpegPath } from '../../src/source/ffmpeg-path.ts';
-import type { AlertMessage } from '../../src/types.ts';
+import type { AlertMessage } from '../../src/alert/message.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const LFW = process.env.UNMASK_LFW_DIR ?? join(import.meta.dirname, '../../../shared/data/lfw-view1/images_deepfunneled');

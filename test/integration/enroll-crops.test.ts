@@ -9,7 +9,7 @@ import { parseConfig } from '../../src/config.ts';
 import { DEMO_PHOTOS } from '../../src/gallery/demo.ts';
 import { Enroller } from '../../src/gallery/enroll.ts';
 import { GalleryStore } from '../../src/gallery/store.ts';
-import { loadModels, type Models } from '../../src/models/index.ts';
+import { loadModels, type Models } from '../../src/models/registry.ts';
 import type { Box } from '../../src/types.ts';
 
 describe('enrollment of tight face crops', () => {

@@ -10,7 +10,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FACEAPI_RECOGNIZER_TEMPLATE } from '../../src/align/templates.ts';
 import { alignToTemplate } from '../../src/align/warp.ts';
-import { clipToImage, FaceApiDetector } from '../../src/models/faceapi/detector.ts';
+import { clipToImage, FaceApiDetector } from '../../lab/tfjs/detector.ts';
 import {
   FaceApiOnnxLandmarker,
   faceRegion,
@@ -18,10 +18,10 @@ import {
   landmarkInput,
   landmarksInImage,
   squarePadding,
-} from '../../src/models/faceapi/landmarks-onnx.ts';
-import { FaceApiRecognizer } from '../../src/models/faceapi/recognizer.ts';
-import { FaceApiOnnxRecognizer } from '../../src/models/faceapi/recognizer-onnx.ts';
-import { loadFaceApi, type FaceApi } from '../../src/models/faceapi/runtime.ts';
+} from '../../src/detect/faceapi-landmarks.ts';
+import { FaceApiRecognizer } from '../../lab/tfjs/recognizer.ts';
+import { FaceApiOnnxRecognizer } from '../../src/embed/faceapi.ts';
+import { loadFaceApi, type FaceApi } from '../../lab/tfjs/runtime.ts';
 import type { Box, DetectedFace, Point, RgbImage } from '../../src/types.ts';
 
 const root = resolve(import.meta.dirname, '../..');

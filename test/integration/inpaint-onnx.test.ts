@@ -9,7 +9,8 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InpaintModelError, OnnxInpainter } from '../../src/models/inpaint/onnx.ts';
+import { ModelError } from '../../src/models/onnx-model.ts';
+import { OnnxInpainter } from '../../src/repair/idgan.ts';
 import type { RgbImage } from '../../src/types.ts';
 import { checkParity, fixtureMatchesModel, readParityFixture, type ParityFixture } from '../../training/tools/onnx_parity.ts';
 
@@ -137,7 +138,7 @@ onnx.save(m, sys.argv[1])`;
   it('is refused at load with the shape it has and the shape it needs', async () => {
     const small = model('small.onnx', ['batch', 3, 64, 64], ['batch', 1, 64, 64]);
     const load = OnnxInpainter.load(small);
-    await expect(load).rejects.toBeInstanceOf(InpaintModelError);
+    await expect(load).rejects.toBeInstanceOf(ModelError);
     await expect(load).rejects.toThrow(/input "image" is \[batch, 3, 64, 64\] float32, expected \[batch, 3, 128, 128\] float32/);
   });
 

@@ -3,8 +3,11 @@
 // is skipped with the reason, and asking for WebGPU or CUDA must give a working CPU session instead.
 import { resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { syntheticFaces } from '../../src/bench/inpaint-bench.ts';
-import { INPAINT_SIZE, OnnxInpainter } from '../../src/models/inpaint/onnx.ts';
+import { syntheticFaces } from '../../lab/bench/inpaint-bench.ts';
+import { INPAINT_TEMPLATE } from '../../src/align/templates.ts';
+import { OnnxInpainter } from '../../src/repair/idgan.ts';
+
+const INPAINT_SIZE = INPAINT_TEMPLATE.size;
 import { ProviderUnavailableError } from '../../src/models/providers.ts';
 
 const MODEL = resolve(import.meta.dirname, '../../models/idgan-inpaint.onnx');

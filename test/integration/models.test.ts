@@ -6,9 +6,9 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alignToTemplate } from '../../src/align/warp.ts';
 import { parseConfig } from '../../src/config.ts';
-import { FaceApiDetector } from '../../src/models/faceapi/detector.ts';
-import { FacepluginLandmarker } from '../../src/models/faceplugin/landmarker.ts';
-import { loadModels, type Models } from '../../src/models/index.ts';
+import { FaceApiDetector } from '../../lab/tfjs/detector.ts';
+import { FacepluginLandmarker } from '../../src/detect/faceplugin-landmarks.ts';
+import { loadModels, type Models } from '../../src/models/registry.ts';
 import type { Detector } from '../../src/models/types.ts';
 import type { Point, RgbImage } from '../../src/types.ts';
 

@@ -11,7 +11,8 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { OcclusionModelError, OnnxOcclusionSegmenter } from '../../src/models/occlusion/onnx.ts';
+import { ModelError } from '../../src/models/onnx-model.ts';
+import { OnnxOcclusionSegmenter } from '../../src/repair/segmenter.ts';
 import type { RgbImage } from '../../src/types.ts';
 import {
   checkOcclusionParity,
@@ -90,7 +91,7 @@ describe.skipIf(!tiny.fixture)('the tiny random segmenter through onnxruntime-no
 
 describe('loading', () => {
   it('says how to get the model when the file is missing', async () => {
-    await expect(OnnxOcclusionSegmenter.load('/nonexistent/occlusion-seg.onnx')).rejects.toThrow(OcclusionModelError);
+    await expect(OnnxOcclusionSegmenter.load('/nonexistent/occlusion-seg.onnx')).rejects.toThrow(ModelError);
     await expect(OnnxOcclusionSegmenter.load('/nonexistent/occlusion-seg.onnx')).rejects.toThrow(/export_occlusion\.py/);
   });
 

@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARCFACE_TEMPLATE } from '../../src/align/templates.ts';
-import { facepluginModel } from '../../src/models/faceplugin/files.ts';
-import { ArcFaceRecognizer } from '../../src/models/faceplugin/recognizer.ts';
-import { ModelLoadError, OnnxPool } from '../../src/models/pool.ts';
+import { vendoredModel } from '../../src/models/files.ts';
+import { ArcFaceRecognizer } from '../../src/embed/arcface.ts';
+import { ModelError } from '../../src/models/onnx-model.ts';
+import { OnnxPool } from '../../src/models/pool.ts';
 import type { RgbImage } from '../../src/types.ts';
 
 const DEMO = 'node_modules/@vladmandic/face-api/demo';
@@ -33,7 +34,7 @@ describe('OnnxPool', () => {
   let pool: OnnxPool;
   let local: ArcFaceRecognizer;
   beforeAll(async () => {
-    [pool, local] = await Promise.all([OnnxPool.start(2, [facepluginModel('fr_feature')]), ArcFaceRecognizer.load()]);
+    [pool, local] = await Promise.all([OnnxPool.start(2, [vendoredModel('arcface')]), ArcFaceRecognizer.load()]);
   });
   afterAll(async () => {
     await Promise.all([pool?.close(), local?.close()]);
@@ -41,7 +42,7 @@ describe('OnnxPool', () => {
 
   it('runs the recognizer in its threads as this thread does, a batch as single runs', async () => {
     const faces = await crops(3);
-    const pooled = new ArcFaceRecognizer(pool.runner('fr_feature'));
+    const pooled = new ArcFaceRecognizer(pool.runner('arcface'));
     expect(pooled.version).toBe(local.version);
     const [inPool, here] = await Promise.all([pooled.embed(faces), local.embed(faces)]);
     const singly = await Promise.all(faces.map(async (f) => (await pooled.embed([f]))[0]));
@@ -56,7 +57,7 @@ describe('OnnxPool', () => {
 
   it('spreads concurrent requests over its threads', async () => {
     const faces = await crops(1);
-    const pooled = new ArcFaceRecognizer(pool.runner('fr_feature'));
+    const pooled = new ArcFaceRecognizer(pool.runner('arcface'));
     const runs = Array.from({ length: 4 }, () => pooled.embed(faces));
     expect(pool.busy).toBe(4);
     await Promise.all(runs);
@@ -65,19 +66,19 @@ describe('OnnxPool', () => {
 
   it('lets the runs in flight finish when it closes (stopping a thread mid-run would abort the process)', async () => {
     const faces = await crops(2);
-    const closing = await OnnxPool.start(2, [facepluginModel('fr_feature')]);
-    const recognizer = new ArcFaceRecognizer(closing.runner('fr_feature'));
+    const closing = await OnnxPool.start(2, [vendoredModel('arcface')]);
+    const recognizer = new ArcFaceRecognizer(closing.runner('arcface'));
     const runs = Array.from({ length: 4 }, () => recognizer.embed(faces));
     await closing.close();
     for (const embeddings of await Promise.all(runs)) expect(embeddings).toHaveLength(2);
   });
 
   it('names the missing file when a model cannot open, and refuses work once closed', async () => {
-    await expect(OnnxPool.start(1, [facepluginModel('fr_feature', '/nonexistent/fr_feature.onnx')])).rejects.toThrow(ModelLoadError);
-    await expect(OnnxPool.start(1, [facepluginModel('fr_feature', '/nonexistent/fr_feature.onnx')])).rejects.toThrow(/no ArcFace recognizer at \/nonexistent\/fr_feature\.onnx/);
-    const small = await OnnxPool.start(1, [facepluginModel('fr_landmark')]);
+    await expect(OnnxPool.start(1, [vendoredModel('arcface', '/nonexistent/fr_feature.onnx')])).rejects.toThrow(ModelError);
+    await expect(OnnxPool.start(1, [vendoredModel('arcface', '/nonexistent/fr_feature.onnx')])).rejects.toThrow(/no ArcFace recognizer at \/nonexistent\/fr_feature\.onnx/);
+    const small = await OnnxPool.start(1, [vendoredModel('mask-landmarks')]);
     await small.close();
-    await expect(small.run('fr_landmark', {})).rejects.toThrow(/closed/);
+    await expect(small.run('mask-landmarks', {})).rejects.toThrow(/closed/);
     expect(() => pool.runner('nothing')).toThrow(/no model "nothing"/);
   });
 });

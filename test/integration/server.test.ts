@@ -7,7 +7,8 @@ import { AlertHub, CLOSE_GOING_AWAY, CLOSE_SLOW_SUBSCRIBER } from '../../src/ale
 import { parseConfig } from '../../src/config.ts';
 import { framesIn } from '../../src/observe/metrics.ts';
 import { buildServer, type CameraHealth, type HealthSnapshot, type UnmaskServer } from '../../src/server/app.ts';
-import { ALERT_SCHEMA, type AlertMessage, type Identity } from '../../src/types.ts';
+import { ALERT_SCHEMA, type AlertMessage } from '../../src/alert/message.ts';
+import type { Identity } from '../../src/types.ts';
 
 const API_KEY = 'test-key-0123456789';
 

@@ -12,7 +12,7 @@ import { configSchema, type CameraConfig, type Config } from '../../src/config.t
 import { CameraSource, videoFilter, type CameraState, type CameraStatus } from '../../src/source/camera.ts';
 import { ensureDemoVideo } from '../../src/source/demo.ts';
 import { ffmpegPath } from '../../src/source/ffmpeg-path.ts';
-import type { Frame } from '../../src/types.ts';
+import type { Frame } from '../../src/pipeline/messages.ts';
 
 const ffmpeg = ffmpegPath();
 const dir = mkdtempSync(join(tmpdir(), 'unmask-source-'));

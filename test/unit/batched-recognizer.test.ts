@@ -2,7 +2,7 @@
 // and a bad crop fails its caller alone.
 import { describe, expect, it } from 'vitest';
 import { dlibChipTemplate } from '../../src/align/templates.ts';
-import { BatchedRecognizer } from '../../src/models/batched-recognizer.ts';
+import { BatchedRecognizer } from '../../src/embed/batched.ts';
 import type { Recognizer } from '../../src/models/types.ts';
 import type { RgbImage } from '../../src/types.ts';
 

@@ -1,7 +1,7 @@
 // Match thresholds from scored pairs (training/tools/calibrate.ts): the most accurate threshold, the
 // lowest one no different-person pair reaches, and the pair the service uses.
 import { describe, expect, it } from 'vitest';
-import { parsePairs } from '../../src/eval/pairs.ts';
+import { parsePairs } from '../../lab/eval/pairs.ts';
 import { calibrate, describeAt, thresholdAtFalseAcceptRate } from '../../training/tools/calibrate.ts';
 
 // A View-1 style pairs file of four people; each person's photos embed at a known cosine.

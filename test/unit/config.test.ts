@@ -14,6 +14,24 @@ describe('config', () => {
     expect(file.cameras[0].url).toBe('demo:');
   });
 
+  it('config/default.yaml names every setting (a commented-out key counts: its default depends on another)', () => {
+    const text = readFileSync('config/default.yaml', 'utf8').replace(/^(\s*)# ([A-Za-z]+):/gm, '$1$2:');
+    const file = parse(text) as Record<string, unknown>;
+    const missing: string[] = [];
+    const walk = (defaults: Record<string, unknown>, inFile: Record<string, unknown> | undefined, path: string) => {
+      for (const [key, value] of Object.entries(defaults)) {
+        const at = path ? `${path}.${key}` : key;
+        if (!inFile || !(key in inFile)) missing.push(at);
+        else if (value && typeof value === 'object' && !Array.isArray(value)) walk(value as Record<string, unknown>, inFile[key] as Record<string, unknown>, at);
+      }
+    };
+    walk(parseConfig({}) as unknown as Record<string, unknown>, file, '');
+    // A camera's keys, against the demo camera of the file.
+    const camera = parseConfig({ cameras: [{ name: 'x', url: 'demo:' }] }).cameras[0];
+    walk(camera as unknown as Record<string, unknown>, (file.cameras as Record<string, unknown>[])[0], 'cameras[]');
+    expect(missing).toEqual([]);
+  });
+
   it('an error names every bad key and what it expects', () => {
     let message = '';
     try {

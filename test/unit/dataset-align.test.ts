@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import sharp from 'sharp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { INPAINT_TEMPLATE } from '../../src/align/templates.ts';
-import { registerDatasetCommands } from '../../src/cli/dataset.ts';
+import { registerDatasetCommands } from '../../lab/cli/dataset.ts';
 import {
   alignDataset,
   detectWithBorder,
@@ -13,8 +13,8 @@ import {
   parseIdentityList,
   pickCentralFace,
   type AlignDatasetOptions,
-} from '../../src/dataset/align.ts';
-import { INDEX_HEADER, parseIndexRow } from '../../src/dataset/index-file.ts';
+} from '../../lab/dataset/align.ts';
+import { INDEX_HEADER, parseIndexRow } from '../../lab/dataset/index-file.ts';
 import type { Detector } from '../../src/models/types.ts';
 import type { DetectedFace, Point, RgbImage } from '../../src/types.ts';
 

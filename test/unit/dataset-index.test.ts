@@ -2,8 +2,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AppendOnlyCsv, formatIndexRow, formatMissRow, parseIndexRow, type IndexRow } from '../../src/dataset/index-file.ts';
-import { splitOf } from '../../src/dataset/split.ts';
+import { AppendOnlyCsv, formatIndexRow, formatMissRow, parseIndexRow, type IndexRow } from '../../lab/dataset/index-file.ts';
+import { splitOf } from '../../lab/dataset/split.ts';
 
 describe('splitOf', () => {
   const identities = Array.from({ length: 2000 }, (_, i) => String(i + 1));

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FACEAPI_RECOGNIZER_TEMPLATE, INPAINT_TEMPLATE } from '../../src/align/templates.ts';
-import { MemoryEvalCache, SqliteEvalCache } from '../../src/eval/cache.ts';
-import { GT_CONDITION, OCC_CONDITION, runLfwEval, TELEA_CONDITION, type Condition } from '../../src/eval/lfw.ts';
-import { parsePairs } from '../../src/eval/pairs.ts';
-import { templateGeometry, type EvalRecognizer } from '../../src/eval/recognizers/types.ts';
+import { MemoryEvalCache, SqliteEvalCache } from '../../lab/eval/cache.ts';
+import { GT_CONDITION, OCC_CONDITION, runLfwEval, TELEA_CONDITION, type Condition } from '../../lab/eval/lfw.ts';
+import { parsePairs } from '../../lab/eval/pairs.ts';
+import { templateGeometry, type EvalRecognizer } from '../../lab/eval/recognizers/types.ts';
 import type { Detector } from '../../src/models/types.ts';
 import type { Point, RgbImage } from '../../src/types.ts';
 

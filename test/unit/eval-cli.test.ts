@@ -6,9 +6,9 @@ import { Command } from 'commander';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FACEAPI_RECOGNIZER_TEMPLATE, INPAINT_TEMPLATE } from '../../src/align/templates.ts';
-import { registerEvalCommands, type EvalCliModels } from '../../src/cli/eval.ts';
-import { templateGeometry } from '../../src/eval/recognizers/types.ts';
-import type { Inpainter } from '../../src/models/inpaint/types.ts';
+import { registerEvalCommands, type EvalCliModels } from '../../lab/cli/eval.ts';
+import { templateGeometry } from '../../lab/eval/recognizers/types.ts';
+import type { Inpainter } from '../../src/models/types.ts';
 import type { Recognizer } from '../../src/models/types.ts';
 import type { Point } from '../../src/types.ts';
 

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { accuracyAxisFloor, accuracyBarsSvg, montageSvg, pickIdentities, svgToPng, tsneSvg } from '../../src/eval/figures.ts';
+import { accuracyAxisFloor, accuracyBarsSvg, montageSvg, pickIdentities, svgToPng, tsneSvg } from '../../lab/eval/figures.ts';
 
 const PIXEL = 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EvalFlagError, idganModelNames, parseNameList } from '../../src/eval/flags.ts';
+import { EvalFlagError, idganModelNames, parseNameList } from '../../lab/eval/flags.ts';
 
 const KNOWN = ['GT', 'OCC', 'Telea', 'idgan-inpaint'];
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { holeArea } from '../../src/models/inpaint/hole.ts';
-import { EVAL_HOLE_SIZE, seededHole, seededHoleBox, whiteOut } from '../../src/eval/holes.ts';
+import { holeArea } from '../../src/repair/hole.ts';
+import { EVAL_HOLE_SIZE, seededHole, seededHoleBox, whiteOut } from '../../lab/eval/holes.ts';
 
 describe('seededHoleBox', () => {
   it('is the same for the same image and seed, and inside the crop', () => {

@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FACEAPI_RECOGNIZER_TEMPLATE, INPAINT_TEMPLATE } from '../../src/align/templates.ts';
-import { balancedSubset } from '../../src/cli/eval.ts';
-import { cosineSimilarity, GT_CONDITION, imageKey, OCC_CONDITION, runLfwEval, TELEA_CONDITION } from '../../src/eval/lfw.ts';
-import { templateGeometry, type EvalRecognizer } from '../../src/eval/recognizers/types.ts';
-import { resultsMarkdown } from '../../src/eval/report.ts';
-import { parsePairs } from '../../src/eval/pairs.ts';
+import { balancedSubset } from '../../lab/cli/eval.ts';
+import { cosineSimilarity, GT_CONDITION, imageKey, OCC_CONDITION, runLfwEval, TELEA_CONDITION } from '../../lab/eval/lfw.ts';
+import { templateGeometry, type EvalRecognizer } from '../../lab/eval/recognizers/types.ts';
+import { resultsMarkdown } from '../../lab/eval/report.ts';
+import { parsePairs } from '../../lab/eval/pairs.ts';
 import type { Detector } from '../../src/models/types.ts';
 import type { DetectedFace, Point, RgbImage } from '../../src/types.ts';
 

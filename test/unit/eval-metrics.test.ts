@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { psnr, ssim } from '../../src/eval/metrics.ts';
+import { psnr, ssim } from '../../lab/eval/metrics.ts';
 import type { RgbImage } from '../../src/types.ts';
 
 function image(width: number, height: number, sample: (x: number, y: number, c: number) => number): RgbImage {

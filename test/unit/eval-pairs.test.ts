@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkImagesExist, lfwImagePath, pairImages, parsePairs, readPairsFile } from '../../src/eval/pairs.ts';
+import { checkImagesExist, lfwImagePath, pairImages, parsePairs, readPairsFile } from '../../lab/eval/pairs.ts';
 
 // View 1's layout (as pairsDevTest.txt: "500", matched then mismatched), tab-separated, 2 per class.
 const VIEW1 = ['2', 'Abdullah_Gul\t13\t14', 'Adel_Al-Jubeir\t1\t3', 'AJ_Lamas\t1\tZach_Safrin\t1', 'Aaron_Guiel\t1\tReese_Witherspoon\t3', ''].join('\n');

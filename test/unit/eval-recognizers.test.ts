@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { applySimilarity, type Similarity } from '../../src/align/similarity.ts';
 import { ARCFACE_TEMPLATE, FACEAPI_RECOGNIZER_TEMPLATE } from '../../src/align/templates.ts';
-import { FACEPLUGIN_GEOMETRY } from '../../src/eval/recognizers/faceplugin.ts';
-import { arcFaceInput } from '../../src/models/faceplugin/recognizer.ts';
-import { FACERES_GEOMETRY } from '../../src/eval/recognizers/faceres.ts';
-import { checkChips, chipToPhoto, cutChip, templateGeometry, type ChipGeometry } from '../../src/eval/recognizers/types.ts';
+import { FACEPLUGIN_GEOMETRY } from '../../lab/eval/recognizers/faceplugin.ts';
+import { arcFaceInput } from '../../src/embed/arcface.ts';
+import { FACERES_GEOMETRY } from '../../lab/eval/recognizers/faceres.ts';
+import { checkChips, chipToPhoto, cutChip, templateGeometry, type ChipGeometry } from '../../lab/eval/recognizers/types.ts';
 import type { Point, RgbImage } from '../../src/types.ts';
 
 const ARCFACE_112_POINTS = ARCFACE_TEMPLATE.points;

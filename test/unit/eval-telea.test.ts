@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { boxHole } from '../../src/models/inpaint/hole.ts';
-import { psnr } from '../../src/eval/metrics.ts';
-import { teleaInpaint } from '../../src/eval/telea.ts';
+import { boxHole } from '../../src/repair/hole.ts';
+import { psnr } from '../../lab/eval/metrics.ts';
+import { teleaInpaint } from '../../lab/eval/telea.ts';
 import type { RgbImage } from '../../src/types.ts';
 
 function image(size: number, sample: (x: number, y: number, c: number) => number): RgbImage {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { seededRandom, tsne } from '../../src/eval/tsne.ts';
+import { seededRandom, tsne } from '../../lab/eval/tsne.ts';
 
 /** Two tight 10-D clouds far apart: t-SNE must keep every point's nearest neighbour in its own cloud. */
 function clouds(perCloud: number, seed: number): { points: number[][]; labels: number[] } {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { accuracyAt, bestThreshold, crossValidatedAccuracy, interleavedFolds, rocAuc, type ScoredPair } from '../../src/eval/verification.ts';
+import { accuracyAt, bestThreshold, crossValidatedAccuracy, interleavedFolds, rocAuc, type ScoredPair } from '../../lab/eval/verification.ts';
 
 const pair = (score: number, same: boolean, fold = 0): ScoredPair => ({ score, same, fold });
 

@@ -1,7 +1,7 @@
 // faceplugin's detector: the frame as the model takes it, and its outputs as boxes in the frame.
 import { describe, expect, it } from 'vitest';
-import { clipToImage } from '../../src/models/faceapi/detector.ts';
-import { DETECTOR_INPUT, decodeDetections, frameInput, photoCanvas } from '../../src/models/faceplugin/detector.ts';
+import { clipToImage } from '../../lab/tfjs/detector.ts';
+import { DETECTOR_INPUT, decodeDetections, frameInput, photoCanvas } from '../../src/detect/faceplugin-rfb.ts';
 import type { RgbImage } from '../../src/types.ts';
 
 function image(width: number, height: number, pixel: (x: number, y: number) => [number, number, number]): RgbImage {

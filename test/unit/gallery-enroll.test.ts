@@ -3,7 +3,7 @@ import sharp from 'sharp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { decodeImage, dominantFace, Enroller, faceSourceRegion, THUMBNAIL_TEMPLATE } from '../../src/gallery/enroll.ts';
 import { GalleryError } from '../../src/gallery/errors.ts';
-import { GalleryIndex } from '../../src/gallery/search.ts';
+import { GalleryIndex } from '../../src/match/gallery-index.ts';
 import { GalleryStore } from '../../src/gallery/store.ts';
 import { FakeDetector, FakeRecognizer, landmarksFor, makePhoto, tempDir, TEST_SETTINGS } from './gallery-fakes.ts';
 

@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Enroller } from '../../src/gallery/enroll.ts';
-import { GalleryIndex } from '../../src/gallery/search.ts';
+import { GalleryIndex } from '../../src/match/gallery-index.ts';
 import { GalleryStore } from '../../src/gallery/store.ts';
 import { galleryRoutes } from '../../src/server/routes/gallery.ts';
 import { FakeDetector, FakeRecognizer, makePhoto, tempDir, TEST_SETTINGS, type Photo } from './gallery-fakes.ts';

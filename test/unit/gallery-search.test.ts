@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Enroller } from '../../src/gallery/enroll.ts';
-import { GalleryIndex, type SearchHit } from '../../src/gallery/search.ts';
-import { SecondaryGallery } from '../../src/gallery/secondary.ts';
-import { upperFaceView } from '../../src/models/upper-face.ts';
+import { GalleryIndex, type SearchHit } from '../../src/match/gallery-index.ts';
+import { SecondaryGallery } from '../../src/match/secondary-index.ts';
+import { upperFaceView } from '../../src/embed/upper-face.ts';
 import { GalleryStore, type NewSample } from '../../src/gallery/store.ts';
 import type { Identity } from '../../src/types.ts';
 import { alignToTemplate } from '../../src/align/warp.ts';

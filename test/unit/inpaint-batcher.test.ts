@@ -1,8 +1,8 @@
 // The cross-camera inpaint batcher with a fake generator: batches by size and by time, each caller gets
 // its own faces back in its order, a failed run fails only the callers that had faces in it.
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Inpainter } from '../../src/models/inpaint/types.ts';
-import { InpaintBatcher } from '../../src/pipeline/inpaint-batcher.ts';
+import type { Inpainter } from '../../src/models/types.ts';
+import { InpaintBatcher } from '../../src/repair/batcher.ts';
 import type { RgbImage } from '../../src/types.ts';
 
 const SIZE = 4;

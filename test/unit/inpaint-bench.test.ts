@@ -8,15 +8,15 @@ import {
   withAddedLatency,
   type BenchInpainter,
   type InpaintBenchRun,
-} from '../../src/bench/inpaint-bench.ts';
-import type { OnnxInpainterOptions } from '../../src/models/inpaint/onnx.ts';
+} from '../../lab/bench/inpaint-bench.ts';
+import type { OnnxModelOptions } from '../../src/models/onnx-model.ts';
 import type { RgbImage } from '../../src/types.ts';
 
 function fakeLoader() {
   const calls: number[] = [];
-  const loaded: OnnxInpainterOptions[] = [];
+  const loaded: OnnxModelOptions[] = [];
   let closed = false;
-  const load = async (_path: string, options: OnnxInpainterOptions): Promise<BenchInpainter> => {
+  const load = async (_path: string, options: OnnxModelOptions): Promise<BenchInpainter> => {
     loaded.push(options);
     return {
       id: 'fake',

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { applySimilarity, invertSimilarity, type Similarity } from '../../src/align/similarity.ts';
 import { INPAINT_TEMPLATE } from '../../src/align/templates.ts';
 import { registerInpaintCommand } from '../../src/cli/inpaint.ts';
-import type { Inpainter } from '../../src/models/inpaint/types.ts';
+import type { Inpainter } from '../../src/models/types.ts';
 import type { Detector } from '../../src/models/types.ts';
 import type { DetectedFace, RgbImage } from '../../src/types.ts';
 
@@ -107,12 +107,14 @@ describe('unmask inpaint', () => {
   async function unmask(args: string[], loadInpainter?: (path: string) => Promise<Inpainter>): Promise<number> {
     process.exitCode = undefined;
     const program = new Command().exitOverride();
+    const maskLandmarker = { id: 'unused', locate: async () => [] };
     registerInpaintCommand(program, {
       loadModels: async () => {
         modelsLoaded++;
-        return { enrollDetector: detector, close: async () => {} };
+        return { enrollDetector: detector, maskLandmarker, close: async () => {} };
       },
-      loadInpainter: loadInpainter ?? (async () => inpainter),
+      // The command names the file (--model) in the config it passes.
+      loadInpainter: async (config) => (loadInpainter ? loadInpainter(config.inpaint.model) : inpainter),
     });
     await program.parseAsync(['inpaint', ...args], { from: 'user' });
     return Number(process.exitCode ?? 0);
@@ -196,7 +198,7 @@ describe('unmask inpaint', () => {
   });
 
   it('says how to get the model when its file is missing, before starting the detector', async () => {
-    const { OnnxInpainter } = await import('../../src/models/inpaint/onnx.ts');
+    const { OnnxInpainter } = await import('../../src/repair/idgan.ts');
     const missing = join(dir, 'none.onnx');
     const code = await unmask([photoFile, '--out', join(dir, 'x.png'), '--box', '110,100,50,30', '--model', missing], (p) => OnnxInpainter.load(p));
     expect(code).toBe(1);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { invertSimilarity, type Similarity } from '../../src/align/similarity.ts';
 import { warpImage } from '../../src/align/warp.ts';
-import { boxHole, holeArea, holeFromMaskImage, warpHole } from '../../src/models/inpaint/hole.ts';
+import { boxHole, holeArea, holeFromMaskImage, warpHole } from '../../src/repair/hole.ts';
 
 function rows(hole: Uint8Array, width: number): string[] {
   const out: string[] = [];

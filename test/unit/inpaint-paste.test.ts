@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Similarity } from '../../src/align/similarity.ts';
-import { boxHole } from '../../src/models/inpaint/hole.ts';
-import { pasteBack } from '../../src/models/inpaint/paste.ts';
+import { boxHole } from '../../src/repair/hole.ts';
+import { pasteBack } from '../../src/repair/paste.ts';
 import type { RgbImage } from '../../src/types.ts';
 
 /** Seeded noise: every pixel differs from its neighbours, so a touched pixel shows. */

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fromOutputTensor, InpaintModelError, OnnxInpainter, toInputTensors } from '../../src/models/inpaint/onnx.ts';
+import { ModelError } from '../../src/models/onnx-model.ts';
+import { fromOutputTensor, OnnxInpainter, toInputTensors } from '../../src/repair/idgan.ts';
 import type { RgbImage } from '../../src/types.ts';
 
 function image(size: number, fill: (p: number, c: number) => number): RgbImage {
@@ -49,7 +50,7 @@ describe('fromOutputTensor', () => {
 describe('OnnxInpainter.load', () => {
   it('says how to make the model when the file is missing', async () => {
     const load = OnnxInpainter.load('var/no-such-dir/idgan-inpaint.onnx');
-    await expect(load).rejects.toBeInstanceOf(InpaintModelError);
+    await expect(load).rejects.toBeInstanceOf(ModelError);
     await expect(load).rejects.toThrow(/no inpainting model at var\/no-such-dir\/idgan-inpaint\.onnx: train the generator .*export_onnx\.py/);
   });
 

@@ -5,7 +5,10 @@ import { firstValueFrom, of } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { FACEAPI_RECOGNIZER_TEMPLATE } from '../../src/align/templates.ts';
 import type { Recognizer } from '../../src/models/types.ts';
-import { bestMatch, embedStage, ontoMainScale, type EmbeddedFace, type GalleryMatcher, type RepairedFace } from '../../src/pipeline/stages.ts';
+import { embedStage } from '../../src/embed/stage.ts';
+import { bestMatch, ontoMainScale, type GalleryMatcher } from '../../src/match/policy.ts';
+import type { EmbeddedFace, Frame, RepairedFace } from '../../src/pipeline/messages.ts';
+import { routeOf } from '../../src/repair/occlusion.ts';
 import type { Identity, RgbImage } from '../../src/types.ts';
 
 const ada: Identity = { id: 1, name: 'Ada' };
@@ -23,66 +26,68 @@ const withUpperFace: GalleryMatcher = { ...gallery, searchUpperFace: ranked };
 
 const crop = (value: number): RgbImage => ({ width: 1, height: 1, data: Uint8Array.of(value, 0, 0) });
 
+/** A face as the repair stage leaves it, its route decided as the service decides it (minFraction 0.05, upper face on). */
 function face(fraction: number | undefined, unrepaired = false, belowEyes = false): RepairedFace {
+  const occlusion = fraction === undefined ? undefined : { fraction, belowEyes, ...(unrepaired ? { unrepairedCrop: crop(2) } : {}) };
   return {
     observation: { camera: 'cam', frameSeq: 0, frameTime: 0, trackId: 1, face: { box: { x: 0, y: 0, width: 1, height: 1 }, score: 1, landmarks: [] }, quality: 1 },
     crop: crop(0),
     recognizerCrop: crop(1),
-    upperFaceCrop: crop(3),
-    ...(fraction === undefined ? {} : { occlusion: { fraction, belowEyes, ...(unrepaired ? { unrepairedCrop: crop(2) } : {}) } }),
+    route: routeOf(occlusion, { minFraction: 0.05, upperFace: true }),
+    ...(occlusion ? { occlusion } : {}),
   };
 }
 
 const embedded = (aligned: RepairedFace, embedding: number[], unrepairedEmbedding?: number[], upperFaceEmbedding?: number[]): EmbeddedFace => ({
-  aligned,
+  face: aligned,
   embedding: Float32Array.from(embedding),
   ...(unrepairedEmbedding ? { unrepairedEmbedding: Float32Array.from(unrepairedEmbedding) } : {}),
   ...(upperFaceEmbedding ? { upperFaceEmbedding: Float32Array.from(upperFaceEmbedding) } : {}),
 });
 
-const MATCHING = { occludedMargin: 0.01, minFraction: 0.05, threshold: 0.92, upperFaceThreshold: 0.6 };
+const MATCHING = { topK: 3, occludedMargin: 0.01, threshold: 0.92, upperFaceThreshold: 0.6 };
 
 describe('bestMatch', () => {
   it('a clean face keeps its score', () => {
-    const { best } = bestMatch(gallery, embedded(face(0.01), [0.95, 0.5]), 3, MATCHING);
+    const { best } = bestMatch(gallery, embedded(face(0.01), [0.95, 0.5]), MATCHING);
     expect(best).toEqual({ identity: ada, score: expect.closeTo(0.95, 6) });
-    expect(bestMatch(gallery, embedded(face(undefined), [0.95, 0.5]), 3, MATCHING).best?.score).toBeCloseTo(0.95, 6);
+    expect(bestMatch(gallery, embedded(face(undefined), [0.95, 0.5]), MATCHING).best?.score).toBeCloseTo(0.95, 6);
   });
 
   it('an occluded face scores the margin less', () => {
-    const { best } = bestMatch(gallery, embedded(face(0.3), [0.95, 0.5]), 3, MATCHING);
+    const { best } = bestMatch(gallery, embedded(face(0.3), [0.95, 0.5]), MATCHING);
     expect(best?.identity).toEqual(ada);
     expect(best?.score).toBeCloseTo(0.94, 6);
   });
 
   it('keeps the better of the repaired and the unrepaired match, with the embedding that made it', () => {
-    const repairedBetter = bestMatch(gallery, embedded(face(0.3, true), [0.93, 0.2], [0.5, 0.91]), 3, MATCHING);
+    const repairedBetter = bestMatch(gallery, embedded(face(0.3, true), [0.93, 0.2], [0.5, 0.91]), MATCHING);
     expect(repairedBetter.best?.identity).toEqual(ada);
     expect(repairedBetter.best?.score).toBeCloseTo(0.92, 6);
     expect(repairedBetter.embedding[0]).toBeCloseTo(0.93, 6);
 
-    const unrepairedBetter = bestMatch(gallery, embedded(face(0.3, true), [0.9, 0.2], [0.5, 0.96]), 3, MATCHING);
+    const unrepairedBetter = bestMatch(gallery, embedded(face(0.3, true), [0.9, 0.2], [0.5, 0.96]), MATCHING);
     expect(unrepairedBetter.best?.identity).toEqual(bob);
     expect(unrepairedBetter.best?.score).toBeCloseTo(0.95, 6);
     expect(unrepairedBetter.embedding[1]).toBeCloseTo(0.96, 6);
   });
 
-  it('a face with an upper-face embedding is matched on its upper face alone, moved onto match.threshold', () => {
+  it('a face on the upper-face route is matched on its upper face alone, moved onto match.threshold', () => {
     // Main: Ada 0.90. Upper face: Bob 0.8, half way from its threshold 0.6 to 1 → half way from 0.92 to 1.
-    const upper = bestMatch(withUpperFace, embedded(face(0.3, true, true), [0.9, 0.2], [0.85, 0.3], [0.3, 0.8]), 3, MATCHING);
+    const upper = bestMatch(withUpperFace, embedded(face(0.3, true, true), [0.9, 0.2], [0.85, 0.3], [0.3, 0.8]), MATCHING);
     expect(upper.best).toEqual({ identity: bob, score: expect.closeTo(0.96, 6) });
     expect(upper.on).toBe('upper-face');
     expect(upper.embedding[0]).toBeCloseTo(0.9, 6); // the main recognizer's embedding, as before
     // Below its threshold too (0.2 → −1 + 1.2 · 1.92 / 1.6), whatever the whole face scores.
-    const below = bestMatch(withUpperFace, embedded(face(0.3, true, true), [0.99, 0.1], undefined, [0.1, 0.2]), 3, MATCHING);
+    const below = bestMatch(withUpperFace, embedded(face(0.3, true, true), [0.99, 0.1], undefined, [0.1, 0.2]), MATCHING);
     expect(below.best).toEqual({ identity: bob, score: expect.closeTo(0.44, 6) });
     // A gallery without upper-face embeddings, or an empty one, falls back on the whole face.
-    expect(bestMatch(gallery, embedded(face(0.3, true, true), [0.9, 0.2], undefined, [0.3, 0.65]), 3, MATCHING).best).toEqual({
+    expect(bestMatch(gallery, embedded(face(0.3, true, true), [0.9, 0.2], undefined, [0.3, 0.65]), MATCHING).best).toEqual({
       identity: ada,
       score: expect.closeTo(0.89, 6),
     });
     const noUpperSamples: GalleryMatcher = { ...gallery, searchUpperFace: () => [] };
-    const fallback = bestMatch(noUpperSamples, embedded(face(0.3, true, true), [0.9, 0.2], undefined, [0.3, 0.65]), 3, MATCHING);
+    const fallback = bestMatch(noUpperSamples, embedded(face(0.3, true, true), [0.9, 0.2], undefined, [0.3, 0.65]), MATCHING);
     expect(fallback.best?.identity).toEqual(ada);
     expect(fallback.on).toBe('face');
   });
@@ -96,9 +101,12 @@ describe('bestMatch', () => {
 
   it('an empty gallery gives no match', () => {
     const empty: GalleryMatcher = { search: () => [], identity: () => undefined };
-    expect(bestMatch(empty, embedded(face(0.3, true), [1, 0], [0, 1]), 3, MATCHING).best).toBeUndefined();
+    expect(bestMatch(empty, embedded(face(0.3, true), [1, 0], [0, 1]), MATCHING).best).toBeUndefined();
   });
 });
+
+const FRAME: Frame = { camera: 'cam', seq: 0, time: 0, image: crop(0) };
+const message = (faces: RepairedFace[]) => ({ frame: FRAME, faces, closedTracks: [] });
 
 describe('embedStage', () => {
   /** Embeds a crop as its first byte, and counts its calls. */
@@ -120,7 +128,7 @@ describe('embedStage', () => {
   it('embeds the unrepaired crops of repaired faces in the same batch, and gives each back to its face', async () => {
     const { r, calls } = recognizer();
     const faces = [face(0.01), face(0.4, true), face(undefined)];
-    const out = await firstValueFrom(of(faces).pipe(embedStage(r, () => {}, { withUnrepaired: true })));
+    const out = (await firstValueFrom(of(message(faces)).pipe(embedStage(r, () => {}, { withUnrepaired: true })))).faces;
     expect(calls).toEqual([4]);
     expect(out.map((f) => f.embedding[0])).toEqual([1, 1, 1]);
     expect(out.map((f) => f.unrepairedEmbedding?.[0])).toEqual([undefined, 2, undefined]);
@@ -128,19 +136,21 @@ describe('embedStage', () => {
 
   it('without the option, only the (repaired) recognizer crops are embedded', async () => {
     const { r, calls } = recognizer();
-    const out = await firstValueFrom(of([face(0.4, true)]).pipe(embedStage(r, () => {}, { withUnrepaired: false })));
+    const out = (await firstValueFrom(of(message([face(0.4, true)])).pipe(embedStage(r, () => {}, { withUnrepaired: false })))).faces;
     expect(calls).toEqual([1]);
     expect(out[0].unrepairedEmbedding).toBeUndefined();
   });
 
-  it('embeds the upper faces the upper-face stage cut, in one batch of the upper-face recognizer', async () => {
+  it('cuts and embeds the faces on the upper-face route, in one batch of the upper-face recognizer', async () => {
     const main = recognizer(), upper = recognizer();
-    const { upperFaceCrop, ...withoutUpper } = face(0.4, true, true);
-    const faces = [face(0.4, true, true), withoutUpper, face(undefined), face(0.2, false, true)];
-    const out = await firstValueFrom(of(faces).pipe(embedStage(main.r, () => {}, { upperFace: upper.r })));
-    expect(upperFaceCrop).toBeDefined();
+    const cut: RepairedFace[] = [];
+    const cutter = { cut: async (_frame: Frame, f: RepairedFace) => (cut.push(f), crop(3)) };
+    const faces = [face(0.4, true, true), face(0.4, true, false), face(undefined), face(0.2, false, true)];
+    const out = (await firstValueFrom(of(message(faces)).pipe(embedStage(main.r, () => {}, { upperFace: { recognizer: upper.r, cutter } })))).faces;
+    expect(faces.map((f) => f.route)).toEqual(['upper-face', 'repaired', 'clean', 'upper-face']);
+    expect(cut).toEqual([faces[0], faces[3]]);
     expect(main.calls).toEqual([4]);
-    expect(upper.calls).toEqual([3]);
-    expect(out.map((f) => f.upperFaceEmbedding?.[0])).toEqual([3, undefined, 3, 3]);
+    expect(upper.calls).toEqual([2]);
+    expect(out.map((f) => f.upperFaceEmbedding?.[0])).toEqual([3, undefined, undefined, 3]);
   });
 });

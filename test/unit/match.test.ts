@@ -1,26 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import { Cooldown, knownKey, unknownKey } from '../../src/match/cooldown.ts';
-import { TrackAlerts, alertVerdict, decide, decideScore, type AlertPolicy } from '../../src/match/decide.ts';
-import type { VoteSummary } from '../../src/track/vote.ts';
+import { TrackAlerts, alertVerdict, decideScore, type AlertPolicy } from '../../src/match/decide.ts';
+import type { VoteSummary } from '../../src/match/vote.ts';
 
 const thresholds = { threshold: 0.93, unknownThreshold: 0.9 };
-const alice = { id: 1, name: 'Alice' };
 
-describe('decide', () => {
+describe('decideScore', () => {
   it('is known at and above the match threshold', () => {
-    expect(decide({ identity: alice, score: 0.93 }, thresholds)).toBe('known');
-    expect(decide({ identity: alice, score: 0.99 }, thresholds)).toBe('known');
+    expect(decideScore(0.93, thresholds)).toBe('known');
+    expect(decideScore(0.99, thresholds)).toBe('known');
   });
 
   it('is undecided from the unknown threshold up to just below the match threshold', () => {
-    expect(decide({ identity: alice, score: 0.9 }, thresholds)).toBe('undecided');
-    expect(decide({ identity: alice, score: 0.9299999 }, thresholds)).toBe('undecided');
+    expect(decideScore(0.9, thresholds)).toBe('undecided');
+    expect(decideScore(0.9299999, thresholds)).toBe('undecided');
   });
 
-  it('is unknown below the unknown threshold or without a match', () => {
-    expect(decide({ identity: alice, score: 0.8999999 }, thresholds)).toBe('unknown');
-    expect(decide({ identity: alice, score: -1 }, thresholds)).toBe('unknown');
-    expect(decide(null, thresholds)).toBe('unknown');
+  it('is unknown below the unknown threshold', () => {
+    expect(decideScore(0.8999999, thresholds)).toBe('unknown');
+    expect(decideScore(-1, thresholds)).toBe('unknown');
   });
 
   it('has no undecided band when both thresholds are equal', () => {
@@ -30,7 +28,7 @@ describe('decide', () => {
   });
 
   it('refuses a non-finite score and inverted thresholds', () => {
-    expect(() => decide({ identity: alice, score: NaN }, thresholds)).toThrow(/score must be a finite number, got NaN/);
+    expect(() => decideScore(NaN, thresholds)).toThrow(/score must be a finite number, got NaN/);
     expect(() => decideScore(0.5, { threshold: 0.5, unknownThreshold: 0.6 })).toThrow(/unknownThreshold ≤ threshold/);
   });
 });

@@ -8,8 +8,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { applySimilarity, invertSimilarity, type Similarity } from '../../src/align/similarity.ts';
 import { INPAINT_TEMPLATE } from '../../src/align/templates.ts';
 import { registerInpaintCommand } from '../../src/cli/inpaint.ts';
-import type { Inpainter } from '../../src/models/inpaint/types.ts';
-import type { OcclusionSegmenter } from '../../src/models/occlusion/types.ts';
+import type { Inpainter } from '../../src/models/types.ts';
+import type { OcclusionSegmenter } from '../../src/models/types.ts';
 import type { Box, DetectedFace, RgbImage } from '../../src/types.ts';
 
 const W = 320, H = 240;
@@ -114,19 +114,18 @@ describe('unmask inpaint with the occlusion segmenter', () => {
       loadModels: async () => {
         modelsLoaded++;
         const pad = async (image: RgbImage) => {
-          const p = (image.width - W) / 2; // detectWithBorder pads the photo
+          const p = (image.width - W) / 2; // 0: the photo as it is
           const f = face();
           return [{ ...f, box: { ...f.box, x: f.box.x + p, y: f.box.y + p }, landmarks: f.landmarks.map((q) => ({ x: q.x + p, y: q.y + p })) }];
         };
-        return { enrollDetector: { id: 'fake-ssd', detect: pad }, close: async () => {} };
+        const maskLandmarker = {
+          id: 'fake-landmarks',
+          locate: async (_image: RgbImage, box: Box) => (landmarkerBoxes.push(box), face().landmarks.map((q) => ({ x: q.x, y: q.y + landmarkShift }))),
+        };
+        return { enrollDetector: { id: 'fake-detector', detect: pad }, maskLandmarker, close: async () => {} };
       },
       loadInpainter: async () => inpainter,
       loadSegmenter: async () => segmenter,
-      loadLandmarker: async () => ({
-        id: 'fake-landmarks',
-        locate: async (_image, box) => (landmarkerBoxes.push(box), face().landmarks.map((q) => ({ x: q.x, y: q.y + landmarkShift }))),
-        close: async () => {},
-      }),
     });
     await program.parseAsync(['inpaint', ...args], { from: 'user' });
     return Number(process.exitCode ?? 0);

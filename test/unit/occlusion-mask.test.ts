@@ -1,6 +1,6 @@
 // From probabilities to the inpainting hole, the face area and the occluded fraction.
 import { describe, expect, it } from 'vitest';
-import { convexHull, faceRegion, occludedFraction, occlusionMask } from '../../src/models/occlusion/mask.ts';
+import { convexHull, faceRegion, occludedFraction, occlusionMask } from '../../src/repair/mask.ts';
 
 describe('occlusionMask', () => {
   it('thresholds the probabilities (at or above is covered)', () => {

@@ -6,8 +6,10 @@ import { FACEAPI_RECOGNIZER_TEMPLATE } from '../../src/align/templates.ts';
 import { parseConfig, type Config } from '../../src/config.ts';
 import type { Detector, Recognizer } from '../../src/models/types.ts';
 import { Pipeline } from '../../src/pipeline/index.ts';
-import type { GalleryMatcher } from '../../src/pipeline/stages.ts';
-import type { AlertMessage, DetectedFace, Frame, Identity, RgbImage } from '../../src/types.ts';
+import type { GalleryMatcher } from '../../src/match/policy.ts';
+import type { AlertMessage } from '../../src/alert/message.ts';
+import type { DetectedFace, Identity, RgbImage } from '../../src/types.ts';
+import type { Frame } from '../../src/pipeline/messages.ts';
 
 const W = 320, H = 240;
 const BOX = { x: 100, y: 60, width: 120, height: 120 };

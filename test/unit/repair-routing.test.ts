@@ -5,14 +5,17 @@ import { describe, expect, it } from 'vitest';
 import { FACEAPI_RECOGNIZER_TEMPLATE, INPAINT_TEMPLATE } from '../../src/align/templates.ts';
 import { alignToTemplate } from '../../src/align/warp.ts';
 import { parseConfig } from '../../src/config.ts';
-import type { Inpainter } from '../../src/models/inpaint/types.ts';
-import type { OcclusionSegmenter } from '../../src/models/occlusion/types.ts';
+import type { Inpainter } from '../../src/models/types.ts';
+import type { OcclusionSegmenter } from '../../src/models/types.ts';
 import type { Detector, Landmarker, Recognizer } from '../../src/models/types.ts';
 import { Pipeline } from '../../src/pipeline/index.ts';
-import { InpaintBatcher } from '../../src/pipeline/inpaint-batcher.ts';
-import { upperFaceView } from '../../src/models/upper-face.ts';
-import { FaceRepairer, holeInFrame, type RepairSettings } from '../../src/pipeline/repair.ts';
-import type { AlertMessage, AlignedFace, Box, DetectedFace, Frame, Identity, Point, RgbImage } from '../../src/types.ts';
+import { InpaintBatcher } from '../../src/repair/batcher.ts';
+import { upperFaceView } from '../../src/embed/upper-face.ts';
+import { holeInFrame } from '../../src/repair/occlusion.ts';
+import { FaceRepairer, type RepairSettings } from '../../src/repair/repairer.ts';
+import type { AlertMessage } from '../../src/alert/message.ts';
+import type { AlignedFace, Frame } from '../../src/pipeline/messages.ts';
+import type { Box, DetectedFace, Identity, Point, RgbImage } from '../../src/types.ts';
 
 const W = 240, H = 240;
 const BOX = { x: 60, y: 50, width: 120, height: 140 };
@@ -110,7 +113,7 @@ const recognizer: Recognizer = {
     }),
 };
 
-const SETTINGS: RepairSettings = { threshold: 0.5, minFraction: 0.05, dilatePx: 0 };
+const SETTINGS: RepairSettings = { threshold: 0.5, minFraction: 0.05, dilatePx: 0, upperFace: false };
 
 function alignedFace(image: RgbImage): AlignedFace {
   const face: DetectedFace = { box: BOX, score: 0.99, landmarks: landmarks() };
@@ -128,9 +131,10 @@ describe('FaceRepairer', () => {
     const inpainter = new FillInpainter();
     const image = frameImage(false);
     const face = alignedFace(image);
-    const [out] = await new FaceRepairer(new GreenSegmenter(), inpainter, SETTINGS).repair(image, [face], recognizer, noClock);
+    const [out] = await new FaceRepairer(new GreenSegmenter(), inpainter, SETTINGS).repair(image, [face], recognizer.template, noClock);
     expect(inpainter.masks).toHaveLength(0);
     expect(out.occlusion).toEqual({ fraction: 0, belowEyes: false });
+    expect(out.route).toBe('clean');
     expect(out.recognizerCrop).toBe(face.recognizerCrop);
   });
 
@@ -138,7 +142,7 @@ describe('FaceRepairer', () => {
     const inpainter = new FillInpainter();
     const image = frameImage(true);
     const face = alignedFace(image);
-    const [out] = await new FaceRepairer(new GreenSegmenter(), inpainter, SETTINGS).repair(image, [face], recognizer, noClock);
+    const [out] = await new FaceRepairer(new GreenSegmenter(), inpainter, SETTINGS).repair(image, [face], recognizer.template, noClock);
     expect(inpainter.masks).toHaveLength(1);
     // The hole handed to the inpainter is exactly the green of the crop (no dilation here).
     const [mask] = inpainter.masks;
@@ -146,6 +150,7 @@ describe('FaceRepairer', () => {
     expect(out.occlusion!.fraction).toBeGreaterThan(0.2);
     expect(out.occlusion!.fraction).toBeLessThan(0.8);
     expect(out.occlusion!.belowEyes).toBe(true); // the block covers nose, mouth and chin
+    expect(out.route).toBe('repaired'); // upper face off in SETTINGS
     expect(out.occlusion!.inpainted).toBeDefined();
     expect(out.occlusion!.mask).toBe(mask);
     // The recognizer saw the green block before; after the repair it is gone but for a seam.
@@ -161,18 +166,28 @@ describe('FaceRepairer', () => {
     const image = frameImage(true);
     const face = alignedFace(image);
     const inpainter = new FillInpainter();
-    const [high] = await new FaceRepairer(new GreenSegmenter(), inpainter, { ...SETTINGS, minFraction: 0.95 }).repair(image, [face], recognizer, noClock);
+    const [high] = await new FaceRepairer(new GreenSegmenter(), inpainter, { ...SETTINGS, minFraction: 0.95 }).repair(image, [face], recognizer.template, noClock);
     expect(inpainter.masks).toHaveLength(0);
     expect(high.occlusion!.inpainted).toBeUndefined();
-    const [none] = await new FaceRepairer(new GreenSegmenter(), undefined, SETTINGS).repair(image, [face], recognizer, noClock);
+    const [none] = await new FaceRepairer(new GreenSegmenter(), undefined, SETTINGS).repair(image, [face], recognizer.template, noClock);
     expect(none.occlusion!.fraction).toBeCloseTo(high.occlusion!.fraction, 10);
     expect(none.recognizerCrop).toBe(face.recognizerCrop);
+  });
+
+  it('decides the route once: clean, repaired, or upper-face when the cover lies below the eyes and the upper face is on', async () => {
+    const image = frameImage(true);
+    const [upper] = await new FaceRepairer(new GreenSegmenter(), new FillInpainter(), { ...SETTINGS, upperFace: true }).repair(image, [alignedFace(image)], recognizer.template, noClock);
+    expect(upper.route).toBe('upper-face');
+    // Still inpainted: the alert shows the repaired face.
+    expect(upper.occlusion!.inpainted).toBeDefined();
+    const [high] = await new FaceRepairer(new GreenSegmenter(), new FillInpainter(), { ...SETTINGS, upperFace: true, minFraction: 0.95 }).repair(image, [alignedFace(image)], recognizer.template, noClock);
+    expect(high.route).toBe('clean');
   });
 
   it('routes each face of a frame on its own: one clean, one occluded', async () => {
     const inpainter = new FillInpainter();
     const clean = frameImage(false), occluded = frameImage(true);
-    const out = await new FaceRepairer(new GreenSegmenter(), inpainter, SETTINGS).repair(occluded, [alignedFace(clean), alignedFace(occluded)], recognizer, noClock);
+    const out = await new FaceRepairer(new GreenSegmenter(), inpainter, SETTINGS).repair(occluded, [alignedFace(clean), alignedFace(occluded)], recognizer.template, noClock);
     expect(inpainter.masks).toHaveLength(1);
     expect(out[0].occlusion).toEqual({ fraction: 0, belowEyes: false });
     expect(out[1].occlusion!.inpainted).toBeDefined();
@@ -183,8 +198,8 @@ describe('FaceRepairer', () => {
     const repairer = new FaceRepairer(new GreenSegmenter(), new InpaintBatcher(inpainter, { maxBatch: 8, maxWaitMs: 50 }), SETTINGS);
     const a = frameImage(true, 1), b = frameImage(true, 2);
     const [outA, outB] = await Promise.all([
-      repairer.repair(a, [alignedFace(a)], recognizer, noClock),
-      repairer.repair(b, [alignedFace(b)], recognizer, noClock),
+      repairer.repair(a, [alignedFace(a)], recognizer.template, noClock),
+      repairer.repair(b, [alignedFace(b)], recognizer.template, noClock),
     ]);
     expect(inpainter.runs).toEqual([2]);
     // Each camera's face comes back inpainted from its own crop (the noise of its own frame).
@@ -200,10 +215,10 @@ describe('FaceRepairer', () => {
     const face = alignedFace(image);
     const segmenter = new GreenSegmenter();
     segmenter.fail = true;
-    expect(await new FaceRepairer(segmenter, new FillInpainter(), SETTINGS).repair(image, [face], recognizer, noClock)).toEqual([face]);
+    expect(await new FaceRepairer(segmenter, new FillInpainter(), SETTINGS).repair(image, [face], recognizer.template, noClock)).toEqual([{ ...face, route: 'clean' }]);
     const inpainter = new FillInpainter();
     inpainter.fail = true;
-    const [out] = await new FaceRepairer(new GreenSegmenter(), inpainter, SETTINGS).repair(image, [face], recognizer, noClock);
+    const [out] = await new FaceRepairer(new GreenSegmenter(), inpainter, SETTINGS).repair(image, [face], recognizer.template, noClock);
     expect(out.occlusion!.fraction).toBeGreaterThan(0.2);
     expect(out.occlusion!.inpainted).toBeUndefined();
     expect(out.recognizerCrop).toBe(face.recognizerCrop);
@@ -229,7 +244,7 @@ describe('FaceRepairer with a landmarker', () => {
     const face = alignedFace(image);
     const landmarker = new ShiftedLandmarker(15);
     const inpainter = new FillInpainter();
-    const [out] = await new FaceRepairer(new GreenSegmenter(), inpainter, SETTINGS, landmarker).repair(image, [face], recognizer, noClock);
+    const [out] = await new FaceRepairer(new GreenSegmenter(), inpainter, SETTINGS, landmarker).repair(image, [face], recognizer.template, noClock);
     expect(landmarker.boxes).toEqual([BOX]);
     const shifted = landmarks().map((p) => ({ x: p.x, y: p.y + 15 }));
     // The upper-face stage reuses them rather than running the model again.
@@ -239,7 +254,7 @@ describe('FaceRepairer with a landmarker', () => {
     expect(out.crop.data).not.toEqual(face.crop.data);
     const [mask] = inpainter.masks;
     for (let p = 0; p < mask.length; p++) expect(mask[p]).toBe(isGreen(out.crop, p) ? 1 : 0);
-    const [alone] = await new FaceRepairer(new GreenSegmenter(), new FillInpainter(), SETTINGS).repair(image, [face], recognizer, noClock);
+    const [alone] = await new FaceRepairer(new GreenSegmenter(), new FillInpainter(), SETTINGS).repair(image, [face], recognizer.template, noClock);
     expect(out.occlusion!.fraction).not.toBeCloseTo(alone.occlusion!.fraction, 2);
     // The recognizer's crop is still cut on the detector's landmarks (its template was measured on them).
     expect(out.recognizerCrop).toMatchObject({ width: 150, height: 150 });
@@ -252,8 +267,8 @@ describe('FaceRepairer with a landmarker', () => {
     const face = alignedFace(image);
     const landmarker = new ShiftedLandmarker(15);
     landmarker.fail = true;
-    const [out] = await new FaceRepairer(new GreenSegmenter(), new FillInpainter(), SETTINGS, landmarker).repair(image, [face], recognizer, noClock);
-    const [alone] = await new FaceRepairer(new GreenSegmenter(), new FillInpainter(), SETTINGS).repair(image, [face], recognizer, noClock);
+    const [out] = await new FaceRepairer(new GreenSegmenter(), new FillInpainter(), SETTINGS, landmarker).repair(image, [face], recognizer.template, noClock);
+    const [alone] = await new FaceRepairer(new GreenSegmenter(), new FillInpainter(), SETTINGS).repair(image, [face], recognizer.template, noClock);
     expect(out.crop).toBe(face.crop);
     expect(out.occlusion!.located).toBeUndefined();
     expect(out.occlusion!.fraction).toBe(alone.occlusion!.fraction);
@@ -296,7 +311,8 @@ describe('the pipeline with a repairer', () => {
       config,
       detector,
       recognizer,
-      repairer: new FaceRepairer(new GreenSegmenter(), new FillInpainter(), SETTINGS),
+      // The upper face on, as match.upperFace.enabled has it: faces covered below the eyes take that route.
+      repairer: new FaceRepairer(new GreenSegmenter(), new FillInpainter(), { ...SETTINGS, upperFace: true }),
       upperFace: { recognizer: upperFaceView(recognizer, 0.5) },
       gallery: {
         search: (e) => [{ identity: ada, score: scoreOf(e) }],

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { IouTracker, iou } from '../../src/track/tracker.ts';
+import { iou } from '../../src/align/box.ts';
+import { IouTracker } from '../../src/track/tracker.ts';
 import type { Box, DetectedFace } from '../../src/types.ts';
 
 const face = (x: number, y: number, size = 60, score = 0.9): DetectedFace => ({

@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cameraRoutes, CameraWatch, measuredFps, type WatchedCamera } from '../../src/server/routes/cameras.ts';
 import type { CameraStatus } from '../../src/source/camera.ts';
-import type { Frame } from '../../src/types.ts';
+import type { Frame } from '../../src/pipeline/messages.ts';
 
 describe('measuredFps', () => {
   it('counts the intervals between the frames of the window', () => {

@@ -1,13 +1,13 @@
-// The upper-face stage: which faces it cuts, whose eyes it aligns them on (the landmarker's, the
-// detector's when there is none or it fails), and the landmark model's input and output mapping.
+// The upper face: which faces take its route, whose eyes their crop is aligned on (the landmarker's,
+// the detector's when there is none or it fails), and the landmark model's input and output mapping.
 import { describe, expect, it } from 'vitest';
 import { ARCFACE_TEMPLATE } from '../../src/align/templates.ts';
 import { alignToTemplate } from '../../src/align/warp.ts';
-import { greyBoxInput, pointsInImage } from '../../src/models/faceplugin/landmarker.ts';
+import { greyBoxInput, pointsInImage } from '../../src/detect/faceplugin-landmarks.ts';
 import type { Landmarker, Recognizer } from '../../src/models/types.ts';
-import { upperFaceView } from '../../src/models/upper-face.ts';
-import type { RepairedFace } from '../../src/pipeline/stages.ts';
-import { needsUpperFace, UpperFaceCutter } from '../../src/pipeline/upper-face.ts';
+import { upperFaceView, UpperFaceCutter } from '../../src/embed/upper-face.ts';
+import type { Frame, RepairedFace } from '../../src/pipeline/messages.ts';
+import { routeOf } from '../../src/repair/occlusion.ts';
 import type { Box, Point, RgbImage } from '../../src/types.ts';
 
 const W = 200, H = 200;
@@ -37,6 +37,7 @@ function face(occlusion?: RepairedFace['occlusion']): RepairedFace {
     observation: { camera: 'cam', frameSeq: 0, frameTime: 0, trackId: 1, face: { box: BOX, score: 1, landmarks: landmarks(90) }, quality: 1 },
     crop,
     recognizerCrop: crop,
+    route: routeOf(occlusion, { minFraction: 0.05, upperFace: true }),
     ...(occlusion ? { occlusion } : {}),
   };
 }
@@ -52,54 +53,53 @@ class FakeLandmarker implements Landmarker {
   }
 }
 
-describe('needsUpperFace', () => {
-  it('is true only for a face covered below the eyes, more than minFraction', () => {
-    expect(needsUpperFace(face({ fraction: 0.3, belowEyes: true }), 0.05)).toBe(true);
-    expect(needsUpperFace(face({ fraction: 0.3, belowEyes: false }), 0.05)).toBe(false);
-    expect(needsUpperFace(face({ fraction: 0.05, belowEyes: true }), 0.05)).toBe(false);
-    expect(needsUpperFace(face(), 0.05)).toBe(false);
+describe('the upper-face route', () => {
+  it('is taken only by a face covered below the eyes, more than minFraction, when the upper face is on', () => {
+    expect(face({ fraction: 0.3, belowEyes: true }).route).toBe('upper-face');
+    expect(face({ fraction: 0.3, belowEyes: false }).route).toBe('repaired');
+    expect(face({ fraction: 0.05, belowEyes: true }).route).toBe('clean');
+    expect(face().route).toBe('clean');
+    expect(routeOf({ fraction: 0.3, belowEyes: true }, { minFraction: 0.05, upperFace: false })).toBe('repaired');
   });
 });
 
 describe('UpperFaceCutter', () => {
   const image = frame();
+  const camera: Frame = { camera: 'cam', seq: 0, time: 0, image };
   const covered = () => face({ fraction: 0.3, belowEyes: true });
 
-  it("cuts covered faces on the landmarker's eyes, found in the detector's box, and leaves the others alone", async () => {
+  it("cuts a covered face on the landmarker's eyes, found in the detector's box", async () => {
     const landmarker = new FakeLandmarker();
-    const faces = [covered(), face({ fraction: 0.3, belowEyes: false }), face()];
-    const out = await new UpperFaceCutter({ recognizer, landmarker, minFraction: 0.05 }).cut(image, faces, () => {});
+    const crop = await new UpperFaceCutter(recognizer, landmarker).cut(camera, covered(), () => {});
     expect(landmarker.calls).toEqual([{ image, box: BOX }]);
-    expect(out[0].upperFaceCrop).toEqual(alignToTemplate(image, landmarks(80, 36), recognizer.template).crop);
-    expect(out[0].upperFaceCrop).not.toEqual(alignToTemplate(image, landmarks(90), recognizer.template).crop);
-    expect(out.slice(1)).toEqual(faces.slice(1));
+    expect(crop).toEqual(alignToTemplate(image, landmarks(80, 36), recognizer.template).crop);
+    expect(crop).not.toEqual(alignToTemplate(image, landmarks(90), recognizer.template).crop);
   });
 
   it("uses the detector's landmarks without a landmarker, and when it fails (times it either way)", async () => {
     const detectorCrop = alignToTemplate(image, landmarks(90), recognizer.template).crop;
-    const [plain] = await new UpperFaceCutter({ recognizer, minFraction: 0.05 }).cut(image, [covered()], () => {});
-    expect(plain.upperFaceCrop).toEqual(detectorCrop);
+    expect(await new UpperFaceCutter(recognizer).cut(camera, covered(), () => {})).toEqual(detectorCrop);
 
     const landmarker = new FakeLandmarker();
     landmarker.fail = true;
     const timed: string[] = [];
-    const cutter = new UpperFaceCutter({ recognizer, landmarker, minFraction: 0.05 });
-    const out = await cutter.cut(image, [covered(), covered()], (stage) => timed.push(stage));
-    expect(out.map((f) => f.upperFaceCrop)).toEqual([detectorCrop, detectorCrop]);
+    const cutter = new UpperFaceCutter(recognizer, landmarker);
+    const out = [await cutter.cut(camera, covered(), (stage) => timed.push(stage)), await cutter.cut(camera, covered(), (stage) => timed.push(stage))];
+    expect(out).toEqual([detectorCrop, detectorCrop]);
     expect(timed).toEqual(['landmarks', 'landmarks']);
   });
 
   it('reuses the landmarks the repair stage located with the same model, and only those', async () => {
     const landmarker = new FakeLandmarker();
-    const cutter = new UpperFaceCutter({ recognizer, landmarker, minFraction: 0.05 });
+    const cutter = new UpperFaceCutter(recognizer, landmarker);
     const byRepair = face({ fraction: 0.3, belowEyes: true, located: { by: landmarker.id, points: landmarks(70, 44) } });
-    const [reused] = await cutter.cut(image, [byRepair], () => {});
+    const reused = await cutter.cut(camera, byRepair, () => {});
     expect(landmarker.calls).toHaveLength(0);
-    expect(reused.upperFaceCrop).toEqual(alignToTemplate(image, landmarks(70, 44), recognizer.template).crop);
+    expect(reused).toEqual(alignToTemplate(image, landmarks(70, 44), recognizer.template).crop);
     const byOther = face({ fraction: 0.3, belowEyes: true, located: { by: 'another-model', points: landmarks(70, 44) } });
-    const [located] = await cutter.cut(image, [byOther], () => {});
+    const located = await cutter.cut(camera, byOther, () => {});
     expect(landmarker.calls).toHaveLength(1);
-    expect(located.upperFaceCrop).toEqual(alignToTemplate(image, landmarks(80, 36), recognizer.template).crop);
+    expect(located).toEqual(alignToTemplate(image, landmarks(80, 36), recognizer.template).crop);
   });
 });
 

@@ -1,10 +1,10 @@
 // The upper-face view: what it hides, which occlusions it is used for, and the ArcFace model behind it.
 import { describe, expect, it } from 'vitest';
 import { ARCFACE_TEMPLATE, FACEAPI_RECOGNIZER_TEMPLATE } from '../../src/align/templates.ts';
-import { ArcFaceRecognizer } from '../../src/models/faceplugin/recognizer.ts';
+import { ArcFaceRecognizer } from '../../src/embed/arcface.ts';
 import type { Recognizer } from '../../src/models/types.ts';
-import { upperFaceCrop, upperFaceView, upperTemplate } from '../../src/models/upper-face.ts';
-import { coveredBelowEyes } from '../../src/pipeline/repair.ts';
+import { upperFaceCrop, upperFaceView, upperTemplate } from '../../src/embed/upper-face.ts';
+import { coveredBelowEyes } from '../../src/repair/occlusion.ts';
 import type { RgbImage } from '../../src/types.ts';
 
 const noise = (size: number, seed = 1): RgbImage => {

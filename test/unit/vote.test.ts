@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AttemptScheduler, TrackVote, type AttemptPolicy } from '../../src/track/vote.ts';
+import { TrackVote } from '../../src/match/vote.ts';
+import { AttemptScheduler, type AttemptPolicy } from '../../src/track/attempts.ts';
 
 const policy: AttemptPolicy = { maxAttempts: 3, attemptIntervalMs: 200, minQuality: 0.5, qualityWaitMs: 1000, retryAfterMs: 600, reverifyMs: 0 };
 

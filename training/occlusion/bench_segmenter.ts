@@ -2,7 +2,7 @@
 //
 //   npx tsx training/occlusion/bench_segmenter.ts [MODEL] [--runs N] [--threads T]
 import { parseArgs } from 'node:util';
-import { DEFAULT_OCCLUSION_MODEL, OnnxOcclusionSegmenter } from '../../src/models/occlusion/onnx.ts';
+import { DEFAULT_OCCLUSION_MODEL, OnnxOcclusionSegmenter } from '../../src/repair/segmenter.ts';
 import { timeRuns } from '../tools/time_runs.ts';
 
 const { values, positionals } = parseArgs({

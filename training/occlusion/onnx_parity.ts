@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import { OnnxOcclusionSegmenter } from '../../src/models/occlusion/onnx.ts';
+import { OnnxOcclusionSegmenter } from '../../src/repair/segmenter.ts';
 
 export interface OcclusionParityFixture {
   dir: string;
@@ -65,7 +65,7 @@ export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 export async function checkOcclusionParity(fixture: OcclusionParityFixture): Promise<{ model: string; batch: number; maxAbsDiff: number; tolerance: number }> {
   const segmenter = await OnnxOcclusionSegmenter.load(fixture.model);
   try {
-    const output = await segmenter.run(fixture.image, fixture.batch);
+    const { occlusion: output } = await segmenter.runTensors({ image: fixture.image }, fixture.batch);
     return { model: fixture.model, batch: fixture.batch, maxAbsDiff: maxAbsDiff(output, fixture.expected), tolerance: fixture.tolerance };
   } finally {
     await segmenter.close();

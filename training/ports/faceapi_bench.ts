@@ -11,12 +11,12 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { FACEAPI_RECOGNIZER_TEMPLATE } from '../../src/align/templates.ts';
 import { alignToTemplate } from '../../src/align/warp.ts';
-import { FaceApiDetector } from '../../src/models/faceapi/detector.ts';
-import { faceApiModelPath } from '../../src/models/faceapi/files.ts';
-import { FaceApiOnnxLandmarker, faceRegion, LANDMARK_INPUT_SIZE, landmarkInput } from '../../src/models/faceapi/landmarks-onnx.ts';
-import { FaceApiRecognizer } from '../../src/models/faceapi/recognizer.ts';
-import { FaceApiOnnxRecognizer, recognizerInput } from '../../src/models/faceapi/recognizer-onnx.ts';
-import { loadFaceApi } from '../../src/models/faceapi/runtime.ts';
+import { FaceApiDetector } from '../../lab/tfjs/detector.ts';
+import { vendoredModelPath } from '../../src/models/files.ts';
+import { FaceApiOnnxLandmarker, faceRegion, LANDMARK_INPUT_SIZE, landmarkInput } from '../../src/detect/faceapi-landmarks.ts';
+import { FaceApiRecognizer } from '../../lab/tfjs/recognizer.ts';
+import { FaceApiOnnxRecognizer, recognizerInput } from '../../src/embed/faceapi.ts';
+import { loadFaceApi } from '../../lab/tfjs/runtime.ts';
 import { openRunner, type OnnxRunner } from '../../src/models/runner.ts';
 import type { Box, DetectedFace, RgbImage } from '../../src/types.ts';
 
@@ -51,7 +51,7 @@ const record = (model: string, runtime: string, level: string, batch: number, ms
 };
 
 async function onnx(name: 'landmark68' | 'recognizer', optimization: 'extended' | 'all'): Promise<OnnxRunner> {
-  return openRunner(faceApiModelPath(name), { threads: 1, optimization }, { what: name, howToGet: 'export it', error: (m) => new Error(m) });
+  return openRunner(vendoredModelPath(name === 'landmark68' ? 'landmarks' : 'faceapi-recognizer'), { threads: 1, optimization }, { what: name, howToGet: 'export it', error: (m) => new Error(m) });
 }
 
 for (const batch of [1, 8]) {

@@ -13,8 +13,8 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { FACEAPI_RECOGNIZER_TEMPLATE } from '../../src/align/templates.ts';
 import { alignToTemplate } from '../../src/align/warp.ts';
-import { clipToImage } from '../../src/models/faceapi/detector.ts';
-import { loadFaceApi, weightsVersion } from '../../src/models/faceapi/runtime.ts';
+import { clipToImage } from '../../lab/tfjs/detector.ts';
+import { loadFaceApi, weightsVersion } from '../../lab/tfjs/runtime.ts';
 import type { RgbImage } from '../../src/types.ts';
 
 const { values } = parseArgs({ options: { out: { type: 'string', default: 'training/ports/fixtures/faceapi' } } });

@@ -19,9 +19,9 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { INPAINT_TEMPLATE } from '../../src/align/templates.ts';
 import { alignToTemplate, landmarksInCrop } from '../../src/align/warp.ts';
-import { detectWithBorder, pickCentralFace } from '../../src/dataset/align.ts';
-import { FaceApiDetector } from '../../src/models/faceapi/detector.ts';
-import { FacepluginLandmarker } from '../../src/models/faceplugin/landmarker.ts';
+import { detectWithBorder, pickCentralFace } from '../../lab/dataset/align.ts';
+import { FaceApiDetector } from '../../lab/tfjs/detector.ts';
+import { FacepluginLandmarker } from '../../src/detect/faceplugin-landmarks.ts';
 import type { RgbImage } from '../../src/types.ts';
 
 const { values } = parseArgs({

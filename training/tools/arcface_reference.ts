@@ -13,10 +13,10 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { ARCFACE_TEMPLATE, INPAINT_TEMPLATE } from '../../src/align/templates.ts';
 import { alignToTemplate, landmarksInCrop } from '../../src/align/warp.ts';
-import { pickCentralFace } from '../../src/dataset/align.ts';
-import { FaceApiDetector } from '../../src/models/faceapi/detector.ts';
-import { ArcFaceRecognizer } from '../../src/models/faceplugin/recognizer.ts';
-import { facepluginModelPath } from '../../src/models/faceplugin/files.ts';
+import { pickCentralFace } from '../../lab/dataset/align.ts';
+import { FaceApiDetector } from '../../lab/tfjs/detector.ts';
+import { ArcFaceRecognizer } from '../../src/embed/arcface.ts';
+import { vendoredModelPath } from '../../src/models/files.ts';
 import type { RgbImage } from '../../src/types.ts';
 
 const VENDORED = 'models/faceplugin/fr_feature.onnx';
@@ -31,7 +31,7 @@ const { values } = parseArgs({
 const count = Number(values.count);
 if (!Number.isInteger(count) || count < 1) throw new Error(`--count must be a whole number, 1 or more, got ${values.count}`);
 // The vendored copy when it is there, else the npm package's file (the same model).
-const model = values.model ?? (existsSync(VENDORED) ? VENDORED : facepluginModelPath('fr_feature'));
+const model = values.model ?? (existsSync(VENDORED) ? VENDORED : vendoredModelPath('arcface'));
 
 async function decode(path: string): Promise<RgbImage> {
   const { data, info } = await sharp(path).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });

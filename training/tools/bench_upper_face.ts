@@ -5,9 +5,9 @@
 //   npx tsx training/tools/bench_upper_face.ts [--runs 100]
 import { parseArgs } from 'node:util';
 import { parseConfig } from '../../src/config.ts';
-import { FacepluginLandmarker } from '../../src/models/faceplugin/landmarker.ts';
-import { ArcFaceRecognizer } from '../../src/models/faceplugin/recognizer.ts';
-import { upperFaceView } from '../../src/models/upper-face.ts';
+import { FacepluginLandmarker } from '../../src/detect/faceplugin-landmarks.ts';
+import { ArcFaceRecognizer } from '../../src/embed/arcface.ts';
+import { upperFaceView } from '../../src/embed/upper-face.ts';
 import { timeRuns } from './time_runs.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '100' } } });

@@ -5,7 +5,7 @@
 // lowest threshold that no different-person pair reaches, rounded up to 0.01. Between
 // match.unknownThreshold and match.threshold a face is undecided (the track keeps trying);
 // unknownThreshold is the lower of the most accurate threshold and 0.08 below match.threshold.
-import { accuracyAt, bestThreshold } from '../../src/eval/verification.ts';
+import { accuracyAt, bestThreshold } from '../../lab/eval/verification.ts';
 
 export interface ScoredPair {
   score: number;

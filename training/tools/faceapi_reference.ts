@@ -10,9 +10,9 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { FACEAPI_RECOGNIZER_TEMPLATE, INPAINT_TEMPLATE } from '../../src/align/templates.ts';
 import { alignToTemplate } from '../../src/align/warp.ts';
-import { pickCentralFace } from '../../src/dataset/align.ts';
-import { FaceApiDetector } from '../../src/models/faceapi/detector.ts';
-import { FaceApiRecognizer } from '../../src/models/faceapi/recognizer.ts';
+import { pickCentralFace } from '../../lab/dataset/align.ts';
+import { FaceApiDetector } from '../../lab/tfjs/detector.ts';
+import { FaceApiRecognizer } from '../../lab/tfjs/recognizer.ts';
 import type { RgbImage } from '../../src/types.ts';
 
 const { values } = parseArgs({

@@ -16,9 +16,9 @@ import { parseArgs } from 'node:util';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import sharp from 'sharp';
 import { parseConfig } from '../../src/config.ts';
-import { withSurgicalMask } from '../../src/eval/surgical-mask.ts';
-import { facepluginModelPath } from '../../src/models/faceplugin/files.ts';
-import { loadModels } from '../../src/models/index.ts';
+import { withSurgicalMask } from '../../lab/eval/surgical-mask.ts';
+import { vendoredModelPath } from '../../src/models/files.ts';
+import { loadModels } from '../../src/models/registry.ts';
 import type { Box, RgbImage } from '../../src/types.ts';
 import { DEFAULT_LFW, MASK_TEMPLATE, lfwPhoto, onCameraFrame, peopleWithThreePhotos } from './masked_lfw.ts';
 
@@ -32,7 +32,7 @@ const { values } = parseArgs({
 const FRAME = { width: 640, height: 360 };
 
 const models = await loadModels(parseConfig({ detect: { model: 'tiny', minConfidence: 0.4 } }), 1);
-const faceplugin = await InferenceSession.create(facepluginModelPath('fr_detect'), { intraOpNumThreads: 1 });
+const faceplugin = await InferenceSession.create(vendoredModelPath('detector'), { intraOpNumThreads: 1 });
 
 /** faceplugin's detections above `minScore`, in the frame's pixels. */
 async function facepluginBoxes(frame: RgbImage, minScore: number): Promise<{ boxes: Box[]; ms: number }> {

@@ -13,10 +13,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseConfig } from '../../src/config.ts';
-import { withSurgicalMask } from '../../src/eval/surgical-mask.ts';
+import { withSurgicalMask } from '../../lab/eval/surgical-mask.ts';
 import { decodeImage } from '../../src/gallery/enroll.ts';
-import { FacepluginLandmarker } from '../../src/models/faceplugin/landmarker.ts';
-import { loadModels } from '../../src/models/index.ts';
+import { FacepluginLandmarker } from '../../src/detect/faceplugin-landmarks.ts';
+import { loadModels } from '../../src/models/registry.ts';
 import type { Point } from '../../src/types.ts';
 import { DEFAULT_LFW, MASK_TEMPLATE, centralFace, lfwPhoto, peopleWithThreePhotos } from './masked_lfw.ts';
 

@@ -2,16 +2,16 @@
 // with and without the service's repair stage (occlusion segmenter + each generator given). The
 // product's question — does inpainting give the name back? — measured the way the service works.
 //
-//   npx tsx training/tools/masked_identification.ts [--lfw DIR] [--people 60] [--strangers 60] [--model FILE]… [--camera-frame [--camera-detector tiny|ssd|faceplugin] [--camera-confidence 0.4]] [--unmasked] [--out FILE]
+//   npx tsx training/tools/masked_identification.ts [--lfw DIR] [--people 60] [--strangers 60] [--model FILE]… [--camera-frame [--camera-confidence 0.5]] [--unmasked] [--out FILE]
 //
 // People: the first N LFW folders (sorted) with at least 3 photos. Gallery: each person's photos 2 and 3,
-// clean, detected with the enrollment detector (SSD). Probe: photo 1 with MaskTheFace's surgical_blue
+// clean, detected with the enrollment detector. Probe: photo 1 with MaskTheFace's surgical_blue
 // template pasted over nose, mouth and chin (as test/e2e/occlusion.test.ts does), detected with the
-// same SSD detector (down to 0.3: a mask costs the detectors confidence, and TinyFace misses most
-// masked LFW faces — this measures the repair, not the detector). With --camera-frame each probe is put
-// on a camera frame instead, as the e2e video shows it (scaled to 250 px, centred on a 640×360 grey
-// frame), and found by the camera detector at 0.4 (--camera-detector: TinyFace, the service's default,
-// or SSD): the share of masked people the service would name, detector included. For the probe as it is ("masked") and
+// same detector (candidates down to 0.3: a mask costs the detector confidence — this measures the
+// repair, not the detector). With --camera-frame each probe is put on a camera frame instead, as the
+// e2e video shows it (scaled to 250 px, centred on a 640×360 grey frame), and found by the camera
+// detector at --camera-confidence: the share of masked people the service would name, detector
+// included. The recognizer is the configured one (recognize.model). For the probe as it is ("masked") and
 // after each generator's repair: rank-1 identification over the N people, the mean cosine to the
 // person's own gallery, the share the service would alert with the right name (best match is the
 // person and scores ≥ match.threshold), and the share it would alert with a wrong name. Also:
@@ -20,7 +20,7 @@
 //                        gallery seen the same way) against match.upperFace.threshold, the probe's eyes located
 //                        as the service does (match.upperFace.eyes: faceplugin's landmark model on the box);
 //   "upper-face, detector eyes"  the same, aligned on the detector's landmarks;
-//   "<model>+raw+upper"  what the service does (stages.ts bestMatch): a face the segmenter finds covered below
+//   "<model>+raw+upper"  what the service does (match/policy.ts bestMatch): a face the segmenter finds covered below
 //                        the eyes is matched on its upper face, moved onto the main scale; any other on the
 //                        better of raw and repaired, less match.occludedMargin.
 // The repair stage aligns the segmenter's crop as config occlusion.landmarks says (faceplugin's landmark
@@ -35,18 +35,17 @@ import { parseArgs } from 'node:util';
 import { INPAINT_TEMPLATE } from '../../src/align/templates.ts';
 import { alignToTemplate } from '../../src/align/warp.ts';
 import { parseConfig } from '../../src/config.ts';
-import { withSurgicalMask } from '../../src/eval/surgical-mask.ts';
+import { withSurgicalMask } from '../../lab/eval/surgical-mask.ts';
 import { decodeImage } from '../../src/gallery/enroll.ts';
-import { loadModels, type Recognizer } from '../../src/models/index.ts';
-import { FacepluginLandmarker } from '../../src/models/faceplugin/landmarker.ts';
-import { ArcFaceRecognizer } from '../../src/models/faceplugin/recognizer.ts';
-import { OnnxInpainter } from '../../src/models/inpaint/onnx.ts';
-import { OnnxOcclusionSegmenter } from '../../src/models/occlusion/onnx.ts';
-import { upperFaceView } from '../../src/models/upper-face.ts';
-import { FaceRepairer } from '../../src/pipeline/repair.ts';
-import { ontoMainScale } from '../../src/pipeline/stages.ts';
-import { needsUpperFace } from '../../src/pipeline/upper-face.ts';
-import type { AlignedFace, DetectedFace, Point, RgbImage } from '../../src/types.ts';
+import { loadModels } from '../../src/models/registry.ts';
+import type { Recognizer } from '../../src/models/types.ts';
+import { OnnxInpainter } from '../../src/repair/idgan.ts';
+import { OnnxOcclusionSegmenter } from '../../src/repair/segmenter.ts';
+import { upperFaceView } from '../../src/embed/upper-face.ts';
+import { FaceRepairer } from '../../src/repair/repairer.ts';
+import { ontoMainScale } from '../../src/match/policy.ts';
+import type { AlignedFace } from '../../src/pipeline/messages.ts';
+import type { DetectedFace, Point, RgbImage } from '../../src/types.ts';
 import { DEFAULT_LFW, MASK_TEMPLATE, centralFace, lfwPhoto, onCameraFrame, peopleWithThreePhotos } from './masked_lfw.ts';
 
 const root = join(import.meta.dirname, '../..');
@@ -58,24 +57,22 @@ const { values } = parseArgs({
     model: { type: 'string', multiple: true, default: [join(root, 'models/idgan-inpaint.onnx')] },
     occlusion: { type: 'string', default: join(root, 'models/occlusion-seg.onnx') },
     'camera-frame': { type: 'boolean', default: false },
-    'camera-detector': { type: 'string', default: 'tiny' },
-    'camera-confidence': { type: 'string', default: '0.4' },
+    'camera-confidence': { type: 'string', default: '0.5' },
     unmasked: { type: 'boolean', default: false },
     out: { type: 'string' },
   },
 });
 
-const config = parseConfig({ detect: { model: values['camera-detector'], minConfidence: Number(values['camera-confidence']) } });
+const config = parseConfig({ detect: { minConfidence: Number(values['camera-confidence']) } });
 const models = await loadModels(config, 1);
 const segmenter = await OnnxOcclusionSegmenter.load(values.occlusion);
-const arcFace = await ArcFaceRecognizer.load();
-const upperFace = upperFaceView(arcFace, config.match.upperFace.visibleHeight);
-const landmarker = config.match.upperFace.eyes === 'faceplugin' || config.occlusion.landmarks === 'faceplugin' ? await FacepluginLandmarker.load() : undefined;
+const upperFace = upperFaceView(models.arcFace, config.match.upperFace.visibleHeight);
+const landmarker = models.maskLandmarker;
 const repairLandmarker = config.occlusion.landmarks === 'faceplugin' ? landmarker : undefined;
 const repairers = await Promise.all(
   values.model.map(async (path) => ({
     name: basename(path, '.onnx'),
-    repairer: new FaceRepairer(segmenter, await OnnxInpainter.load(path), config.occlusion, repairLandmarker),
+    repairer: new FaceRepairer(segmenter, await OnnxInpainter.load(path), { ...config.occlusion, upperFace: config.match.upperFace.enabled }, repairLandmarker),
   })),
 );
 
@@ -135,7 +132,7 @@ function ranked(embeddings: Float32Array[], of = gallery): Ranking {
 }
 
 /**
- * What the service does (stages.ts bestMatch): a face covered below the eyes is matched on its upper
+ * What the service does (match/policy.ts bestMatch): a face covered below the eyes is matched on its upper
  * face, moved onto the main scale; any other, the main match less match.occludedMargin when occluded.
  */
 function serviceRanking(main: Ranking, upper: Ranking | undefined, occluded: boolean): Ranking {
@@ -178,14 +175,14 @@ async function probe(name: string, photoPath: string, stranger: boolean): Promis
   score(AS_IS, who, ranked([raw]));
   const upperOf = async (landmarks: readonly Point[]) => ranked(await upperFace.embed([alignToTemplate(image, landmarks, upperFace.template).crop]), upperGallery);
   const detectorEyes = await upperOf(face.landmarks);
-  const upperRanking = landmarker && config.match.upperFace.eyes === 'faceplugin' ? await upperOf(await landmarker.locate(image, face.box)) : detectorEyes;
+  const upperRanking = config.match.upperFace.eyes === 'faceplugin' ? await upperOf(await landmarker.locate(image, face.box)) : detectorEyes;
   score('upper-face', who, upperRanking, 0, config.match.upperFace.threshold);
   score('upper-face, detector eyes', who, detectorEyes, 0, config.match.upperFace.threshold);
   for (const { name: model, repairer } of repairers) {
-    const [repaired] = await repairer.repair(image, [probeFace], models.recognizer, () => {});
+    const [repaired] = await repairer.repair(image, [probeFace], models.recognizer.template, () => {});
     const fraction = repaired.occlusion?.fraction ?? 0;
-    const occluded = fraction > config.occlusion.minFraction;
-    const onUpperFace = needsUpperFace(repaired, config.occlusion.minFraction);
+    const occluded = repaired.route !== 'clean';
+    const onUpperFace = repaired.route === 'upper-face';
     if (onUpperFace) belowEyes[model]++;
     const [fixed] = await models.recognizer.embed([repaired.recognizerCrop]);
     score(model, who, ranked([fixed]), fraction);
@@ -208,8 +205,8 @@ for (const name of strangers) {
 }
 process.stderr.write('\n');
 
-/** What a stricter threshold for occluded faces would trade: right names against false alerts. */
-const SWEEP = [0.92, 0.93, 0.94, 0.95, 0.96];
+/** What a stricter threshold for occluded faces would trade: right names against false alerts (steps above match.threshold). */
+const SWEEP = [0, 0.02, 0.04, 0.06, 0.08].map((d) => Math.round((config.match.threshold + d) * 100) / 100);
 /** The upper-face recognizer's own scale (match.upperFace.threshold). */
 const SWEEP_UPPER = [0.55, 0.6, 0.62, 0.65, 0.68, 0.7];
 const sweep = Object.fromEntries(
@@ -231,7 +228,7 @@ const sweep = Object.fromEntries(
 
 const results = {
   probes_on:
-    (values['camera-frame'] ? `a 640×360 camera frame, ${config.detect.model} at ${config.detect.minConfidence}` : 'the photo, ssd at 0.3') +
+    (values['camera-frame'] ? `a 640×360 camera frame, ${models.detector.id} at ${config.detect.minConfidence}` : `the photo, ${models.enrollDetector.id}`) +
     (values.unmasked ? ', unmasked' : ''),
   people: gallery.size,
   probes: gallery.size - noFace,
@@ -239,7 +236,8 @@ const results = {
   strangers: strangers.length - strangersWithoutAFace,
   strangers_without_a_face: strangersWithoutAFace,
   match_threshold: config.match.threshold,
-  upper_face: { ...config.match.upperFace, recognizer: upperFace.id, version: upperFace.version, eyes_by: config.match.upperFace.eyes === 'faceplugin' ? landmarker?.id : 'detector', matched_below_eyes: belowEyes },
+  recognizer: `${models.recognizer.id}@${models.recognizer.version}`,
+  upper_face: { ...config.match.upperFace, recognizer: upperFace.id, version: upperFace.version, eyes_by: config.match.upperFace.eyes === 'faceplugin' ? landmarker.id : 'detector', matched_below_eyes: belowEyes },
   occlusion_landmarks: repairLandmarker?.id ?? 'detector',
   sweep,
   conditions: Object.fromEntries(
@@ -273,7 +271,5 @@ for (const [c, rows] of Object.entries(sweep))
 console.log(`matched on the upper face too (covered below the eyes): ${JSON.stringify(belowEyes)} of ${results.probes + results.strangers} ${AS_IS} faces`);
 if (values.out) writeFileSync(values.out, JSON.stringify(results, null, 2) + '\n');
 await models.close();
-await arcFace.close();
-await landmarker?.close();
 await segmenter.close();
 for (const { repairer } of repairers) await repairer.inpainter?.close();

@@ -3,7 +3,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { SURGICAL_MASK_TEMPLATE } from '../../src/eval/surgical-mask.ts';
+import { SURGICAL_MASK_TEMPLATE } from '../../lab/eval/surgical-mask.ts';
 import type { Detector } from '../../src/models/types.ts';
 import type { DetectedFace, RgbImage } from '../../src/types.ts';
 

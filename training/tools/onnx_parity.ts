@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import { OnnxInpainter } from '../../src/models/inpaint/onnx.ts';
+import { OnnxInpainter } from '../../src/repair/idgan.ts';
 
 export interface ParityFixture {
   dir: string;
@@ -72,7 +72,7 @@ export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 export async function checkParity(fixture: ParityFixture): Promise<ParityResult> {
   const inpainter = await OnnxInpainter.load(fixture.model);
   try {
-    const output = await inpainter.run(fixture.image, fixture.mask, fixture.batch);
+    const { inpainted: output } = await inpainter.runTensors({ image: fixture.image, mask: fixture.mask }, fixture.batch);
     return { model: fixture.model, batch: fixture.batch, maxAbsDiff: maxAbsDiff(output, fixture.expected), tolerance: fixture.tolerance };
   } finally {
     await inpainter.close();

@@ -8,7 +8,7 @@ import type { Config } from '../../src/config.ts';
 import { Enroller, type ExaminedPhoto } from '../../src/gallery/enroll.ts';
 import { GalleryError } from '../../src/gallery/errors.ts';
 import { GalleryStore } from '../../src/gallery/store.ts';
-import { loadModels, type Models } from '../../src/models/index.ts';
+import { loadModels, type Models } from '../../src/models/registry.ts';
 
 export type Examined = { ok: true; photo: ExaminedPhoto } | { ok: false; code: string; message: string };
 

@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseConfig } from '../../src/config.ts';
-import { lfwImagePath, pairImages, readPairsFile, type LfwImage } from '../../src/eval/pairs.ts';
+import { lfwImagePath, pairImages, readPairsFile, type LfwImage } from '../../lab/eval/pairs.ts';
 import { DEFAULT_LFW } from './masked_lfw.ts';
 import { calibrate, describeAt, type ScoredPair } from './calibrate.ts';
 import { cosine, openServicePhotos } from './service_photos.ts';

@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import sharp from 'sharp';
 import type { Observable, Subscription } from 'rxjs';
 import type { CameraState, CameraStatus } from '../../source/camera.ts';
-import type { Frame } from '../../types.ts';
+import type { Frame } from '../../pipeline/messages.ts';
 
 /** The frame rate is measured over the frames of this last stretch of time. */
 export const FPS_WINDOW_MS = 5000;

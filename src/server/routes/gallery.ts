@@ -3,7 +3,7 @@
 import type { FastifyError, FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Enroller } from '../../gallery/enroll.ts';
 import { GalleryError, identityNotFound, sampleNotFound, unsupportedMediaType } from '../../gallery/errors.ts';
-import type { GalleryIndex } from '../../gallery/search.ts';
+import type { GalleryIndex } from '../../match/gallery-index.ts';
 import type { GalleryStore, SampleRecord } from '../../gallery/store.ts';
 
 export interface GalleryRouteDeps {

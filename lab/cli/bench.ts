@@ -1,0 +1,64 @@
+// `unmask bench`: one run of the throughput and latency figures, as JSON and a markdown table.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Command } from 'commander';
+import { benchMarkdown, runBench } from '../bench/bench.ts';
+import { ConfigError } from '../../src/config.ts';
+import { inpaintBenchCommand } from './bench-inpaint.ts';
+import { configFrom } from '../../src/cli/options.ts';
+
+const SHARED_CLIP = '../shared/data/video/short_hamilton_clip.mp4';
+
+interface BenchFlags {
+  out?: string;
+  config?: string;
+  video?: string;
+  fps: string;
+  cameras: string;
+  seconds: string;
+  peerSeconds: string;
+}
+
+export function registerBenchCommand(program: Command): void {
+  const bench = program
+    .command('bench')
+    .description('measure: ffmpeg decode ceiling, a plain face-api loop, the service with N cameras, latencies (`bench inpaint`: the generator alone)')
+    // Not requiredOption: commander would then ask `bench inpaint` for bench's own --out too.
+    .option('-o, --out <file>', 'JSON results; the markdown table goes beside it (.md) (required)')
+    // Options after `inpaint` are the subcommand's (its own --out).
+    .enablePositionalOptions()
+    .option('-c, --config <file>', 'YAML config whose detector and thresholds are measured')
+    .option('--video <file>', `clip to play on every camera (default ${SHARED_CLIP})`)
+    .option('--fps <n>', 'detection rate per camera', '5')
+    .option('--cameras <list>', 'camera counts of the live runs', '1,2,4,6')
+    .option('--seconds <n>', 'length of each live run', '12')
+    .option('--peer-seconds <n>', 'seconds of the clip the peer loop processes, every frame', '10')
+    .action(async (flags: BenchFlags) => {
+      if (!flags.out) throw new ConfigError('bench needs --out FILE (where the JSON results go)');
+      const out = flags.out;
+      const video = flags.video ?? SHARED_CLIP;
+      if (!existsSync(video)) throw new ConfigError(`no clip at ${video}: give one with --video FILE`);
+      const cameraCounts = flags.cameras.split(',').map(Number);
+      if (cameraCounts.some((n) => !Number.isInteger(n) || n < 1)) throw new ConfigError(`--cameras expects counts like 1,2,4, got "${flags.cameras}"`);
+      const config = configFrom(flags.config);
+      const result = await runBench({
+        video,
+        width: 640,
+        height: 360,
+        fps: Number(flags.fps),
+        cameraCounts,
+        runSeconds: Number(flags.seconds),
+        peerSeconds: Number(flags.peerSeconds),
+        config,
+        progress: (line) => console.error(`bench: ${line}`),
+      });
+      mkdirSync(dirname(out), { recursive: true });
+      writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
+      const md = benchMarkdown(result, `npx unmask ${process.argv.slice(2).join(' ')}`);
+      const mdFile = out.replace(/\.json$/i, '') + '.md';
+      writeFileSync(mdFile, md);
+      console.log(md);
+      console.error(`bench: wrote ${out} and ${mdFile}`);
+    });
+  bench.addCommand(inpaintBenchCommand());
+}

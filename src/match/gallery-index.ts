@@ -1,0 +1,254 @@
+// The in-memory cosine index over the gallery: every sample embedded by the current recognizer, as
+// L2-normalised rows of one contiguous Float32Array, so that a search is one tight pass of dot
+// products (10k × 128-D ≈ 1.3 M multiply-adds, about a millisecond).
+import type { Recognizer } from '../models/types.ts';
+import { galleryFaces } from '../observe/metrics.ts';
+import { stageLogger } from '../observe/log.ts';
+import type { Identity } from '../types.ts';
+import { l2Normalised, reembedStaleSamples, type ReembedProgress, type ReembedReport } from '../gallery/enroll.ts';
+import type { GalleryChange, GalleryStore } from '../gallery/store.ts';
+
+export interface SearchHit {
+  identity: Identity;
+  sampleId: number;
+  /** Cosine similarity (−1…1) of the query and this identity's closest sample. */
+  score: number;
+}
+
+/** What the index needs to know of the recognizer: which embeddings are current, and their size. */
+export type RecognizerKey = Pick<Recognizer, 'id' | 'version' | 'dims'>;
+
+const INITIAL_CAPACITY = 64;
+const log = stageLogger('gallery');
+
+export class GalleryIndex {
+  readonly recognizerId: string;
+  readonly recognizerVersion: string;
+  readonly dims: number;
+
+  private vectors: Float32Array;
+  private capacity = INITIAL_CAPACITY;
+  private count = 0;
+  // Per row, parallel to `vectors`. Identities are numbered densely ("slots") so that a search keeps
+  // its best row per identity in typed arrays rather than a Map: that halves the time of a search.
+  private rowSlots = new Int32Array(INITIAL_CAPACITY);
+  private readonly rowSampleIds: number[] = [];
+  private readonly rowOfSample = new Map<number, number>();
+  private readonly slotOfIdentity = new Map<number, number>();
+  private readonly slots: ({ identity: Identity; rows: number } | undefined)[] = [];
+  private readonly freeSlots: number[] = [];
+
+  private unsubscribe: (() => void) | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private seenDataVersion = -1;
+
+  /** `secondary`: the index of a recognizer whose embeddings sit beside each sample's main one. */
+  constructor(
+    recognizer: RecognizerKey,
+    private readonly secondary = false,
+  ) {
+    this.recognizerId = recognizer.id;
+    this.recognizerVersion = recognizer.version;
+    this.dims = recognizer.dims;
+    this.vectors = new Float32Array(this.capacity * this.dims);
+  }
+
+  /**
+   * Re-embeds the store's samples made by another recognizer (version), loads the index, and keeps it
+   * in step with the store: with this process's changes at once, and with other processes' (e.g.
+   * `unmask enroll` while the service runs) by polling every `pollIntervalMs` (0: never). A
+   * `secondary` recognizer's embeddings are stored beside the samples' main ones.
+   */
+  static async open(
+    store: GalleryStore,
+    recognizer: Recognizer,
+    options: { pollIntervalMs?: number; onReembedProgress?: ReembedProgress; secondary?: boolean } = {},
+  ): Promise<{ index: GalleryIndex; reembed: ReembedReport }> {
+    const secondary = options.secondary ?? false;
+    const reembed = await reembedStaleSamples(store, recognizer, options.onReembedProgress, secondary);
+    const index = new GalleryIndex(recognizer, secondary);
+    index.follow(store, options.pollIntervalMs ?? 0);
+    return { index, reembed };
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  has(sampleId: number): boolean {
+    return this.rowOfSample.has(sampleId);
+  }
+
+  /** Adds a sample, or replaces its embedding when it is already in. */
+  add(sampleId: number, identity: Identity, embedding: ArrayLike<number>): void {
+    const unit = l2Normalised(embedding, this.dims);
+    let row = this.rowOfSample.get(sampleId);
+    if (row !== undefined && this.slots[this.rowSlots[row]]!.identity.id !== identity.id) {
+      this.remove(sampleId);
+      row = undefined;
+    }
+    if (row === undefined) {
+      if (this.count === this.capacity) this.grow();
+      row = this.count++;
+      this.rowSlots[row] = this.takeSlot(identity);
+      this.rowSampleIds[row] = sampleId;
+      this.rowOfSample.set(sampleId, row);
+    }
+    this.vectors.set(unit, row * this.dims);
+    galleryFaces.set(this.count);
+  }
+
+  /** Removes a sample; false when it was not in the index. */
+  remove(sampleId: number): boolean {
+    const row = this.rowOfSample.get(sampleId);
+    if (row === undefined) return false;
+    this.releaseSlot(this.rowSlots[row]);
+    const last = this.count - 1;
+    if (row !== last) {
+      // Move the last row into the hole so the rows stay contiguous.
+      this.vectors.copyWithin(row * this.dims, last * this.dims, (last + 1) * this.dims);
+      this.rowSlots[row] = this.rowSlots[last];
+      this.rowSampleIds[row] = this.rowSampleIds[last];
+      this.rowOfSample.set(this.rowSampleIds[row], row);
+    }
+    this.rowSampleIds.length = last;
+    this.rowOfSample.delete(sampleId);
+    this.count = last;
+    galleryFaces.set(this.count);
+    return true;
+  }
+
+  clear(): void {
+    this.count = 0;
+    this.rowSampleIds.length = 0;
+    this.rowOfSample.clear();
+    this.slotOfIdentity.clear();
+    this.slots.length = 0;
+    this.freeSlots.length = 0;
+    galleryFaces.set(0);
+  }
+
+  /** The k identities closest to the embedding, best first, each with its closest sample. */
+  search(embedding: ArrayLike<number>, k: number): SearchHit[] {
+    const query = l2Normalised(embedding, this.dims);
+    if (k < 1 || this.count === 0) return [];
+    const { vectors, dims, count, rowSlots } = this;
+    const bestScore = new Float64Array(this.slots.length).fill(-Infinity);
+    const bestRow = new Int32Array(this.slots.length);
+    const unrolled = dims - (dims % 4);
+    for (let row = 0, offset = 0; row < count; row++, offset += dims) {
+      // Four running sums: independent additions the CPU can overlap (about 1.5× faster).
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let j = 0; j < unrolled; j += 4) {
+        s0 += vectors[offset + j] * query[j];
+        s1 += vectors[offset + j + 1] * query[j + 1];
+        s2 += vectors[offset + j + 2] * query[j + 2];
+        s3 += vectors[offset + j + 3] * query[j + 3];
+      }
+      for (let j = unrolled; j < dims; j++) s0 += vectors[offset + j] * query[j];
+      const score = s0 + s1 + s2 + s3;
+      const slot = rowSlots[row];
+      if (score > bestScore[slot]) {
+        bestScore[slot] = score;
+        bestRow[slot] = row;
+      }
+    }
+    // k is small: keep the top slots sorted by insertion instead of sorting every identity.
+    const top: number[] = [];
+    for (let slot = 0; slot < bestScore.length; slot++) {
+      const score = bestScore[slot];
+      if (score === -Infinity || (top.length === k && score <= bestScore[top[k - 1]])) continue;
+      let at = top.length === k ? k - 1 : top.length;
+      while (at > 0 && bestScore[top[at - 1]] < score) {
+        top[at] = top[at - 1];
+        at--;
+      }
+      top[at] = slot;
+    }
+    return top.map((slot) => ({
+      identity: this.slots[slot]!.identity,
+      sampleId: this.rowSampleIds[bestRow[slot]],
+      score: bestScore[slot],
+    }));
+  }
+
+  /** Stops following the store. */
+  close(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.pollTimer = undefined;
+  }
+
+  /** Reloads from the store when another process has committed to it since the last load. */
+  syncExternalChanges(store: GalleryStore): boolean {
+    if (store.externalDataVersion() === this.seenDataVersion) return false;
+    this.reload(store);
+    return true;
+  }
+
+  private follow(store: GalleryStore, pollIntervalMs: number): void {
+    this.reload(store);
+    this.unsubscribe = store.onChange((change) => this.apply(change));
+    if (pollIntervalMs > 0) {
+      this.pollTimer = setInterval(() => {
+        try {
+          if (this.syncExternalChanges(store)) log.info({ samples: this.count }, 'gallery changed by another process: index reloaded');
+        } catch (err) {
+          log.warn({ err }, 'cannot reload the gallery index; keeping the loaded one');
+        }
+      }, pollIntervalMs);
+      this.pollTimer.unref(); // never keeps the process alive on its own
+    }
+  }
+
+  private reload(store: GalleryStore): void {
+    // Read the version first: a commit that lands during the load is then picked up by the next poll.
+    this.seenDataVersion = store.externalDataVersion();
+    this.clear();
+    for (const { sampleId, identity, embedding } of store.embeddings(this.recognizerId, this.recognizerVersion))
+      this.add(sampleId, identity, embedding);
+  }
+
+  private apply(change: GalleryChange): void {
+    if (change.type === 'samples-removed') {
+      for (const sampleId of change.sampleIds) this.remove(sampleId);
+    } else if (change.secondary !== this.secondary || (this.secondary && change.recognizerId !== this.recognizerId)) {
+      // Another kind of embedding of the sample, or another secondary recognizer's: this index's own is unchanged.
+    } else if (change.recognizerId === this.recognizerId && change.recognizerVersion === this.recognizerVersion) {
+      this.add(change.sampleId, change.identity, change.embedding);
+    } else {
+      this.remove(change.sampleId); // re-embedded by another recognizer: no longer comparable
+    }
+  }
+
+  private grow(): void {
+    this.capacity *= 2;
+    const vectors = new Float32Array(this.capacity * this.dims);
+    vectors.set(this.vectors.subarray(0, this.count * this.dims));
+    this.vectors = vectors;
+    const rowSlots = new Int32Array(this.capacity);
+    rowSlots.set(this.rowSlots.subarray(0, this.count));
+    this.rowSlots = rowSlots;
+  }
+
+  private takeSlot(identity: Identity): number {
+    const existing = this.slotOfIdentity.get(identity.id);
+    if (existing !== undefined) {
+      this.slots[existing]!.rows++;
+      return existing;
+    }
+    const slot = this.freeSlots.pop() ?? this.slots.length;
+    this.slots[slot] = { identity: { id: identity.id, name: identity.name }, rows: 1 };
+    this.slotOfIdentity.set(identity.id, slot);
+    return slot;
+  }
+
+  private releaseSlot(slot: number): void {
+    const entry = this.slots[slot]!;
+    if (--entry.rows > 0) return;
+    this.slots[slot] = undefined;
+    this.slotOfIdentity.delete(entry.identity.id);
+    this.freeSlots.push(slot);
+  }
+}
