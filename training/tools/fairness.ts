@@ -210,7 +210,7 @@ export async function openFaceEmbedder(names: readonly RecognizerName[]): Promis
   const [{ default: sharp }, { parseConfig }, { loadModels }, { alignToTemplate }] = await Promise.all([
     import('sharp'),
     import('../../src/config.ts'),
-    import('../../src/models/index.ts'),
+    import('../../src/models/registry.ts'),
     import('../../src/align/warp.ts'),
   ]);
   // recognize.model faceapi puts face-api's net in the pool beside ArcFace (models.arcFace, always there).

@@ -1,7 +1,7 @@
 // The live alert feed: a WebSocket to /alerts that reconnects with backoff, cards for each alert
 // (the face crop, and for an occluded face the repaired crop and the mask over the crop), filters
 // by camera and identity, and unknown faces in their own column.
-import type { AlertMessage } from '../../src/types.ts';
+import type { AlertMessage } from '../../src/alert/message.ts';
 import { ApiError, type Api } from './api.ts';
 import { byId, el, setOptions } from './dom.ts';
 import {

@@ -1,6 +1,6 @@
 // The page's decisions that need no DOM: which alerts to show, when to reconnect, how to word
 // the service's refusals. Kept pure so that unit tests cover them without a browser.
-import type { AlertMessage } from '../../src/types.ts';
+import type { AlertMessage } from '../../src/alert/message.ts';
 
 /** An alert as the page keeps it: the message plus a local id for rendering. */
 export interface ReceivedAlert extends AlertMessage {
