@@ -41,6 +41,7 @@ for (const image of images) {
 }
 await photos.close();
 
+const round4 = (v: number) => Math.round(v * 10_000) / 10_000;
 const scored: ScoredPair[] = [];
 const refused: Record<string, number> = {};
 for (const p of pairs) {
@@ -58,6 +59,8 @@ const report = {
   pairs: pairs.length,
   scored: scored.length,
   pairsWithARefusedPhoto: refused,
+  /** Every scored pair, so that another operating point can be read off without re-embedding. */
+  scores: { same: scored.filter((p) => p.same).map((p) => round4(p.score)), different: scored.filter((p) => !p.same).map((p) => round4(p.score)) },
   ...(values.check
     ? { thresholds: { threshold: config.match.threshold, unknownThreshold: config.match.unknownThreshold }, at: describeAt(scored, config.match.threshold, config.match.unknownThreshold) }
     : { calibration: calibrate(scored) }),
