@@ -66,11 +66,11 @@ const detect = z.object({
 });
 
 /**
- * The match thresholds each recognizer was calibrated with (cosine similarity; README "Recognizers"):
- * the defaults of match.threshold and match.unknownThreshold for the recognizer in force.
+ * The match thresholds of each recognizer (cosine similarity): the defaults of match.threshold and
+ * match.unknownThreshold for the recognizer in force. How they were chosen: docs/recognizers.md.
  */
 export const RECOGNIZER_THRESHOLDS = {
-  arcface: { threshold: 0.33, unknownThreshold: 0.25 },
+  arcface: { threshold: 0.4, unknownThreshold: 0.3 },
   faceapi: { threshold: 0.92, unknownThreshold: 0.88 },
 } as const;
 

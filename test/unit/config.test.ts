@@ -62,7 +62,7 @@ describe('config', () => {
     expect(parseConfig({ match: { threshold: 0.5, unknownThreshold: 0.45 } }).match).toMatchObject({ threshold: 0.5, unknownThreshold: 0.45 });
     // A threshold set below the recognizer's unknown band takes the band down with it.
     expect(parseConfig({ match: { threshold: 0.2 } }).match).toMatchObject({ threshold: 0.2, unknownThreshold: 0.2 });
-    expect(() => parseConfig({ match: { unknownThreshold: 0.95 }, recognize: { model: 'arcface' } })).toThrow(/unknownThreshold: must not exceed match\.threshold \(0\.33\)/);
+    expect(() => parseConfig({ match: { unknownThreshold: 0.95 }, recognize: { model: 'arcface' } })).toThrow(/unknownThreshold: must not exceed match\.threshold \(0\.4\)/);
   });
 
   it('reports unreadable files and bad YAML with the file name', () => {

@@ -5,6 +5,9 @@
 // lowest threshold that no different-person pair reaches, rounded up to 0.01. Between
 // match.unknownThreshold and match.threshold a face is undecided (the track keeps trying);
 // unknownThreshold is the lower of the most accurate threshold and 0.08 below match.threshold.
+// LFW's pairs are few (about 1,100 different-person pairs): what they propose is a floor. The default
+// also has to hold on the fairness table's hundreds of thousands of pairs (training/tools/fairness.ts);
+// docs/recognizers.md says where each default came from.
 import { accuracyAt, bestThreshold } from '../../lab/eval/verification.ts';
 
 export interface ScoredPair {
