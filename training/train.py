@@ -70,6 +70,8 @@ def parse_args(argv: list[str] | None = None) -> TrainSettings:
     p.add_argument('--lr-schedule', choices=('constant', 'cosine'), default=defaults.lr_schedule,
                    help='cosine: from --lr down to --lr × --lr-min-factor at --steps')
     p.add_argument('--lr-min-factor', type=float, default=defaults.lr_min_factor)
+    p.add_argument('--lr-warmup-steps', type=int, default=defaults.lr_warmup_steps,
+                   help='linear lr ramp over the first N steps (for a branch whose Adam moments start at zero)')
     p.add_argument('--d-warmup-steps', type=int, default=defaults.d_warmup_steps,
                    help='after the L_I warm-up, steps in which D_g and D_l learn but the generator has no adversarial term')
     p.add_argument('--init-total-steps', type=int,
@@ -80,8 +82,8 @@ def parse_args(argv: list[str] | None = None) -> TrainSettings:
                  'checkpoint_every', 'val_faces', 'threads'):
         if getattr(a, name) < 1:
             p.error(f'--{name.replace("_", "-")} must be 1 or more')
-    if a.d_warmup_steps < 0:
-        p.error('--d-warmup-steps must be 0 or more')
+    if a.d_warmup_steps < 0 or a.lr_warmup_steps < 0:
+        p.error('--d-warmup-steps and --lr-warmup-steps must be 0 or more')
     if not 0 < a.lr_min_factor <= 1:
         p.error('--lr-min-factor must be in (0, 1]')
     if a.centre_faces is not None and a.centre_faces < 1:
@@ -94,6 +96,7 @@ def parse_args(argv: list[str] | None = None) -> TrainSettings:
         time_budget_s=a.time_budget, data_limit=a.data_limit, init_generator=a.init_generator, centre_faces=a.centre_faces,
         holes=a.holes, mirror=a.mirror, skips=a.skips, recognizer=a.recognizer, arcface_model=a.arcface_model,
         lr_schedule=a.lr_schedule, lr_min_factor=a.lr_min_factor, d_warmup_steps=a.d_warmup_steps,
+        lr_warmup_steps=a.lr_warmup_steps,
         init_total_steps=a.init_total_steps,
         weights=LossWeights(identity_term=IdentityTerm(a.identity_term), identity_scale=a.identity_scale,
                             local_adversarial=a.lambda_adv, global_adversarial=a.lambda_adv,

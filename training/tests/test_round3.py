@@ -131,6 +131,9 @@ def test_cosine_schedule_and_the_discriminator_warm_up(faces, tmp_path):
     assert trainer.learning_rate() == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))
     trainer.step = 10
     assert trainer.learning_rate() == pytest.approx(1e-4)
+    ramped = Trainer(TrainSettings(**{**settings.__dict__, 'lr_schedule': 'constant', 'lr_warmup_steps': 4,
+                                      'out': str(tmp_path / 'ramp')}))
+    assert [ramped.learning_rate() for ramped.step in (0, 1, 3, 9)] == pytest.approx([2.5e-4, 5e-4, 1e-3, 1e-3])
     trainer.step = 0
     items = [trainer.train_set[i] for i in range(4)]
     images, labels = torch.stack([b['image'] for b in items]), torch.tensor([b['label'] for b in items])
