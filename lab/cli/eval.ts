@@ -76,7 +76,7 @@ export function registerEvalCommands(program: Command, deps: EvalCliDeps = {}): 
     inpainter: deps.loadInpainter ?? loadOnnxInpainter,
     recognizer: deps.loadRecognizer ?? loadEvalRecognizer,
   };
-  const evalCommand = program.command('eval').description('measure the project against the paper (DESIGN.md §4)');
+  const evalCommand = program.command('eval').description('measure the project against the paper (its §IV)');
   evalCommand
     .command('lfw')
     .description(

@@ -1,4 +1,4 @@
-// The LFW evaluation (paper §IV, DESIGN.md §4): every image aligned to the 128×128 inpainting crop,
+// The LFW evaluation (paper §IV): every image aligned to the 128×128 inpainting crop,
 // occluded by its seeded 48×48 white block, restored by each condition, then scored for image
 // quality (PSNR/SSIM against GT) and face verification (10-fold accuracy, AUC) by each recognizer.
 // Per-image results go through a cache, so a re-run computes only what is new.
