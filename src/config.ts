@@ -136,8 +136,13 @@ const match = z.object({
       enabled: z.boolean().default(true),
       /** The share of the ArcFace crop's height kept from the top (rows below it painted grey). */
       visibleHeight: z.number().gt(0).max(1).default(0.62),
-      /** Cosine similarity of upper faces at or above which it is the same person (measured: README "Occlusion repair"). */
+      /** Cosine similarity of upper faces at or above which it is the same person (measured: docs/occlusion.md). */
       threshold: z.number().min(-1).max(1).default(0.65),
+      /**
+       * The best identity's upper face must beat the next one's by this much, else the match is held
+       * undecided: masked look-alikes are a few hundredths apart (docs/occlusion.md).
+       */
+      margin: z.number().min(0).max(1).default(0.04),
       /**
        * Where the eyes of a covered face are found: faceplugin's landmark model (steadier under a mask),
        * or the detector's landmarks. Gallery photos keep the detector's.

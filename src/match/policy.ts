@@ -12,6 +12,8 @@ export interface MatchPolicy extends AlertPolicy {
   occludedMargin: number;
   /** The upper-face recognizer's own threshold (match.upperFace.threshold), moved onto `threshold`. */
   upperFaceThreshold: number;
+  /** An upper-face match must beat the next identity's by this much to be trusted (match.upperFace.margin). */
+  upperFaceMargin: number;
 }
 
 export function matchPolicy(config: Pick<Config, 'match' | 'track'>): MatchPolicy {
@@ -24,8 +26,12 @@ export function matchPolicy(config: Pick<Config, 'match' | 'track'>): MatchPolic
     topK: m.topK,
     occludedMargin: m.occludedMargin,
     upperFaceThreshold: m.upperFace.threshold,
+    upperFaceMargin: m.upperFace.margin,
   };
 }
+
+/** How far under the threshold an ambiguous match is held: it votes, but cannot name anyone. */
+const UNDECIDED_BELOW = 1e-6;
 
 export interface GalleryMatch {
   identity: Identity;
@@ -54,23 +60,28 @@ export function ontoMainScale(cos: number, fromThreshold: number, toThreshold: n
 /**
  * The best gallery match of one face, by its route. `upper-face`: its upper-face embedding alone, that
  * cosine moved onto the main scale (on masked faces the whole-face matches name more strangers and
- * more wrong people than they add right names: README "Occlusion repair"). Otherwise the highest score
- * over its embeddings (repaired and, when present, as it came), a `repaired` face's less the margin.
- * `embedding` is the main recognizer's embedding that matched best; `on` says which match it was.
+ * more wrong people than they add right names: docs/occlusion.md); a match that beats the next identity
+ * by less than `upperFaceMargin` is ambiguous (a look-alike in the gallery), and its score is held just
+ * under `threshold`: undecided. Otherwise the highest score over its embeddings (repaired and, when
+ * present, as it came), a `repaired` face's less the occluded margin. `embedding` is the main
+ * recognizer's embedding that matched best; `on` says which match it was.
  */
 export function bestMatch(
   gallery: GalleryMatcher,
   face: EmbeddedFace,
-  policy: Pick<MatchPolicy, 'topK' | 'occludedMargin' | 'threshold' | 'upperFaceThreshold'>,
+  policy: Pick<MatchPolicy, 'topK' | 'occludedMargin' | 'threshold' | 'upperFaceThreshold' | 'upperFaceMargin'>,
 ): { best: GalleryMatch | undefined; embedding: Float32Array; on: MatchedOn } {
   if (face.face.route === 'upper-face' && face.upperFaceEmbedding && gallery.searchUpperFace) {
-    const [top] = gallery.searchUpperFace(face.upperFaceEmbedding, policy.topK);
-    if (top)
+    const [top, next] = gallery.searchUpperFace(face.upperFaceEmbedding, Math.max(2, policy.topK));
+    if (top) {
+      const mapped = ontoMainScale(top.score, policy.upperFaceThreshold, policy.threshold);
+      const ambiguous = next !== undefined && top.score - next.score < policy.upperFaceMargin;
       return {
-        best: { identity: top.identity, score: ontoMainScale(top.score, policy.upperFaceThreshold, policy.threshold) },
+        best: { identity: top.identity, score: ambiguous ? Math.min(mapped, policy.threshold - UNDECIDED_BELOW) : mapped },
         embedding: face.embedding,
         on: 'upper-face',
       };
+    }
   }
   let best: GalleryMatch | undefined;
   let embedding = face.embedding;

@@ -45,7 +45,7 @@ const embedded = (aligned: RepairedFace, embedding: number[], unrepairedEmbeddin
   ...(upperFaceEmbedding ? { upperFaceEmbedding: Float32Array.from(upperFaceEmbedding) } : {}),
 });
 
-const MATCHING = { topK: 3, occludedMargin: 0.01, threshold: 0.92, upperFaceThreshold: 0.6 };
+const MATCHING = { topK: 3, occludedMargin: 0.01, threshold: 0.92, upperFaceThreshold: 0.6, upperFaceMargin: 0.04 };
 
 describe('bestMatch', () => {
   it('a clean face keeps its score', () => {
@@ -90,6 +90,19 @@ describe('bestMatch', () => {
     const fallback = bestMatch(noUpperSamples, embedded(face(0.3, true, true), [0.9, 0.2], undefined, [0.3, 0.65]), MATCHING);
     expect(fallback.best?.identity).toEqual(ada);
     expect(fallback.on).toBe('face');
+  });
+
+  it('holds an upper-face match undecided when the next identity is within the margin (a look-alike)', () => {
+    // Bob 0.80, Ada 0.78: 0.02 apart, under the 0.04 margin. Mapped, 0.80 would be 0.96; it is held just under 0.92.
+    const close = bestMatch(withUpperFace, embedded(face(0.3, true, true), [0.1, 0.1], undefined, [0.78, 0.8]), MATCHING);
+    expect(close.best?.identity).toEqual(bob);
+    expect(close.best!.score).toBeLessThan(0.92);
+    expect(close.best!.score).toBeGreaterThan(0.919);
+    // 0.05 apart: trusted.
+    expect(bestMatch(withUpperFace, embedded(face(0.3, true, true), [0.1, 0.1], undefined, [0.75, 0.8]), MATCHING).best?.score).toBeCloseTo(0.96, 6);
+    // One identity in the gallery: nobody to be confused with.
+    const alone: GalleryMatcher = { ...gallery, searchUpperFace: (e) => [{ identity: bob, score: e[1] }] };
+    expect(bestMatch(alone, embedded(face(0.3, true, true), [0.1, 0.1], undefined, [0.78, 0.8]), MATCHING).best?.score).toBeCloseTo(0.96, 6);
   });
 
   it('ontoMainScale keeps −1, the threshold and 1 where they belong, and the order of scores', () => {

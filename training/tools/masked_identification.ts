@@ -133,21 +133,29 @@ function ranked(embeddings: Float32Array[], of = gallery): Ranking {
 
 /**
  * What the service does (match/policy.ts bestMatch): a face covered below the eyes is matched on its upper
- * face, moved onto the main scale; any other, the main match less match.occludedMargin when occluded.
+ * face, moved onto the main scale (held undecided within match.upperFace.margin of the next identity);
+ * any other, the main match less match.occludedMargin when occluded.
  */
 function serviceRanking(main: Ranking, upper: Ranking | undefined, occluded: boolean): Ranking {
   const { threshold, occludedMargin, upperFace: u } = config.match;
-  if (upper) return upper.map(({ who, cos }) => ({ who, cos: ontoMainScale(cos, u.threshold, threshold) }));
+  if (upper) {
+    // A top match within match.upperFace.margin of the next identity is held undecided, as bestMatch does.
+    const ambiguous = upper.length > 1 && upper[0].cos - upper[1].cos < u.margin;
+    return upper.map(({ who, cos }, k) => {
+      const mapped = ontoMainScale(cos, u.threshold, threshold);
+      return { who, cos: k === 0 && ambiguous ? Math.min(mapped, threshold - 1e-6) : mapped };
+    });
+  }
   return main.map(({ who, cos }) => ({ who, cos: cos - (occluded ? occludedMargin : 0) }));
 }
 
 /** Each probe's best match, per condition: for the sweep over thresholds. */
-const outcomes: Record<string, { stranger: boolean; right: boolean; cos: number }[]> = Object.fromEntries(conditions.map((c) => [c, []]));
+const outcomes: Record<string, { stranger: boolean; right: boolean; cos: number; second: number }[]> = Object.fromEntries(conditions.map((c) => [c, []]));
 
 /** `name` undefined: a stranger, who should raise no named alert. */
 function score(condition: string, name: string | undefined, r: Ranking, fraction = 0, threshold = config.match.threshold): void {
   const t = tally[condition];
-  outcomes[condition].push({ stranger: name === undefined, right: r[0].who === name, cos: r[0].cos });
+  outcomes[condition].push({ stranger: name === undefined, right: r[0].who === name, cos: r[0].cos, second: r[1]?.cos ?? -1 });
   const alerts = r[0].cos >= threshold;
   if (name === undefined) {
     t.strangers++;
@@ -208,7 +216,7 @@ process.stderr.write('\n');
 /** What a stricter threshold for occluded faces would trade: right names against false alerts (steps above match.threshold). */
 const SWEEP = [0, 0.02, 0.04, 0.06, 0.08].map((d) => Math.round((config.match.threshold + d) * 100) / 100);
 /** The upper-face recognizer's own scale (match.upperFace.threshold). */
-const SWEEP_UPPER = [0.55, 0.6, 0.62, 0.65, 0.68, 0.7];
+const SWEEP_UPPER = [0.55, 0.6, 0.62, 0.65, 0.66, 0.67, 0.68, 0.7];
 const sweep = Object.fromEntries(
   conditions.map((c) => {
     const known = outcomes[c].filter((o) => !o.stranger);
@@ -269,7 +277,9 @@ console.log('\nthreshold sweep: right name / wrong name / strangers alerted');
 for (const [c, rows] of Object.entries(sweep))
   console.log(`${c}: ` + rows.map((r) => `${r.threshold}: ${pct(r.alerted)} / ${pct(r.wrong_name)} / ${pct(r.strangers_alerted)}`).join('; '));
 console.log(`matched on the upper face too (covered below the eyes): ${JSON.stringify(belowEyes)} of ${results.probes + results.strangers} ${AS_IS} faces`);
+// Each probe's best and second-best score per condition (the sweep's raw material), beside the results.
 if (values.out) writeFileSync(values.out, JSON.stringify(results, null, 2) + '\n');
+if (values.out) writeFileSync(values.out.replace(/\.json$/, '') + '-outcomes.json', JSON.stringify(outcomes) + '\n');
 await models.close();
 await segmenter.close();
 for (const { repairer } of repairers) await repairer.inpainter?.close();
