@@ -27,8 +27,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
-import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -40,6 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from idgan.holes import HOLE_SIZE, IMAGE_SIZE, fill_white, hole_masks, random_holes  # noqa: E402
 from idgan.networks import InpaintNet, generator_config  # noqa: E402
+from onnx_export import ExportError, verify_in_node  # noqa: E402
+from onnx_export import check_in_node as check_in_node_with  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OPSET = 17
@@ -48,10 +48,6 @@ INPUT_NAMES = ('image', 'mask')
 OUTPUT_NAME = 'inpainted'
 FIXTURE_BATCH = 3
 NODE_PARITY_TOOL = 'training/tools/onnx_parity.ts'
-
-
-class ExportError(Exception):
-    """Something the user can fix: a wrong checkpoint, a failed parity check."""
 
 
 def load_generator(path: str | Path) -> tuple[InpaintNet, dict]:
@@ -157,19 +153,7 @@ def write_parity_fixture(generator: InpaintNet, model: Path, fixture: str | Path
 
 def check_in_node(fixture: Path) -> float:
     """Runs the fixture's model through onnxruntime-node (the service's runtime); the largest abs difference."""
-    if shutil.which('npx') is None:
-        raise ExportError('no node/npx on the PATH to run the parity check through onnxruntime-node '
-                          '(install Node 20 and `npm ci`, or pass --skip-node-check)')
-    result = subprocess.run(['npx', 'tsx', NODE_PARITY_TOOL, str(fixture.resolve())], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=300)
-    if result.returncode != 0:
-        raise ExportError(f'{NODE_PARITY_TOOL} failed:\n{result.stdout}{result.stderr}')
-    try:
-        report = json.loads(result.stdout.strip().splitlines()[-1])
-        return float(report['maxAbsDiff'])
-    except (IndexError, ValueError, KeyError) as err:
-        raise ExportError(f'{NODE_PARITY_TOOL} printed no result ({err}):\n{result.stdout}{result.stderr}') from err
-
+    return check_in_node_with(NODE_PARITY_TOOL, fixture)
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -191,15 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         fixture = write_parity_fixture(generator, model, a.fixture or REPO_ROOT / 'var' / 'onnx-parity' / model.stem)
         print(f'wrote {model} (opset {OPSET}, {model.stat().st_size / 1e6:.1f} MB) from {a.checkpoint} '
               f'(step {info["step"]}, width {info["width"]}); parity fixture in {fixture}')
-        if a.skip_node_check:
-            print('parity through onnxruntime-node NOT checked (--skip-node-check)')
-            return 0
-        diff = check_in_node(fixture)
-        if not diff <= PARITY_TOLERANCE:
-            model.unlink()
-            raise ExportError(f'onnxruntime-node differs from PyTorch by up to {diff:.3g} (allowed {PARITY_TOLERANCE}): '
-                              f'the export is wrong, {model} removed (the fixture in {fixture} shows the case)')
-        print(f'onnxruntime-node matches PyTorch: max abs difference {diff:.3g} (allowed {PARITY_TOLERANCE})')
+        verify_in_node(model, fixture, NODE_PARITY_TOOL, PARITY_TOLERANCE, a.skip_node_check)
     except ExportError as err:
         print(f'export_onnx.py: {err}', file=sys.stderr)
         return 1

@@ -18,8 +18,6 @@ import hashlib
 import json
 import os
 import random
-import shutil
-import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -33,16 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from occlusion.network import OcclusionNet, OcclusionProbability  # noqa: E402
 from occlusion.onnx_init import net_from_onnx  # noqa: E402
 from occlusion.synth import IMAGE_SIZE  # noqa: E402
+from onnx_export import ExportError, verify_in_node  # noqa: E402
+from onnx_export import check_in_node as check_in_node_with  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OPSET = 13
 PARITY_TOLERANCE = 1e-4
 FIXTURE_BATCH = 3
 NODE_PARITY_TOOL = 'training/occlusion/onnx_parity.ts'
-
-
-class ExportError(Exception):
-    """Something the user can fix: a wrong checkpoint, a failed parity check."""
 
 
 def load_segmenter(path: str | Path) -> tuple[OcclusionNet, dict]:
@@ -124,19 +120,8 @@ def write_parity_fixture(net: OcclusionNet, model: Path, fixture: str | Path, se
 
 
 def check_in_node(fixture: Path) -> float:
-    """Runs the fixture through onnxruntime-node (the service's runtime); the largest abs difference."""
-    if shutil.which('npx') is None:
-        raise ExportError('no node/npx on the PATH to run the parity check through onnxruntime-node '
-                          '(install Node 20 and `npm ci`, or pass --skip-node-check)')
-    result = subprocess.run(['npx', 'tsx', NODE_PARITY_TOOL, str(fixture.resolve())], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=300)
-    if result.returncode != 0:
-        raise ExportError(f'{NODE_PARITY_TOOL} failed:\n{result.stdout}{result.stderr}')
-    try:
-        return float(json.loads(result.stdout.strip().splitlines()[-1])['maxAbsDiff'])
-    except (IndexError, ValueError, KeyError) as err:
-        raise ExportError(f'{NODE_PARITY_TOOL} printed no result ({err}):\n{result.stdout}{result.stderr}') from err
-
+    """Runs the fixture's model through onnxruntime-node (the service's runtime); the largest abs difference."""
+    return check_in_node_with(NODE_PARITY_TOOL, fixture)
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -157,15 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         fixture = write_parity_fixture(net, model, a.fixture or REPO_ROOT / 'var' / 'occlusion-parity' / model.stem)
         print(f'wrote {model} (opset {OPSET}, {model.stat().st_size / 1e6:.2f} MB) from {a.checkpoint} '
               f'(step {info["step"]}, width {info["width"]}); parity fixture in {fixture}')
-        if a.skip_node_check:
-            print('parity through onnxruntime-node NOT checked (--skip-node-check)')
-            return 0
-        diff = check_in_node(fixture)
-        if not diff <= PARITY_TOLERANCE:
-            model.unlink()
-            raise ExportError(f'onnxruntime-node differs from PyTorch by up to {diff:.3g} (allowed {PARITY_TOLERANCE}): '
-                              f'the export is wrong, {model} removed (the fixture in {fixture} shows the case)')
-        print(f'onnxruntime-node matches PyTorch: max abs difference {diff:.3g} (allowed {PARITY_TOLERANCE})')
+        verify_in_node(model, fixture, NODE_PARITY_TOOL, PARITY_TOLERANCE, a.skip_node_check)
     except ExportError as err:
         print(f'export_occlusion.py: {err}', file=sys.stderr)
         return 1
