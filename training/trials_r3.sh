@@ -4,7 +4,7 @@
 # committed generator with seed 0 (the same batches and holes), each at nice -n 19 in
 # $UNMASK_CACHE/trials/<arm>/. Score them on the held-out faces afterwards:
 #   training/eval_generators.py --data … --skip-faces 300 --val-faces 177 --identity --generator ARM=…/checkpoint.pt …
-#   training/trials_r3.sh [set1|set2]
+#   training/trials_r3.sh [set1|set2|set3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 C=${UNMASK_CACHE:-$HOME/.cache/unmask}
@@ -29,5 +29,7 @@ case "${1:-set1}" in
   set2)  # on set 1's winner: the discriminators' warm-up, and no adversarial term
     arm mirror-dwarm50 --mirror --d-warmup-steps 50
     arm mirror-adv0 --mirror --lambda-adv 0 ;;
-  *) echo "usage: $0 [set1|set2]" >&2; exit 2 ;;
+  set3)  # the lr ramp for a fresh branch (Adam's moments start at zero)
+    arm mirror-lrwarm50 --mirror --lr-warmup-steps 50 ;;
+  *) echo "usage: $0 [set1|set2|set3]" >&2; exit 2 ;;
 esac
