@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { requireOptional } from '../optional.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -17,8 +18,8 @@ let loading: Promise<FaceApi> | undefined;
 /** face-api with its WASM backend ready and the detector, landmark and recognition nets loaded. */
 export function loadFaceApi(): Promise<FaceApi> {
   loading ??= (async () => {
-    const tf: typeof import('@tensorflow/tfjs') = require('@tensorflow/tfjs');
-    const wasm = require('@tensorflow/tfjs-backend-wasm');
+    const tf = requireOptional<typeof import('@tensorflow/tfjs')>('@tensorflow/tfjs', "face-api on TensorFlow.js (the bench's peer loop, the parity references)");
+    const wasm = requireOptional<{ setWasmPaths(path: string, fetch: boolean): void }>('@tensorflow/tfjs-backend-wasm', 'face-api on TensorFlow.js');
     const faceapi: FaceApi = require('@vladmandic/face-api/dist/face-api.node-wasm.js');
     // Local .wasm files, read from disk (false: not through fetch, which cannot read paths).
     wasm.setWasmPaths(join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + '/', false);

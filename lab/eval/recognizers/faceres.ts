@@ -13,6 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { RgbImage } from '../../../src/types.ts';
+import { requireOptional, resolveOptional } from '../../optional.ts';
 import { checkChips, templateGeometry, type ChipGeometry, type EvalRecognizer } from './types.ts';
 
 export const FACERES_ID = 'faceres';
@@ -33,33 +34,9 @@ export const FACERES_GEOMETRY: ChipGeometry = templateGeometry({
 const require = createRequire(import.meta.url);
 type Tf = typeof import('@tensorflow/tfjs');
 
-/** Evaluation only: faceres needs packages the service does not (optionalDependencies in package.json). */
-export class OptionalPackageMissing extends Error {
-  constructor(packageName: string) {
-    super(
-      `the faceres recognizer needs the optional package ${packageName}, which is not installed ` +
-        '(npm ci installs it unless --omit=optional or --omit=dev was given); leave faceres out of --recognizers, or install it',
-    );
-    this.name = 'OptionalPackageMissing';
-  }
-}
-
-function requireOptional<T>(name: string): T {
-  try {
-    return require(name) as T;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') throw new OptionalPackageMissing(name);
-    throw err;
-  }
-}
-
 /** Human's models folder (the package's exports do not list package.json, so resolve its entry point). */
 export function humanModelDir(): string {
-  try {
-    return join(dirname(require.resolve('@vladmandic/human')), '..', 'models');
-  } catch {
-    throw new OptionalPackageMissing('@vladmandic/human');
-  }
+  return join(dirname(resolveOptional('@vladmandic/human', 'the faceres recognizer')), '..', 'models');
 }
 
 let backend: Promise<Tf> | undefined;
@@ -67,8 +44,8 @@ let backend: Promise<Tf> | undefined;
 /** tfjs on its WASM backend with the local .wasm files. */
 function wasmTf(): Promise<Tf> {
   backend ??= (async () => {
-    const tf = requireOptional<Tf>('@tensorflow/tfjs');
-    const wasm = requireOptional<{ setWasmPaths(path: string, fetch: boolean): void }>('@tensorflow/tfjs-backend-wasm');
+    const tf = requireOptional<Tf>('@tensorflow/tfjs', 'the faceres recognizer');
+    const wasm = requireOptional<{ setWasmPaths(path: string, fetch: boolean): void }>('@tensorflow/tfjs-backend-wasm', 'the faceres recognizer');
     wasm.setWasmPaths(join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + '/', false);
     await tf.setBackend('wasm');
     await tf.ready();
