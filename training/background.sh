@@ -32,8 +32,8 @@ mkdir -p "$CACHE/runs" "$LOGS"
 # read when the run folder has no `args` yet.
 DEFAULT_RUN=wid-r3-mirror
 DEFAULT_ARGS=(--identity-term diversity --width 32 --mirror --batch-size 8 --lr 5e-5 --warmup-steps 0
-              --lambda-adv 3 --threads 2 --val-faces 300 --centre-faces 4 --eval-every 200
-              --sample-every 200 --checkpoint-every 50)
+              --lambda-adv 3 --threads 2 --val-faces 250 --centre-faces 4 --eval-every 100
+              --sample-every 100 --checkpoint-every 50)
 
 cmd=${1:-status}
 RUN=${2:-${IDGAN_RUN:-$(cat "$CACHE/runs/CURRENT" 2>/dev/null || echo "$DEFAULT_RUN")}}
