@@ -194,6 +194,8 @@ const mqtt = z.object({
   topicPrefix: z.string().regex(/^[^#+\u0000]+$/, 'a topic prefix without "#", "+" or NUL').default('unmask'),
   /** Messages kept while the broker is unreachable, sent on reconnect; beyond it the oldest are dropped (and counted). */
   queueSize: z.number().int().min(1).max(100_000).default(1000),
+  /** Alert messages carry the base64 crops (faceJpeg, inpaintedJpeg, occlusionMaskPng) as on the WebSocket; off: left out (the events API serves them). */
+  images: z.boolean().default(false),
   /** Wait before reconnecting to a lost broker. */
   reconnectMs: z.number().int().min(100).max(600_000).default(2000),
   /** Home Assistant MQTT discovery: per camera a "last person seen" sensor and a "known person present" binary sensor. */
