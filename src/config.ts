@@ -1,6 +1,7 @@
 // The single source of defaults: every setting, its type, its default and its limits.
 // config/default.yaml mirrors these values for users to copy; a user's file is merged over them.
 import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
@@ -169,8 +170,8 @@ const gallery = z.object({
 const events = z.object({
   /** Record every alert (and the recent attempts below) with its crops, for the History and Train tabs. */
   enabled: z.boolean().default(true),
-  /** The events database (SQLite), apart from the gallery: it is written at every alert. */
-  path: z.string().min(1).default('var/events.db'),
+  /** The events database (SQLite), apart from the gallery (it is written at every alert); default: events.db beside gallery.path. */
+  path: z.string().min(1).optional(),
   /** Recent recognition attempts that raised no alert kept for the Train tab (Frigate's save_attempts); 0: none. */
   keepAttempts: z.number().int().min(0).max(10_000).default(200),
   /** Alerts older than this are deleted (their crops overwritten); 0: kept until maxEvents. */
@@ -345,6 +346,11 @@ export function loadConfig(file: string): Config {
 /** The API key in force: the environment wins over the file. */
 export function apiKeyOf(config: Config, env: NodeJS.ProcessEnv = process.env): string | undefined {
   return env.UNMASK_API_KEY || config.server.apiKey;
+}
+
+/** The events database in force: the configured one, else events.db in the gallery's folder. */
+export function eventsPathOf(config: Pick<Config, 'events' | 'gallery'>): string {
+  return config.events.path ?? join(dirname(config.gallery.path), 'events.db');
 }
 
 /** The MQTT credentials in force: the environment wins over the file. */

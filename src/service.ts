@@ -1,7 +1,7 @@
 // The running service: models, gallery, cameras, pipeline, HTTP API and WebSocket alerts, together.
 import { randomBytes } from 'node:crypto';
 import { AlertHub } from './alert/hub.ts';
-import { apiKeyOf, mqttCredentialsOf, type CameraConfig, type Config } from './config.ts';
+import { apiKeyOf, eventsPathOf, mqttCredentialsOf, type CameraConfig, type Config } from './config.ts';
 import { EventHistory } from './events/index.ts';
 import { MqttPublisher } from './mqtt/publisher.ts';
 import { Enroller } from './gallery/enroll.ts';
@@ -86,7 +86,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     cleanup.push(() => models.close());
     const gallery = await openGallery(config, models, cleanup);
     // Closed after the pipeline stops (steps undo last first): what is queued is still written.
-    const events = config.events.enabled ? EventHistory.open(config.events, gallery.store, gallery.enroller) : undefined;
+    const events = config.events.enabled ? EventHistory.open(eventsPathOf(config), config.events, gallery.store, gallery.enroller) : undefined;
     if (events) cleanup.push(() => events.close());
     const mqttUrl = config.mqtt.url;
     const mqtt = mqttUrl ? new MqttPublisher({ ...config.mqtt, url: mqttUrl }, mqttCredentialsOf(config)) : undefined;

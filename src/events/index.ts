@@ -18,18 +18,19 @@ export class EventHistory {
   private timer: NodeJS.Timeout | undefined;
 
   private constructor(
+    path: string,
     private readonly settings: Config['events'],
     private readonly gallery: GalleryStore,
     enroller: Enroller,
   ) {
-    this.store = EventStore.open(settings.path);
+    this.store = EventStore.open(path);
     this.recorder = new EventRecorder(this.store, { queue: settings.queue, keepAttempts: settings.keepAttempts });
     this.feedback = new FeedbackService({ events: this.store, gallery, enroller });
   }
 
   /** Opens the history, enforces retention once, then every sweepIntervalSec. */
-  static open(settings: Config['events'], gallery: GalleryStore, enroller: Enroller): EventHistory {
-    const history = new EventHistory(settings, gallery, enroller);
+  static open(path: string, settings: Config['events'], gallery: GalleryStore, enroller: Enroller): EventHistory {
+    const history = new EventHistory(path, settings, gallery, enroller);
     history.sweep();
     history.timer = setInterval(() => history.sweep(), settings.sweepIntervalSec * 1000);
     history.timer.unref();
