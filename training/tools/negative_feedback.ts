@@ -39,11 +39,13 @@ const people = readdirSync(values.lfw).sort();
 const photosOf = new Map(people.map((name) => [name, readdirSync(join(values.lfw, name)).sort()]));
 const cacheFile = join(values.cache, `embeddings-${model}.json`);
 let cache: Record<string, number[] | string> = existsSync(cacheFile) ? JSON.parse(readFileSync(cacheFile, 'utf8')) : {};
-const todo = people.flatMap((name) => photosOf.get(name)!.map((file) => `${name}/${file}`)).filter((key) => !(key in cache));
-let recognizerName = `${model} (cached)`;
-if (todo.length) {
+const allKeys = people.flatMap((name) => photosOf.get(name)!.map((file) => `${name}/${file}`));
+if (allKeys.some((key) => !(key in cache))) {
   const photos = await openServicePhotos(config);
-  recognizerName = `${photos.models.recognizer.id}@${photos.models.recognizer.version}`;
+  const recognizerName = `${photos.models.recognizer.id}@${photos.models.recognizer.version}`;
+  if (cache.__recognizer !== undefined && cache.__recognizer !== recognizerName) cache = {}; // another model: start over
+  cache.__recognizer = recognizerName;
+  const todo = allKeys.filter((key) => !(key in cache));
   let done = 0;
   for (const key of todo) {
     const verdict = await photos.examine(await readFile(join(values.lfw, key)));
@@ -59,6 +61,7 @@ if (todo.length) {
   writeFileSync(cacheFile, JSON.stringify(cache));
   cache = JSON.parse(readFileSync(cacheFile, 'utf8'));
 }
+const recognizerName = typeof cache.__recognizer === 'string' ? cache.__recognizer : model;
 const embeddingOf = (key: string) => (Array.isArray(cache[key]) ? Float32Array.from(cache[key] as number[]) : undefined);
 const dims = embeddingOf(Object.keys(cache).find((k) => Array.isArray(cache[k]))!)!.length;
 
