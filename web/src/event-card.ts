@@ -52,8 +52,8 @@ export function eventCard(event: EventView, context: CardContext): HTMLElement {
         matchedOn && el('dt', {}, 'Matched on'),
         matchedOn && el('dd', {}, matchedOn),
       ),
-      feedbackControls(event, context),
     ),
+    feedbackControls(event, context),
   );
   return card;
 }

@@ -9,8 +9,10 @@ const PAGE = 30;
 
 export class HistoryView {
   private cursor: string | null = null;
-  private loading = false;
   private loaded = false;
+  /** Bumped by every reload: a page asked for under an older filter is thrown away. */
+  private generation = 0;
+  private loadingMore = false;
   private identities: Identity[] = [];
   private cameras: string[] = [];
   private readonly urls = new Set<string>();
@@ -83,19 +85,24 @@ export class HistoryView {
   }
 
   async reload(): Promise<void> {
+    this.generation++;
     this.cursor = null;
     this.clear();
     this.elements.count.textContent = '';
-    await this.loadPage();
+    this.elements.more.hidden = true;
+    await this.loadPage(true);
   }
 
-  private async loadPage(): Promise<void> {
-    if (this.loading) return;
-    this.loading = true;
+  private async loadPage(first = false): Promise<void> {
+    if (!first && this.loadingMore) return;
+    const generation = this.generation;
+    this.loadingMore = !first;
+    this.elements.list.setAttribute('aria-busy', 'true');
     this.elements.more.disabled = true;
     this.elements.error.textContent = '';
     try {
-      const page = await this.api.events(eventsQuery('alert', this.filter(), { cursor: this.cursor, limit: PAGE }));
+      const page = await this.api.events(eventsQuery('alert', this.filter(), { cursor: first ? null : this.cursor, limit: PAGE }));
+      if (generation !== this.generation) return;
       this.loaded = true;
       this.cursor = page.nextCursor;
       this.elements.list.append(...page.events.map((event) => eventCard(event, this.context)));
@@ -104,11 +111,15 @@ export class HistoryView {
       this.elements.more.hidden = page.nextCursor === null;
       this.elements.count.textContent = shown ? `${shown} event${shown === 1 ? '' : 's'} shown${page.nextCursor ? ', more below' : ''}` : '';
     } catch (err) {
+      if (generation !== this.generation) return;
       this.elements.error.textContent =
         err instanceof ApiError && err.code === 'events_disabled' ? err.message : `Cannot load the history: ${(err as Error).message}`;
     } finally {
-      this.loading = false;
-      this.elements.more.disabled = false;
+      if (generation === this.generation) {
+        this.loadingMore = false;
+        this.elements.list.setAttribute('aria-busy', 'false');
+        this.elements.more.disabled = false;
+      }
     }
   }
 }

@@ -13,7 +13,8 @@ const LIMIT = 200;
 export class TrainView {
   private identities: Identity[] = [];
   private cameras: string[] = [];
-  private loading = false;
+  /** Bumped by every reload: the answer of an older one is thrown away (the filter changed meanwhile). */
+  private generation = 0;
   private readonly urls = new Set<string>();
   private readonly listeners = new AbortController();
   private readonly elements = {
@@ -66,12 +67,12 @@ export class TrainView {
   }
 
   async reload(): Promise<void> {
-    if (this.loading) return;
-    this.loading = true;
-    this.elements.refresh.disabled = true;
+    const generation = ++this.generation;
+    this.elements.groups.setAttribute('aria-busy', 'true');
     this.elements.error.textContent = '';
     try {
       const page = await this.api.events(eventsQuery('attempt', { camera: this.elements.camera.value }, { limit: LIMIT }));
+      if (generation !== this.generation) return;
       this.clear();
       for (const group of groupAttempts(page.events)) {
         const titleId = `train-group-${group.key || 'none'}`;
@@ -87,11 +88,11 @@ export class TrainView {
       }
       this.elements.empty.hidden = page.events.length > 0;
     } catch (err) {
+      if (generation !== this.generation) return;
       this.elements.error.textContent =
         err instanceof ApiError && err.code === 'events_disabled' ? err.message : `Cannot load the attempts: ${(err as Error).message}`;
     } finally {
-      this.loading = false;
-      this.elements.refresh.disabled = false;
+      if (generation === this.generation) this.elements.groups.setAttribute('aria-busy', 'false');
     }
   }
 }
