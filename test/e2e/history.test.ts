@@ -5,9 +5,9 @@
 // pass is a new track):
 //   door: Colin Powell (enrolled from two other photos), clean, then another photo behind a surgical mask;
 //   yard: Laura Bush, never enrolled: an unknown face;
-//   gate: Abdullah Gul, never enrolled, whom ArcFace takes for Recep Tayyip Erdogan (enrolled; 0.76
-//         on the photos, the highest different-person score of LFW View 1 between two people who are
-//         not one person under two names: results/feedback).
+//   gate: Abdullah Gul, never enrolled, whom ArcFace takes for Recep Tayyip Erdogan (enrolled): 0.76
+//         between their photos, among the highest scores of two different people in LFW View 1 (the
+//         higher ones are mostly one person under two LFW names).
 // The page shows an alert in History after a reload (the occluded face with its crops: the
 // screenshot docs/history-tab.png); "This is Laura Bush" on one of her attempts in Train makes the
 // next pass name her; "Not Recep Tayyip Erdogan" on Gul's alert stops the name. Every alert arrives
