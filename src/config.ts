@@ -1,6 +1,7 @@
 // The single source of defaults: every setting, its type, its default and its limits.
 // config/default.yaml mirrors these values for users to copy; a user's file is merged over them.
 import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
@@ -128,6 +129,12 @@ const match = z.object({
   /** A repaired face is also matched as it came, and the better of the two matches counts. */
   matchUnrepaired: z.boolean().default(true),
   /**
+   * Negative samples ("this is not X", from an event): a face is matched to X only if its similarity
+   * to X's closest photo beats its similarity to X's closest negative by at least this much
+   * (measured on LFW View 1: docs/events.md "Feedback").
+   */
+  negativeMargin: z.number().min(0).max(1).default(0.05),
+  /**
    * A face covered below the eyes (a mask, a scarf, a hand) is matched on its upper face alone, by
    * the ArcFace recognizer, against the gallery's photos seen the same way (src/models/upper-face.ts).
    */
@@ -163,6 +170,49 @@ const gallery = z.object({
   minConfidence: z.number().min(0).max(1).default(0.5),
   /** How often the running service looks for gallery changes made by another process (`unmask enroll`); 0 = never. */
   reloadIntervalMs: z.number().int().min(0).default(2000),
+});
+
+const events = z.object({
+  /** Record every alert (and the recent attempts below) with its crops, for the History and Train tabs. */
+  enabled: z.boolean().default(true),
+  /** The events database (SQLite), apart from the gallery (it is written at every alert); default: events.db beside gallery.path. */
+  path: z.string().min(1).optional(),
+  /** Recent recognition attempts that raised no alert kept for the Train tab (Frigate's save_attempts); 0: none. */
+  keepAttempts: z.number().int().min(0).max(10_000).default(200),
+  /** Alerts older than this are deleted (their crops overwritten); 0: kept until maxEvents. */
+  retentionDays: z.number().min(0).default(30),
+  /** At most this many alerts are kept; the oldest go first. */
+  maxEvents: z.number().int().min(1).default(10_000),
+  /** How often retention is enforced (it also is at start). */
+  sweepIntervalSec: z.number().positive().max(86_400).default(3600),
+  /** Events waiting for their crops to be encoded and written; beyond it new ones are dropped (and counted). */
+  queue: z.number().int().min(1).max(10_000).default(64),
+});
+
+const mqtt = z.object({
+  /** The broker, e.g. mqtt://127.0.0.1:1883 or mqtts://broker:8883; absent: no MQTT. */
+  url: z.string().regex(/^(mqtts?|wss?):\/\/./, 'an mqtt://, mqtts://, ws:// or wss:// URL').optional(),
+  /** Credentials; the environment variables UNMASK_MQTT_USERNAME and UNMASK_MQTT_PASSWORD win. */
+  username: z.string().min(1).optional(),
+  password: z.string().min(1).optional(),
+  clientId: z.string().min(1).max(64).default('unmask'),
+  /** First segment of every topic: <prefix>/events, <prefix>/<camera>/<identity or unknown>, <prefix>/<camera>/state. */
+  topicPrefix: z.string().regex(/^[^#+\u0000]+$/, 'a topic prefix without "#", "+" or NUL').default('unmask'),
+  /** Messages kept while the broker is unreachable, sent on reconnect; beyond it the oldest are dropped (and counted). */
+  queueSize: z.number().int().min(1).max(100_000).default(1000),
+  /** Alert messages carry the base64 crops (faceJpeg, inpaintedJpeg, occlusionMaskPng) as on the WebSocket; off: left out (the events API serves them). */
+  images: z.boolean().default(false),
+  /** Wait before reconnecting to a lost broker. */
+  reconnectMs: z.number().int().min(100).max(600_000).default(2000),
+  /** Home Assistant MQTT discovery: per camera a "last person seen" sensor and a "known person present" binary sensor. */
+  discovery: z
+    .object({
+      enabled: z.boolean().default(false),
+      prefix: z.string().regex(/^[^#+\u0000]+$/, 'a topic prefix without "#", "+" or NUL').default('homeassistant'),
+      /** "Known person present" turns off this long after the last known alert of the camera. */
+      presentSec: z.number().int().min(1).max(86_400).default(60),
+    })
+    .prefault({}),
 });
 
 const server = z.object({
@@ -232,6 +282,8 @@ export const configSchema = z
     ui: ui.prefault({}),
     occlusion: occlusion.prefault({}),
     inpaint: inpaint.prefault({}),
+    events: events.prefault({}),
+    mqtt: mqtt.prefault({}),
     log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info') }).prefault({}),
   })
   .strict()
@@ -299,6 +351,18 @@ export function loadConfig(file: string): Config {
 /** The API key in force: the environment wins over the file. */
 export function apiKeyOf(config: Config, env: NodeJS.ProcessEnv = process.env): string | undefined {
   return env.UNMASK_API_KEY || config.server.apiKey;
+}
+
+/** The events database in force: the configured one, else events.db in the gallery's folder. */
+export function eventsPathOf(config: Pick<Config, 'events' | 'gallery'>): string {
+  return config.events.path ?? join(dirname(config.gallery.path), 'events.db');
+}
+
+/** The MQTT credentials in force: the environment wins over the file. */
+export function mqttCredentialsOf(config: Config, env: NodeJS.ProcessEnv = process.env): { username?: string; password?: string } {
+  const username = env.UNMASK_MQTT_USERNAME || config.mqtt.username;
+  const password = env.UNMASK_MQTT_PASSWORD || config.mqtt.password;
+  return { ...(username ? { username } : {}), ...(password ? { password } : {}) };
 }
 
 /** Number of model worker threads: the configured count, or one per core. */

@@ -1,7 +1,9 @@
 // The running service: models, gallery, cameras, pipeline, HTTP API and WebSocket alerts, together.
 import { randomBytes } from 'node:crypto';
 import { AlertHub } from './alert/hub.ts';
-import { apiKeyOf, type CameraConfig, type Config } from './config.ts';
+import { apiKeyOf, eventsPathOf, mqttCredentialsOf, type CameraConfig, type Config } from './config.ts';
+import { EventHistory } from './events/index.ts';
+import { MqttPublisher } from './mqtt/publisher.ts';
 import { Enroller } from './gallery/enroll.ts';
 import { seedDemoGallery } from './gallery/demo.ts';
 import { GalleryStore } from './gallery/store.ts';
@@ -13,6 +15,7 @@ import { setLogLevel, stageLogger } from './observe/log.ts';
 import { Pipeline, type PipelineDeps } from './pipeline/index.ts';
 import { buildServer, type CameraHealth, type HealthSnapshot, type UnmaskServer } from './server/app.ts';
 import { cameraRoutes, CameraWatch } from './server/routes/cameras.ts';
+import { disabledEventRoutes, eventRoutes } from './server/routes/events.ts';
 import { galleryRoutes } from './server/routes/gallery.ts';
 import { startUiServer } from './server/ui.ts';
 import { CameraSource } from './source/camera.ts';
@@ -42,6 +45,10 @@ export interface RunningService {
   cameras: Map<string, CameraSource>;
   pipeline: Pipeline;
   server: UnmaskServer;
+  /** The event history; absent when events.enabled is false. */
+  events?: EventHistory;
+  /** The MQTT publisher; absent without mqtt.url. */
+  mqtt?: MqttPublisher;
   health(): HealthSnapshot;
   stop(): Promise<void>;
 }
@@ -78,6 +85,12 @@ export async function startService(config: Config, options: ServiceOptions = {})
     const models = await loadServiceModels(config);
     cleanup.push(() => models.close());
     const gallery = await openGallery(config, models, cleanup);
+    // Closed after the pipeline stops (steps undo last first): what is queued is still written.
+    const events = config.events.enabled ? EventHistory.open(eventsPathOf(config), config.events, gallery.store, gallery.enroller) : undefined;
+    if (events) cleanup.push(() => events.close());
+    const mqttUrl = config.mqtt.url;
+    const mqtt = mqttUrl ? new MqttPublisher({ ...config.mqtt, url: mqttUrl }, mqttCredentialsOf(config)) : undefined;
+    if (mqtt) cleanup.push(() => mqtt.close());
 
     const hub = new AlertHub(config.server);
     const pipeline = new Pipeline({
@@ -89,8 +102,10 @@ export async function startService(config: Config, options: ServiceOptions = {})
       gallery: gallery.matcher,
       publish: (alert) => {
         hub.publish(alert);
+        mqtt?.publishAlert(alert);
         options.onAlert?.(alert);
       },
+      events: events?.recorder,
       onStageTime: options.onStageTime,
       onAlertLatency: options.onAlertLatency,
     });
@@ -111,7 +126,16 @@ export async function startService(config: Config, options: ServiceOptions = {})
       apiKey,
       health,
       hub,
-      plugins: [galleryRoutes({ store: gallery.store, index: gallery.index, enroller: gallery.enroller }), cameraRoutes(cameraWatch)],
+      plugins: [
+        galleryRoutes({
+          store: gallery.store,
+          index: gallery.index,
+          enroller: gallery.enroller,
+          onIdentityDeleted: (id) => events?.identityDeleted(id),
+        }),
+        events ? eventRoutes({ events: events.store, feedback: events.feedback }) : disabledEventRoutes(),
+        cameraRoutes(cameraWatch),
+      ],
     });
     cleanup.push(() => server.close());
     const { url, uiUrl } = await listen(config, server, cleanup);
@@ -121,11 +145,27 @@ export async function startService(config: Config, options: ServiceOptions = {})
       cameras.set(camera.name, source);
       pipeline.addCamera(camera.name, source.frames$);
       cameraWatch.add(camera.name, source);
+      if (mqtt) {
+        const states = source.statusChanges$.subscribe((status) => mqtt.cameraState(camera.name, status));
+        cleanup.push(() => states.unsubscribe());
+      }
       cleanup.push(() => source.stop());
       source.start();
     }
     log.info({ url, uiUrl, cameras: [...cameras.keys()] }, 'unmask is running');
-    return { url, uiUrl, apiKey, apiKeyGenerated: !configuredKey, cameras, pipeline, server, health, stop: () => cleanup.run() };
+    return {
+      url,
+      uiUrl,
+      apiKey,
+      apiKeyGenerated: !configuredKey,
+      cameras,
+      pipeline,
+      server,
+      health,
+      ...(events ? { events } : {}),
+      ...(mqtt ? { mqtt } : {}),
+      stop: () => cleanup.run(),
+    };
   } catch (err) {
     await cleanup.run();
     throw err;
@@ -146,12 +186,15 @@ async function openGallery(config: Config, models: ServiceModels, cleanup: Clean
     const seeded = await seedDemoGallery(store, enroller);
     log.info({ identities: seeded }, 'empty gallery: enrolled the demo people');
   }
-  const { index, reembed } = await GalleryIndex.open(store, models.recognizer, { pollIntervalMs: config.gallery.reloadIntervalMs });
+  const { index, reembed } = await GalleryIndex.open(store, models.recognizer, {
+    pollIntervalMs: config.gallery.reloadIntervalMs,
+    negativeMargin: config.match.negativeMargin,
+  });
   cleanup.push(() => index.close());
   if (reembed.total > 0) log.info(reembed, 're-embedded gallery samples for the current recognizer');
   let upperFaceIndex: SecondaryGallery | undefined;
   if (models.upperFace) {
-    const secondary = await SecondaryGallery.open(store, models.upperFace.recognizer, config.gallery.reloadIntervalMs);
+    const secondary = await SecondaryGallery.open(store, models.upperFace.recognizer, config.gallery.reloadIntervalMs, config.match.negativeMargin);
     upperFaceIndex = secondary;
     cleanup.push(() => secondary.close());
   }

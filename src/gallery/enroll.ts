@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import sharp, { type Sharp } from 'sharp';
 import { dlibChipTemplate } from '../align/templates.ts';
+import { iou } from '../align/box.ts';
 import { alignToTemplate } from '../align/warp.ts';
 import { detectInPhoto } from '../detect/photo.ts';
 import type { Config } from '../config.ts';
@@ -26,6 +27,11 @@ export type EnrollSettings = Pick<Config['gallery'], 'maxImageBytes' | 'maxImage
 export interface EnrollOptions {
   /** Which face when the photo shows several, numbered from 0 left to right. */
   faceIndex?: number;
+  /**
+   * Where the face is known to be (an event's face source: the camera's detector found it there):
+   * the confident face overlapping this box most is taken, whatever else the photo shows.
+   */
+  near?: Box;
 }
 
 export interface EnrollResult {
@@ -35,6 +41,8 @@ export interface EnrollResult {
   duplicate: boolean;
   /** The photo showed several faces and one dominated (no --face given): which was taken, and why. */
   chosen?: DominantChoice;
+  /** The same photo was stored for the identity as the other kind (a photo, then "not X"): it was replaced. */
+  replaced?: SampleRecord;
 }
 
 /** A photo as enrollment sees it (Enroller.examine). */
@@ -70,6 +78,8 @@ export interface ReembedReport {
   failed: number[];
 }
 
+/** How much a face found in a face source must overlap where the camera saw it. */
+const NEAR_IOU = 0.3;
 /** Formats that are photos; sharp also reads SVG, PDF and others, which have no business here. */
 const PHOTO_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'heif']);
 /** Aligned face as shown to users (API thumbnail): the whole face with some forehead and chin. */
@@ -99,7 +109,7 @@ export class Enroller {
     this.settings = deps.settings;
   }
 
-  async enroll(identityId: number, bytes: Uint8Array, { faceIndex }: EnrollOptions = {}): Promise<EnrollResult> {
+  async enroll(identityId: number, bytes: Uint8Array, { faceIndex, near }: EnrollOptions = {}): Promise<EnrollResult> {
     const record = this.store.getIdentity(identityId);
     if (!record) throw identityNotFound(identityId);
     const identity = { id: record.id, name: record.name };
@@ -108,12 +118,12 @@ export class Enroller {
       throw imageTooLarge(`${bytes.length} bytes, more than gallery.maxImageBytes (${maxImageBytes})`);
     const imageSha256 = createHash('sha256').update(bytes).digest('hex');
     const earlier = this.store.findSampleByHash(identityId, imageSha256);
-    if (earlier) return { identity, sample: earlier, duplicate: true };
+    if (earlier && !earlier.negative) return { identity, sample: earlier, duplicate: true };
 
-    const { image, face, embedding, dominant } = await this.examine(bytes, { faceIndex });
+    const { image, face, embedding, dominant } = await this.examine(bytes, { faceIndex, near });
     const thumbnailJpeg = await toJpeg(alignToTemplate(image, face.landmarks, THUMBNAIL_TEMPLATE).crop, THUMBNAIL_QUALITY);
-    const source = await faceSourceOf(image, face);
-    const { sample, duplicate } = this.store.addSample({
+    const { jpeg, landmarks } = await faceSourceOf(image, face);
+    const { sample, duplicate, replaced } = this.store.addSample({
       identityId,
       imageSha256,
       box: face.box,
@@ -122,21 +132,67 @@ export class Enroller {
       recognizerVersion: this.recognizer.version,
       embedding,
       thumbnailJpeg,
-      source,
+      source: { jpeg, landmarks },
     });
-    return { identity, sample, duplicate, ...(dominant ? { chosen: dominant } : {}) };
+    return { identity, sample, duplicate, ...(dominant ? { chosen: dominant } : {}), ...(replaced ? { replaced } : {}) };
   }
 
   /**
    * A photo as enrollment sees it, nothing stored: decoded, its face chosen and checked, embedded.
    * Throws the GalleryError a refusal gives. (Tools measure acceptance and thresholds with it.)
    */
-  async examine(bytes: Uint8Array, { faceIndex }: EnrollOptions = {}): Promise<ExaminedPhoto> {
+  async examine(bytes: Uint8Array, { faceIndex, near }: EnrollOptions = {}): Promise<ExaminedPhoto> {
     const image = await decodeImage(bytes, this.settings.maxImagePixels);
-    const { face, choice, dominant } = this.chooseFace(await this.detectFaces(image), faceIndex, image);
+    const detected = await this.detectFaces(image);
+    const { face, choice, dominant } = near ? this.faceNear(detected, near) : this.chooseFace(detected, faceIndex, image);
     if (face.box.width < this.settings.minFaceSize) throw faceTooSmall(choice, this.settings.minFaceSize);
     const [embedding] = await embedCrops(this.recognizer, [alignToTemplate(image, face.landmarks, this.recognizer.template).crop]);
     return { image, face, choice, embedding, ...(dominant ? { dominant } : {}) };
+  }
+
+  /**
+   * Stores a negative sample of the identity ("this is not X"): a face the camera's detector found,
+   * as its face source and the landmarks it was aligned on there. No detection runs again (a face
+   * behind a mask is still what was wrongly named); it is embedded as a gallery photo is.
+   */
+  async addNegative(identityId: number, source: FaceSource & { box: Box; score: number }): Promise<EnrollResult> {
+    const record = this.store.getIdentity(identityId);
+    if (!record) throw identityNotFound(identityId);
+    const identity = { id: record.id, name: record.name };
+    if (source.landmarks.length !== 68) throw noFace(`the face source has ${source.landmarks.length} landmarks, 68 are needed`);
+    const imageSha256 = createHash('sha256').update(source.jpeg).digest('hex');
+    const image = await decodeImage(source.jpeg, this.settings.maxImagePixels);
+    const [embedding] = await embedCrops(this.recognizer, [alignToTemplate(image, source.landmarks, this.recognizer.template).crop]);
+    const thumbnailJpeg = await toJpeg(alignToTemplate(image, source.landmarks, THUMBNAIL_TEMPLATE).crop, THUMBNAIL_QUALITY);
+    const { sample, duplicate, replaced } = this.store.addSample({
+      identityId,
+      imageSha256,
+      box: source.box,
+      score: source.score,
+      recognizerId: this.recognizer.id,
+      recognizerVersion: this.recognizer.version,
+      embedding,
+      thumbnailJpeg,
+      source: { jpeg: source.jpeg, landmarks: source.landmarks },
+      negative: true,
+    });
+    return { identity, sample, duplicate, ...(replaced ? { replaced } : {}) };
+  }
+
+  /** The confident face that overlaps `near` most (at least SAME_FACE_IOU_NEAR), numbered as chooseFace numbers them. */
+  private faceNear({ confident }: { confident: DetectedFace[]; rejected: DetectedFace[] }, near: Box): { face: DetectedFace; choice: FaceChoice; dominant?: DominantChoice } {
+    let best = -1, bestIou = 0;
+    confident.forEach((f, i) => {
+      const overlap = iou(f.box, near);
+      if (overlap > bestIou) (best = i), (bestIou = overlap);
+    });
+    if (best < 0 || bestIou < NEAR_IOU)
+      throw noFace(
+        confident.length
+          ? `the enrollment detector found ${confident.length} face${confident.length === 1 ? '' : 's'}, none where the camera saw it`
+          : 'the enrollment detector finds no confident face where the camera saw it (a covered or turned face is not enrolled)',
+      );
+    return { face: confident[best], choice: { index: best, box: confident[best].box, score: confident[best].score } };
   }
 
   /** Faces at or above the enrollment confidence, left to right, in the photo's pixels. */
@@ -322,8 +378,12 @@ export function faceSourceRegion(face: DetectedFace, imageWidth: number, imageHe
   return { x: left, y: top, width: right - left, height: bottom - top };
 }
 
-/** The face with its margin as a JPEG at most FACE_SOURCE_MAX_SIDE px, and the landmarks in its pixels. */
-async function faceSourceOf(image: RgbImage, face: DetectedFace): Promise<FaceSource> {
+/**
+ * The face with its margin as a JPEG at most FACE_SOURCE_MAX_SIDE px, and the landmarks and box in its
+ * pixels: what a gallery sample keeps, and what an event keeps of a camera frame (its "this is X"
+ * enrolls these bytes as an upload would be).
+ */
+export async function faceSourceOf(image: RgbImage, face: DetectedFace): Promise<FaceSource & { box: Box }> {
   const region = faceSourceRegion(face, image.width, image.height);
   const scale = Math.min(1, FACE_SOURCE_MAX_SIDE / Math.max(region.width, region.height));
   const width = Math.max(1, Math.round(region.width * scale));
@@ -335,5 +395,6 @@ async function faceSourceOf(image: RgbImage, face: DetectedFace): Promise<FaceSo
     .toBuffer();
   const sx = width / region.width, sy = height / region.height;
   const landmarks: Point[] = face.landmarks.map((p) => ({ x: (p.x - region.x) * sx, y: (p.y - region.y) * sy }));
-  return { jpeg, landmarks };
+  const box: Box = { x: (face.box.x - region.x) * sx, y: (face.box.y - region.y) * sy, width: face.box.width * sx, height: face.box.height * sy };
+  return { jpeg, landmarks, box };
 }

@@ -31,6 +31,11 @@ interface SampleFields {
   score: number;
   recognizerId: string;
   recognizerVersion: string;
+  /**
+   * A negative sample ("this is not X", from an event): a face that must not be named X. It never
+   * counts as one of X's photos; a face is named X only when it is closer to X's photos than to these.
+   */
+  negative?: boolean;
 }
 
 export interface SampleRecord extends SampleFields {
@@ -55,6 +60,8 @@ export interface StoredEmbedding {
   sampleId: number;
   identity: Identity;
   embedding: Float32Array;
+  /** A negative sample of the identity (SampleFields.negative). */
+  negative: boolean;
 }
 
 /** Changes announced after they are committed, so that an in-memory index can follow the store. */
@@ -68,6 +75,8 @@ export type GalleryChange =
       /** A secondary recognizer's embedding (kept beside the sample's main one, see `updateEmbedding`). */
       secondary: boolean;
       embedding: Float32Array;
+      /** A negative sample of the identity: what it must not be taken for. */
+      negative: boolean;
     }
   | { type: 'samples-removed'; sampleIds: number[] };
 
@@ -118,6 +127,12 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (sample_id, recognizer_id)
   );
   `,
+  `
+  -- Negative samples ("this is not X", from an event's feedback): kept, embedded and re-embedded as
+  -- samples are, but never one of the identity's photos; a face is X only when it is closer to X's
+  -- photos than to these.
+  ALTER TABLE samples ADD COLUMN negative INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -138,9 +153,10 @@ interface SampleRow {
   recognizer_id: string;
   recognizer_version: string;
   created_at: number;
+  negative: number;
 }
 
-const SAMPLE_COLUMNS = 'id, identity_id, image_sha256, box, score, recognizer_id, recognizer_version, created_at';
+const SAMPLE_COLUMNS = 'id, identity_id, image_sha256, box, score, recognizer_id, recognizer_version, created_at, negative';
 
 function toIdentity(row: IdentityRow): IdentityRecord {
   return { id: row.id, name: row.name, createdAt: new Date(row.created_at).toISOString(), sampleCount: row.sample_count };
@@ -156,6 +172,7 @@ function toSample(row: SampleRow): SampleRecord {
     recognizerId: row.recognizer_id,
     recognizerVersion: row.recognizer_version,
     createdAt: new Date(row.created_at).toISOString(),
+    ...(row.negative ? { negative: true } : {}),
   };
 }
 
@@ -244,7 +261,7 @@ export class GalleryStore {
   getIdentity(id: number): IdentityRecord | undefined {
     const row = this.db
       .prepare<[number], IdentityRow>(
-        `SELECT i.id, i.name, i.created_at, (SELECT COUNT(*) FROM samples s WHERE s.identity_id = i.id) AS sample_count
+        `SELECT i.id, i.name, i.created_at, (SELECT COUNT(*) FROM samples s WHERE s.identity_id = i.id AND s.negative = 0) AS sample_count
          FROM identities i WHERE i.id = ?`,
       )
       .get(id);
@@ -255,7 +272,7 @@ export class GalleryStore {
   findIdentityByName(name: string): IdentityRecord | undefined {
     const row = this.db
       .prepare<[string], IdentityRow>(
-        `SELECT i.id, i.name, i.created_at, (SELECT COUNT(*) FROM samples s WHERE s.identity_id = i.id) AS sample_count
+        `SELECT i.id, i.name, i.created_at, (SELECT COUNT(*) FROM samples s WHERE s.identity_id = i.id AND s.negative = 0) AS sample_count
          FROM identities i WHERE i.name = ?`,
       )
       .get(name.trim());
@@ -266,7 +283,7 @@ export class GalleryStore {
     return this.db
       .prepare<[], IdentityRow>(
         `SELECT i.id, i.name, i.created_at, COUNT(s.id) AS sample_count
-         FROM identities i LEFT JOIN samples s ON s.identity_id = i.id
+         FROM identities i LEFT JOIN samples s ON s.identity_id = i.id AND s.negative = 0
          GROUP BY i.id ORDER BY i.name COLLATE NOCASE, i.id`,
       )
       .all()
@@ -294,10 +311,11 @@ export class GalleryStore {
     return row && toSample(row);
   }
 
-  listSamples(identityId: number): SampleRecord[] {
+  /** The identity's photos (its negative samples with `negatives`). */
+  listSamples(identityId: number, { negatives = false }: { negatives?: boolean } = {}): SampleRecord[] {
     return this.db
-      .prepare<[number], SampleRow>(`SELECT ${SAMPLE_COLUMNS} FROM samples WHERE identity_id = ? ORDER BY id`)
-      .all(identityId)
+      .prepare<[number, number], SampleRow>(`SELECT ${SAMPLE_COLUMNS} FROM samples WHERE identity_id = ? AND negative = ? ORDER BY id`)
+      .all(identityId, negatives ? 1 : 0)
       .map(toSample);
   }
 
@@ -310,35 +328,46 @@ export class GalleryStore {
     return row && toSample(row);
   }
 
-  countSamples(): number {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM samples').get() as { n: number }).n;
+  /** Photos in the gallery (negative samples with `negatives`). */
+  countSamples({ negatives = false }: { negatives?: boolean } = {}): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM samples WHERE negative = ?').get(negatives ? 1 : 0) as { n: number }).n;
   }
 
   /**
    * Stores a sample unless the identity already has this photo (then the existing sample comes back
    * with `duplicate: true`). Refuses the same face of the same photo for another identity: one face
-   * cannot be two people. Another face of a group photo may belong to another identity.
+   * cannot be two people. Another face of a group photo may belong to another identity. A negative
+   * sample is refused by nothing but a missing identity; the latest word on a photo wins: a photo
+   * stored as the other kind for the same identity (a photo of X, then "not X") is replaced.
    */
-  addSample(sample: NewSample): { sample: SampleRecord; duplicate: boolean } {
+  addSample(sample: NewSample): { sample: SampleRecord; duplicate: boolean; replaced?: SampleRecord } {
+    const negative = sample.negative === true;
+    let replaced: SampleRecord | undefined;
     const result = this.db.transaction(() => {
       if (!this.getIdentity(sample.identityId)) throw identityNotFound(sample.identityId);
       const existing = this.findSampleByHash(sample.identityId, sample.imageSha256);
-      if (existing) return { sample: existing, duplicate: true };
-      const samePhoto = this.db
-        .prepare<[string, number], SampleRow & { name: string }>(
-          `SELECT s.id, s.identity_id, s.box, i.name FROM samples s JOIN identities i ON i.id = s.identity_id
-           WHERE s.image_sha256 = ? AND s.identity_id != ?`,
-        )
-        .all(sample.imageSha256, sample.identityId);
+      if (existing && (existing.negative === true) === negative) return { sample: existing, duplicate: true };
+      const samePhoto = negative
+        ? []
+        : this.db
+            .prepare<[string, number], SampleRow & { name: string }>(
+              `SELECT s.id, s.identity_id, s.box, i.name FROM samples s JOIN identities i ON i.id = s.identity_id
+               WHERE s.image_sha256 = ? AND s.identity_id != ? AND s.negative = 0`,
+            )
+            .all(sample.imageSha256, sample.identityId);
       for (const other of samePhoto) {
         if (iou(JSON.parse(other.box) as Box, sample.box) >= SAME_FACE_IOU)
           throw photoOfOtherIdentity({ id: other.identity_id, name: other.name }, other.id);
       }
+      if (existing) {
+        this.db.prepare('DELETE FROM samples WHERE id = ?').run(existing.id);
+        replaced = existing;
+      }
       const createdAt = Date.now();
       const { lastInsertRowid } = this.db
         .prepare(
-          `INSERT INTO samples (identity_id, image_sha256, box, score, recognizer_id, recognizer_version, embedding, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO samples (identity_id, image_sha256, box, score, recognizer_id, recognizer_version, embedding, created_at, negative)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           sample.identityId,
@@ -349,6 +378,7 @@ export class GalleryStore {
           sample.recognizerVersion,
           embeddingToBlob(sample.embedding),
           createdAt,
+          negative ? 1 : 0,
         );
       const id = Number(lastInsertRowid);
       this.db
@@ -357,6 +387,7 @@ export class GalleryStore {
       return { sample: this.getSample(id)!, duplicate: false };
     })();
     if (!result.duplicate) {
+      if (replaced) this.emit({ type: 'samples-removed', sampleIds: [replaced.id] });
       const identity = this.getIdentity(sample.identityId)!;
       this.emit({
         type: 'sample-embedded',
@@ -366,9 +397,10 @@ export class GalleryStore {
         recognizerVersion: sample.recognizerVersion,
         secondary: false,
         embedding: sample.embedding,
+        negative,
       });
     }
-    return result;
+    return replaced ? { ...result, replaced } : result;
   }
 
   /** Deletes one sample of the identity; a sample of another identity is "not found". */
@@ -398,20 +430,25 @@ export class GalleryStore {
     return { jpeg: row.source_jpeg, landmarks: pairs.map(([x, y]) => ({ x, y })) };
   }
 
-  /** Every embedding made by this recognizer version (main or secondary), with its identity. */
+  /** Every embedding made by this recognizer version (main or secondary), with its identity; negative samples say so. */
   embeddings(recognizerId: string, recognizerVersion: string): StoredEmbedding[] {
     return this.db
-      .prepare<[string, string, string, string], { id: number; identity_id: number; name: string; embedding: Buffer }>(
-        `SELECT s.id, s.identity_id, i.name, s.embedding FROM samples s JOIN identities i ON i.id = s.identity_id
+      .prepare<[string, string, string, string], { id: number; identity_id: number; name: string; embedding: Buffer; negative: number }>(
+        `SELECT s.id, s.identity_id, i.name, s.embedding, s.negative FROM samples s JOIN identities i ON i.id = s.identity_id
          WHERE s.recognizer_id = ? AND s.recognizer_version = ?
          UNION ALL
-         SELECT s.id, s.identity_id, i.name, x.embedding FROM secondary_embeddings x
+         SELECT s.id, s.identity_id, i.name, x.embedding, s.negative FROM secondary_embeddings x
            JOIN samples s ON s.id = x.sample_id JOIN identities i ON i.id = s.identity_id
          WHERE x.recognizer_id = ? AND x.recognizer_version = ?
          ORDER BY 1`,
       )
       .all(recognizerId, recognizerVersion, recognizerId, recognizerVersion)
-      .map((r) => ({ sampleId: r.id, identity: { id: r.identity_id, name: r.name }, embedding: blobToEmbedding(r.embedding) }));
+      .map((r) => ({
+        sampleId: r.id,
+        identity: { id: r.identity_id, name: r.name },
+        embedding: blobToEmbedding(r.embedding),
+        negative: r.negative === 1,
+      }));
   }
 
   /** Samples without an embedding by this recognizer version, neither as their main one nor as a secondary one. */
@@ -454,6 +491,7 @@ export class GalleryStore {
       recognizerVersion,
       secondary,
       embedding,
+      negative: sample.negative === true,
     });
     return true;
   }

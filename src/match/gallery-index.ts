@@ -38,6 +38,15 @@ export class GalleryIndex {
   private readonly slots: ({ identity: Identity; rows: number } | undefined)[] = [];
   private readonly freeSlots: number[] = [];
 
+  // Negative samples ("this is not X"), few: by sample id, and by identity for the search's check.
+  private readonly negatives = new Map<number, { identityId: number; unit: Float32Array }>();
+  private readonly negativesOf = new Map<number, Map<number, Float32Array>>();
+  /**
+   * A face is matched to an identity with negative samples only when its best similarity to the
+   * identity's photos beats its best similarity to the negatives by this much (match.negativeMargin).
+   */
+  negativeMargin = 0;
+
   private unsubscribe: (() => void) | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private seenDataVersion = -1;
@@ -62,11 +71,12 @@ export class GalleryIndex {
   static async open(
     store: GalleryStore,
     recognizer: Recognizer,
-    options: { pollIntervalMs?: number; onReembedProgress?: ReembedProgress; secondary?: boolean } = {},
+    options: { pollIntervalMs?: number; onReembedProgress?: ReembedProgress; secondary?: boolean; negativeMargin?: number } = {},
   ): Promise<{ index: GalleryIndex; reembed: ReembedReport }> {
     const secondary = options.secondary ?? false;
     const reembed = await reembedStaleSamples(store, recognizer, options.onReembedProgress, secondary);
     const index = new GalleryIndex(recognizer, secondary);
+    index.negativeMargin = options.negativeMargin ?? 0;
     index.follow(store, options.pollIntervalMs ?? 0);
     return { index, reembed };
   }
@@ -76,7 +86,22 @@ export class GalleryIndex {
   }
 
   has(sampleId: number): boolean {
-    return this.rowOfSample.has(sampleId);
+    return this.rowOfSample.has(sampleId) || this.negatives.has(sampleId);
+  }
+
+  /** Negative samples held. */
+  get negativeCount(): number {
+    return this.negatives.size;
+  }
+
+  /** Adds a negative sample of the identity ("this is not X"), or replaces it. */
+  addNegative(sampleId: number, identity: Identity, embedding: ArrayLike<number>): void {
+    const unit = l2Normalised(embedding, this.dims);
+    this.remove(sampleId);
+    this.negatives.set(sampleId, { identityId: identity.id, unit });
+    let own = this.negativesOf.get(identity.id);
+    if (!own) this.negativesOf.set(identity.id, (own = new Map()));
+    own.set(sampleId, unit);
   }
 
   /** Adds a sample, or replaces its embedding when it is already in. */
@@ -98,8 +123,16 @@ export class GalleryIndex {
     galleryFaces.set(this.count);
   }
 
-  /** Removes a sample; false when it was not in the index. */
+  /** Removes a sample (or a negative sample); false when it was not in the index. */
   remove(sampleId: number): boolean {
+    const negative = this.negatives.get(sampleId);
+    if (negative) {
+      this.negatives.delete(sampleId);
+      const own = this.negativesOf.get(negative.identityId)!;
+      own.delete(sampleId);
+      if (own.size === 0) this.negativesOf.delete(negative.identityId);
+      return true;
+    }
     const row = this.rowOfSample.get(sampleId);
     if (row === undefined) return false;
     this.releaseSlot(this.rowSlots[row]);
@@ -119,6 +152,8 @@ export class GalleryIndex {
   }
 
   clear(): void {
+    this.negatives.clear();
+    this.negativesOf.clear();
     this.count = 0;
     this.rowSampleIds.length = 0;
     this.rowOfSample.clear();
@@ -128,7 +163,11 @@ export class GalleryIndex {
     galleryFaces.set(0);
   }
 
-  /** The k identities closest to the embedding, best first, each with its closest sample. */
+  /**
+   * The k identities closest to the embedding, best first, each with its closest sample. An identity
+   * with negative samples is left out when the embedding is not closer to its photos than to its
+   * negatives by `negativeMargin`: the next closest identity takes its place.
+   */
   search(embedding: ArrayLike<number>, k: number): SearchHit[] {
     const query = l2Normalised(embedding, this.dims);
     if (k < 1 || this.count === 0) return [];
@@ -153,6 +192,7 @@ export class GalleryIndex {
         bestRow[slot] = row;
       }
     }
+    if (this.negativesOf.size) this.excludeByNegatives(query, bestScore);
     // k is small: keep the top slots sorted by insertion instead of sorting every identity.
     const top: number[] = [];
     for (let slot = 0; slot < bestScore.length; slot++) {
@@ -170,6 +210,17 @@ export class GalleryIndex {
       sampleId: this.rowSampleIds[bestRow[slot]],
       score: bestScore[slot],
     }));
+  }
+
+  /** Sets -Infinity for the identities whose negatives come within negativeMargin of their best photo. */
+  private excludeByNegatives(query: Float32Array, bestScore: Float64Array): void {
+    for (const [identityId, own] of this.negativesOf) {
+      const slot = this.slotOfIdentity.get(identityId);
+      if (slot === undefined || bestScore[slot] === -Infinity) continue;
+      let closestNegative = -Infinity;
+      for (const unit of own.values()) closestNegative = Math.max(closestNegative, dot(unit, query));
+      if (bestScore[slot] - closestNegative < this.negativeMargin) bestScore[slot] = -Infinity;
+    }
   }
 
   /** Stops following the store. */
@@ -206,8 +257,9 @@ export class GalleryIndex {
     // Read the version first: a commit that lands during the load is then picked up by the next poll.
     this.seenDataVersion = store.externalDataVersion();
     this.clear();
-    for (const { sampleId, identity, embedding } of store.embeddings(this.recognizerId, this.recognizerVersion))
-      this.add(sampleId, identity, embedding);
+    for (const { sampleId, identity, embedding, negative } of store.embeddings(this.recognizerId, this.recognizerVersion))
+      if (negative) this.addNegative(sampleId, identity, embedding);
+      else this.add(sampleId, identity, embedding);
   }
 
   private apply(change: GalleryChange): void {
@@ -216,7 +268,8 @@ export class GalleryIndex {
     } else if (change.secondary !== this.secondary || (this.secondary && change.recognizerId !== this.recognizerId)) {
       // Another kind of embedding of the sample, or another secondary recognizer's: this index's own is unchanged.
     } else if (change.recognizerId === this.recognizerId && change.recognizerVersion === this.recognizerVersion) {
-      this.add(change.sampleId, change.identity, change.embedding);
+      if (change.negative) this.addNegative(change.sampleId, change.identity, change.embedding);
+      else this.add(change.sampleId, change.identity, change.embedding);
     } else {
       this.remove(change.sampleId); // re-embedded by another recognizer: no longer comparable
     }
@@ -251,4 +304,10 @@ export class GalleryIndex {
     this.slotOfIdentity.delete(entry.identity.id);
     this.freeSlots.push(slot);
   }
+}
+
+function dot(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
 }

@@ -23,8 +23,8 @@ export class SecondaryGallery {
   ) {}
 
   /** Embeds the samples this recognizer has not seen yet, then follows the store. */
-  static async open(store: GalleryStore, recognizer: Recognizer, pollIntervalMs: number): Promise<SecondaryGallery> {
-    const { index, reembed } = await GalleryIndex.open(store, recognizer, { pollIntervalMs, secondary: true });
+  static async open(store: GalleryStore, recognizer: Recognizer, pollIntervalMs: number, negativeMargin = 0): Promise<SecondaryGallery> {
+    const { index, reembed } = await GalleryIndex.open(store, recognizer, { pollIntervalMs, secondary: true, negativeMargin });
     if (reembed.total > 0) log.info({ ...reembed, recognizer: recognizer.id }, 'embedded gallery samples for the secondary recognizer');
     const gallery = new SecondaryGallery(store, recognizer, index);
     gallery.unsubscribe = store.onChange((change) => {

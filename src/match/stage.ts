@@ -2,7 +2,7 @@
 // turns into something to alert (once per track and identity).
 import { mergeMap, type OperatorFunction } from 'rxjs';
 import { timedSync, type StageClock } from '../pipeline/clock.ts';
-import type { EmbeddedFace, FrameFaces, TrackDecision } from '../pipeline/messages.ts';
+import type { EmbeddedFace, FrameFaces, RecognitionAttempt, TrackDecision } from '../pipeline/messages.ts';
 import { TrackAlerts } from './decide.ts';
 import { bestMatch, type GalleryMatcher, type MatchPolicy } from './policy.ts';
 import { TrackVote } from './vote.ts';
@@ -37,14 +37,18 @@ export class TrackVotes {
   }
 }
 
+/** Told each attempt that raised no decision, synchronously: it must not block (the events recorder queues it). */
+export type AttemptObserver = (attempt: RecognitionAttempt) => void;
+
 export function matchStage(
   gallery: GalleryMatcher,
   votes: TrackVotes,
   handover: TrackHandover,
   policy: MatchPolicy,
   clock: StageClock,
+  onAttempt?: AttemptObserver,
 ): OperatorFunction<FrameFaces<EmbeddedFace>, TrackDecision> {
-  return mergeMap(({ faces, closedTracks }) => {
+  return mergeMap(({ frame, faces, closedTracks }) => {
     votes.forget(closedTracks);
     if (!faces.length) return [];
     return timedSync(clock, 'match', () => {
@@ -63,16 +67,31 @@ export function matchStage(
           handover.handOver(obs.trackId, obs.frameTime, obs.quality);
         }
         state.vote.add({ identityId: matched?.identity.id ?? null, score: best?.score ?? -1, quality: obs.quality });
-        const verdict = state.alerts.next(state.vote.summary(), policy);
-        if (!verdict) continue;
+        const summary = state.vote.summary();
+        const verdict = state.alerts.next(summary, policy);
         // The vote's leader may not be this attempt's best match; name it from the gallery.
-        const identity = verdict.kind === 'known' ? gallery.identity(verdict.identityId) : null;
-        if (verdict.kind === 'known' && !identity) continue; // deleted from the gallery meanwhile
+        const identity = verdict?.kind === 'known' ? gallery.identity(verdict.identityId) : null;
+        if (!verdict || (verdict.kind === 'known' && !identity)) {
+          // No alert from this attempt (or its identity was deleted from the gallery meanwhile).
+          onAttempt?.({
+            observation: obs,
+            closest: best?.identity ?? null,
+            score: best?.score ?? -1,
+            known: best !== undefined && best.score >= policy.threshold,
+            matchedOn: on,
+            crop: face.crop,
+            occlusion: face.occlusion,
+            frameImage: frame.image,
+            votes: summary.votes,
+          });
+          continue;
+        }
         decisions.push({
           identification: { observation: obs, identity: identity ?? null, score: verdict.score, crop: face.crop, embedding },
           votes: verdict.votes,
           occlusion: face.occlusion,
           matchedOn: on,
+          frameImage: frame.image,
         });
       }
       return decisions;

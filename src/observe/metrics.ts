@@ -113,3 +113,43 @@ export const embedBatchFaces = new Histogram({
   buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
   registers: [registry],
 });
+
+export const eventsRecorded = new Counter({
+  name: 'unmask_events_recorded_total',
+  help: 'Events stored in the history, per kind (alert, attempt)',
+  labelNames: ['kind'] as const,
+  registers: [registry],
+});
+
+export const eventsDropped = new Counter({
+  name: 'unmask_events_dropped_total',
+  help: 'Events not stored because the recorder was behind (events.queue) or the write failed, per kind',
+  labelNames: ['kind'] as const,
+  registers: [registry],
+});
+
+export const eventsDeleted = new Counter({
+  name: 'unmask_events_deleted_total',
+  help: 'Events deleted, per reason (retention, limit, identity, operator)',
+  labelNames: ['reason'] as const,
+  registers: [registry],
+});
+
+export const mqttMessages = new Counter({
+  name: 'unmask_mqtt_messages_total',
+  help: 'MQTT messages, per result: sent (acknowledged by the broker) or dropped (the offline queue, mqtt.queueSize, overflowed)',
+  labelNames: ['result'] as const,
+  registers: [registry],
+});
+
+export const mqttConnected = new Gauge({
+  name: 'unmask_mqtt_connected',
+  help: '1 while connected to the MQTT broker',
+  registers: [registry],
+});
+
+export const mqttQueued = new Gauge({
+  name: 'unmask_mqtt_queued',
+  help: 'MQTT messages waiting for the broker (queued while it is away, or sent and not yet acknowledged)',
+  registers: [registry],
+});

@@ -10,7 +10,7 @@ import { embedStage } from '../embed/stage.ts';
 import { UpperFaceCutter } from '../embed/upper-face.ts';
 import { Cooldown } from '../match/cooldown.ts';
 import { matchPolicy, type GalleryMatcher } from '../match/policy.ts';
-import { matchStage, TrackVotes } from '../match/stage.ts';
+import { matchStage, TrackVotes, type AttemptObserver } from '../match/stage.ts';
 import type { Detector, Landmarker, Recognizer } from '../models/types.ts';
 import { facesDetected, framesDropped, stageSeconds } from '../observe/metrics.ts';
 import { stageLogger } from '../observe/log.ts';
@@ -19,7 +19,7 @@ import { repairStage } from '../repair/stage.ts';
 import { trackStage, TrackAttempts } from '../track/stage.ts';
 import { dropOldest } from './backpressure.ts';
 import type { StageClock } from './clock.ts';
-import type { Frame } from './messages.ts';
+import type { Frame, RecognitionAttempt, TrackDecision } from './messages.ts';
 
 export interface PipelineDeps {
   config: Config;
@@ -35,10 +35,37 @@ export interface PipelineDeps {
   upperFace?: { recognizer: Recognizer; landmarker?: Landmarker };
   /** Hands an alert to the subscribers; must not block. */
   publish: (alert: AlertMessage) => void;
+  /**
+   * Told every alert with its decision, and every recognition attempt that raised none (the events
+   * recorder); synchronous, must not block.
+   */
+  events?: PipelineEvents;
   /** Extra observer of stage timings (the bench); metrics are always recorded. */
   onStageTime?: StageClock;
   /** Extra observer of frame-to-alert latency in ms (the bench). */
   onAlertLatency?: (ms: number, alert: AlertMessage) => void;
+}
+
+export interface PipelineEvents {
+  alert(alert: AlertMessage, decision: TrackDecision): void;
+  attempt(attempt: RecognitionAttempt): void;
+}
+
+/** A decision the cool-down held back, as the attempt it was. */
+export function heldBackAttempt(decision: TrackDecision): RecognitionAttempt | undefined {
+  const { identification: id, frameImage } = decision;
+  if (!frameImage) return undefined;
+  return {
+    observation: id.observation,
+    closest: id.identity,
+    score: id.score,
+    known: id.identity !== null,
+    matchedOn: decision.matchedOn,
+    crop: id.crop,
+    occlusion: decision.occlusion,
+    frameImage,
+    votes: decision.votes,
+  };
 }
 
 export interface CameraCounters {
@@ -57,6 +84,7 @@ export class Pipeline {
   private readonly counters = new Map<string, CameraCounters>();
   private readonly clock: StageClock;
   private readonly sink: AlertSink;
+  private readonly onAttempt: AttemptObserver | undefined;
 
   constructor(private readonly deps: PipelineDeps) {
     this.cooldown = new Cooldown(deps.config.match.cooldownSec);
@@ -64,7 +92,19 @@ export class Pipeline {
       stageSeconds.observe({ stage }, ms / 1000);
       deps.onStageTime?.(stage, ms);
     };
-    this.sink = { publish: deps.publish, onLatency: deps.onAlertLatency };
+    const events = deps.events;
+    this.onAttempt = events && ((attempt) => events.attempt(attempt));
+    this.sink = {
+      publish: deps.publish,
+      onLatency: deps.onAlertLatency,
+      ...(events && {
+        onAlert: (alert: AlertMessage, decision: TrackDecision) => events.alert(alert, decision),
+        onHeldBack: (decision: TrackDecision) => {
+          const attempt = heldBackAttempt(decision);
+          if (attempt) events.attempt(attempt);
+        },
+      }),
+    };
   }
 
   /** Starts processing one camera's frames. */
@@ -91,7 +131,7 @@ export class Pipeline {
         withUnrepaired: config.match.matchUnrepaired,
         upperFace: upperFace && { recognizer: upperFace.recognizer, cutter: new UpperFaceCutter(upperFace.recognizer, upperFace.landmarker) },
       }),
-      matchStage(gallery, new TrackVotes(), tracks, matchPolicy(config), clock),
+      matchStage(gallery, new TrackVotes(), tracks, matchPolicy(config), clock, this.onAttempt),
     );
 
     const subscription = frames$

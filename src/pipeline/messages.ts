@@ -4,6 +4,9 @@
 //         → align → FrameFaces<AlignedFace> → repair → FrameFaces<RepairedFace>
 //         → embed → FrameFaces<EmbeddedFace> → match → TrackDecision → alert → AlertMessage
 //
+// Beside the flow, the match stage reports each RecognitionAttempt that raised no alert (the events'
+// Train tab keeps the recent ones).
+//
 // Every stage takes and returns the frame with its faces, so that no stage needs the frame passed
 // around it.
 import type { DetectedFace, Identity, Point, RgbImage } from '../types.ts';
@@ -108,4 +111,28 @@ export interface TrackDecision {
   occlusion?: FaceOcclusion;
   /** What the deciding face was matched on. */
   matchedOn: MatchedOn;
+  /** The frame the deciding face was seen in (an event cuts the face's source from it); not copied. */
+  frameImage?: RgbImage;
+}
+
+/**
+ * One recognition attempt that raised no alert: the track's vote has not decided yet, or decided
+ * earlier, or the cool-down held its alert back. What the Train tab shows and can assign.
+ */
+export interface RecognitionAttempt {
+  observation: FaceObservation;
+  /** The closest gallery identity, whatever its score; null when the gallery gave no match. */
+  closest: Identity | null;
+  /** Cosine similarity of that match (an occluded face's less match.occludedMargin); −1 without one. */
+  score: number;
+  /** The score reached match.threshold: the face would be named, though this attempt alerted nothing. */
+  known: boolean;
+  matchedOn: MatchedOn;
+  /** The aligned face crop. */
+  crop: RgbImage;
+  occlusion?: FaceOcclusion;
+  /** The frame the face was seen in; not copied. */
+  frameImage: RgbImage;
+  /** Attempts of the track in its vote so far. */
+  votes: number;
 }

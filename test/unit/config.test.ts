@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { apiKeyOf, ConfigError, loadConfig, parseConfig, RECOGNIZER_THRESHOLDS, workerCount } from '../../src/config.ts';
+import { apiKeyOf, ConfigError, eventsPathOf, loadConfig, mqttCredentialsOf, parseConfig, RECOGNIZER_THRESHOLDS, workerCount } from '../../src/config.ts';
 import { parseSourceFlag } from '../../src/cli/options.ts';
 import { runConfig } from '../../src/cli/run.ts';
 
@@ -74,6 +74,19 @@ describe('config', () => {
     expect(apiKeyOf(config, { UNMASK_API_KEY: 'from-the-env' })).toBe('from-the-env');
     expect(apiKeyOf(config, {})).toBe('from-the-file');
     expect(apiKeyOf(parseConfig({}), {})).toBeUndefined();
+  });
+
+  it('keeps the events beside the gallery unless told, and checks the MQTT settings', () => {
+    expect(eventsPathOf(parseConfig({}))).toBe('var/events.db');
+    expect(eventsPathOf(parseConfig({ gallery: { path: '/data/unmask/gallery.db' } }))).toBe('/data/unmask/events.db');
+    expect(eventsPathOf(parseConfig({ events: { path: '/elsewhere/e.db' } }))).toBe('/elsewhere/e.db');
+    expect(parseConfig({}).mqtt.url).toBeUndefined();
+    expect(() => parseConfig({ mqtt: { url: 'http://broker' } })).toThrow(/mqtt\.url: an mqtt:\/\//);
+    expect(() => parseConfig({ mqtt: { url: 'mqtt://b', topicPrefix: 'a/#' } })).toThrow(/mqtt\.topicPrefix/);
+    const config = parseConfig({ mqtt: { url: 'mqtts://b:8883', username: 'file-user', password: 'file-pass' } });
+    expect(mqttCredentialsOf(config, {})).toEqual({ username: 'file-user', password: 'file-pass' });
+    expect(mqttCredentialsOf(config, { UNMASK_MQTT_PASSWORD: 'env-pass' })).toEqual({ username: 'file-user', password: 'env-pass' });
+    expect(mqttCredentialsOf(parseConfig({}), {})).toEqual({});
   });
 
   it('uses one worker per core unless told', () => {

@@ -9,7 +9,7 @@ import { Pipeline } from '../../src/pipeline/index.ts';
 import type { GalleryMatcher } from '../../src/match/policy.ts';
 import type { AlertMessage } from '../../src/alert/message.ts';
 import type { DetectedFace, Identity, RgbImage } from '../../src/types.ts';
-import type { Frame } from '../../src/pipeline/messages.ts';
+import type { Frame, RecognitionAttempt } from '../../src/pipeline/messages.ts';
 
 const W = 320, H = 240;
 const BOX = { x: 100, y: 60, width: 120, height: 120 };
@@ -140,5 +140,45 @@ describe('pipeline', () => {
     expect(s.framesIn).toBe(30);
     expect(s.framesDropped).toBeGreaterThan(10);
     expect(s.framesProcessed + s.framesDropped).toBeLessThanOrEqual(30);
+  });
+});
+
+describe('pipeline events', () => {
+  it('tells the events sink every alert with its decision, and every attempt that raised none', async () => {
+    const alerts: AlertMessage[] = [];
+    const recorded: { alert: AlertMessage; frameImage?: RgbImage }[] = [];
+    const attempts: RecognitionAttempt[] = [];
+    const pipeline = new Pipeline({
+      config: config({ match: { threshold: 0.85, unknownThreshold: 0.8, cooldownSec: 60 } }),
+      detector,
+      recognizer,
+      gallery,
+      publish: (a) => alerts.push(a),
+      events: {
+        alert: (alert, decision) => recorded.push({ alert, frameImage: decision.frameImage }),
+        attempt: (attempt) => attempts.push(attempt),
+      },
+    });
+    const source = new Subject<Frame>();
+    pipeline.addCamera('cam', source);
+    // Two tracks of Ada (a gap closes the first): the second's decision is held back by the cool-down.
+    for (const f of [...Array.from({ length: 10 }, (_, i) => frame(i, 'ada')), ...Array.from({ length: 10 }, (_, i) => frame(30 + i, 'ada'))]) {
+      source.next(f);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    source.complete();
+    expect(alerts).toHaveLength(1);
+    expect(recorded.map((r) => r.alert)).toEqual(alerts);
+    expect(recorded[0].frameImage).toMatchObject({ width: W, height: H });
+    // The first track's later attempts, and all of the second's (its decision held back), raised no alert.
+    expect(attempts.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(attempts.map((a) => a.observation.trackId))).toEqual(new Set([1, 2]));
+    for (const a of attempts) {
+      expect(a).toMatchObject({ closest: { id: 1, name: 'Ada' }, known: true, matchedOn: 'face' });
+      expect(a.score).toBeGreaterThan(0.85);
+      expect(a.frameImage.width).toBe(W);
+      expect(a.crop.width).toBeGreaterThan(0);
+    }
   });
 });

@@ -1,5 +1,6 @@
 // The service's HTTP API as the page uses it: every call carries the key, and a refusal becomes an
 // ApiError with the service's own code and message (shown next to what it concerns).
+import type { EventFeedbackView, EventView } from './events-logic.ts';
 import { refusalMessage } from './logic.ts';
 
 const KEY_STORAGE = 'unmask.apiKey';
@@ -128,6 +129,23 @@ export class Api {
 
   deleteFace(identityId: number, faceId: number): Promise<unknown> {
     return this.json(`/api/identities/${identityId}/faces/${faceId}`, { method: 'DELETE' });
+  }
+
+  /** A page of events; `query` from eventsQuery. */
+  events(query: string): Promise<{ events: EventView[]; nextCursor: string | null }> {
+    return this.json(`/api/events?${query}`);
+  }
+
+  /** "This is X", "this is not X" or "new person" for an event. */
+  feedback(
+    eventId: number,
+    body: { action: 'is'; identityId: number } | { action: 'not'; identityId?: number } | { action: 'new'; name: string },
+  ): Promise<{ event: EventView; feedback: EventFeedbackView; duplicate: boolean }> {
+    return this.json(`/api/events/${eventId}/feedback`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
   }
 
   cameras(): Promise<CameraView[]> {

@@ -6,12 +6,16 @@ import { Api, ApiError, storedKey } from './api.ts';
 import { CamerasView } from './cameras.ts';
 import { byId } from './dom.ts';
 import { GalleryView } from './gallery.ts';
+import { HistoryView } from './history.ts';
+import { TrainView } from './train.ts';
 
-type Tab = 'alerts' | 'gallery' | 'cameras';
-const TABS: Tab[] = ['alerts', 'gallery', 'cameras'];
+type Tab = 'alerts' | 'history' | 'train' | 'gallery' | 'cameras';
+const TABS: Tab[] = ['alerts', 'history', 'train', 'gallery', 'cameras'];
 
 interface Session {
   feed: AlertFeed;
+  history: HistoryView;
+  train: TrainView;
   gallery: GalleryView;
   cameras: CamerasView;
 }
@@ -29,6 +33,8 @@ let currentTab: Tab = 'alerts';
 
 function showLogin(message = ''): void {
   session?.feed.stop();
+  session?.history.stop();
+  session?.train.stop();
   session?.gallery.stop();
   session?.cameras.stop();
   session = undefined;
@@ -45,10 +51,24 @@ function start(key: string, api: Api): void {
   app.hidden = false;
   api.onUnauthorized = (message) => showLogin(`The service refused the key: ${message}. Enter the key again.`);
   const feed = new AlertFeed(api, key);
+  // Feedback can add an identity or a photo: the gallery (and every identity menu) follows.
+  const galleryChanged = () => void session?.gallery.refresh();
+  const history = new HistoryView(api, galleryChanged);
+  const train = new TrainView(api, galleryChanged);
   session = {
     feed,
-    gallery: new GalleryView(api, (identities) => feed.setIdentities(identities)),
-    cameras: new CamerasView(api, (names) => feed.setCameras(names)),
+    history,
+    train,
+    gallery: new GalleryView(api, (identities) => {
+      feed.setIdentities(identities);
+      history.setIdentities(identities);
+      train.setIdentities(identities);
+    }),
+    cameras: new CamerasView(api, (names) => {
+      feed.setCameras(names);
+      history.setCameras(names);
+      train.setCameras(names);
+    }),
   };
   showTab(currentTab);
 }
@@ -82,6 +102,8 @@ function showTab(tab: Tab): void {
   session?.cameras.setVisible(tab === 'cameras');
   // Another process (`unmask enroll`) may have changed the gallery since it was last shown.
   if (tab === 'gallery') void session?.gallery.refresh();
+  if (tab === 'history') session?.history.show();
+  if (tab === 'train') session?.train.show();
 }
 
 for (const tab of TABS) byId(`tab-${tab}`).addEventListener('click', () => showTab(tab));

@@ -10,6 +10,8 @@ export interface GalleryRouteDeps {
   store: GalleryStore;
   index: GalleryIndex;
   enroller: Enroller;
+  /** Told after an identity is deleted (its events are deleted with it). */
+  onIdentityDeleted?: (identityId: number) => void;
 }
 
 const FACES_ROUTE = '/api/identities/:id/faces';
@@ -32,7 +34,7 @@ const faceIdParams = {
   required: ['faceId'],
 } as const;
 
-export function galleryRoutes({ store, index, enroller }: GalleryRouteDeps): FastifyPluginAsync {
+export function galleryRoutes({ store, index, enroller, onIdentityDeleted }: GalleryRouteDeps): FastifyPluginAsync {
   const sampleJson = (sample: SampleRecord) => ({
     id: sample.id,
     identityId: sample.identityId,
@@ -92,11 +94,13 @@ export function galleryRoutes({ store, index, enroller }: GalleryRouteDeps): Fas
     app.get<{ Params: { id: number } }>('/api/identities/:id', { schema: { params: idParams } }, async (request) => {
       const identity = store.getIdentity(request.params.id);
       if (!identity) throw identityNotFound(request.params.id);
-      return { ...identity, samples: store.listSamples(identity.id).map(sampleJson) };
+      // Negative samples ("this is not X", from an event) are not photos of the identity: listed apart.
+      return { ...identity, samples: store.listSamples(identity.id).map(sampleJson), negatives: store.listSamples(identity.id, { negatives: true }).map(sampleJson) };
     });
 
     app.delete<{ Params: { id: number } }>('/api/identities/:id', { schema: { params: idParams } }, async (request) => {
       const { identity, sampleIds } = store.deleteIdentity(request.params.id);
+      onIdentityDeleted?.(identity.id);
       return { id: identity.id, name: identity.name, removedSamples: sampleIds.length };
     });
 
