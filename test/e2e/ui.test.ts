@@ -173,8 +173,8 @@ describe.skipIf(!haveChromium || !haveLfw)("operator's page in Chromium", () => 
     if (SCREENSHOT_OUT) copyFileSync(file, SCREENSHOT_OUT);
 
     // The identity filter: the person's alerts stay, and choosing another camera hides them.
-    await page.getByLabel('Camera', { exact: true }).selectOption({ label: 'All cameras' });
-    await page.getByLabel('Identity', { exact: true }).selectOption({ label: NAME });
+    await page.getByRole('group', { name: 'Alert filters' }).getByLabel('Camera', { exact: true }).selectOption({ label: 'All cameras' });
+    await page.getByRole('group', { name: 'Alert filters' }).getByLabel('Identity', { exact: true }).selectOption({ label: NAME });
     expect(await page.locator('#known-list .alert-card').count()).toBeGreaterThan(0);
 
     await page.setViewportSize({ width: 390, height: 844 });
@@ -291,10 +291,10 @@ describe.skipIf(!haveChromium)("operator's page: occluded faces and reconnects",
     send({ ...(await occludedAlert()), identity: null, known: false, camera: 'yard', occlusionMaskPng: undefined, inpaintedJpeg: undefined, occludedFraction: undefined });
     await page.locator('#unknown-list .alert-card').first().waitFor({ timeout: 5000 });
     expect(await page.locator('#unknown-list .who').allTextContents()).toEqual(['Unknown face']);
-    await page.getByLabel('Camera', { exact: true }).selectOption('gate');
+    await page.getByRole('group', { name: 'Alert filters' }).getByLabel('Camera', { exact: true }).selectOption('gate');
     expect(await page.locator('#unknown-list .alert-card').count()).toBe(0);
     expect(await page.locator('#known-list .alert-card').count()).toBe(1);
-    await page.getByLabel('Camera', { exact: true }).selectOption('');
+    await page.getByRole('group', { name: 'Alert filters' }).getByLabel('Camera', { exact: true }).selectOption('');
   });
 
   it('reconnects by itself after the feed drops', async () => {
