@@ -269,6 +269,29 @@ const inpaint = z.object({
     .prefault({}),
 });
 
+/**
+ * Several processes on Redis Streams (docs/scaling.md): `unmask run --role ingest|infer|gateway`.
+ * `--role all` (the default, `npm start`) runs everything in one process and ignores this section.
+ */
+const cluster = z.object({
+  /** The Redis every role of the cluster shares, e.g. redis://10.0.0.2:6379/0; required by ingest, infer and gateway. */
+  redis: z.string().regex(/^rediss?:\/\/./, 'a redis:// or rediss:// URL').optional(),
+  /** First segment of every Redis key: two clusters can share one Redis under different prefixes. */
+  prefix: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." or "-"').default('unmask'),
+  /** This worker's name in Redis (leases, consumer group, a gateway's stream position); default: role-hostname. Keep it across restarts. */
+  id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." or "-"').max(64).optional(),
+  /** A camera lease lasts this long unless renewed (every third of it): a dead ingest worker's cameras move within this time. */
+  leaseMs: z.number().int().min(500).max(600_000).default(5000),
+  /** A face entry an infer worker has held this long unacknowledged is taken over by another (XAUTOCLAIM). */
+  claimIdleMs: z.number().int().min(500).max(600_000).default(5000),
+  /** Face entries an infer worker has in flight at once: what its recognizer and inpainter batches are drawn from. */
+  inferConcurrency: z.number().int().min(1).max(256).default(16),
+  /** Face entries kept in the stream (trimmed approximately); an entry trimmed before an infer worker read it is lost. */
+  facesMaxLen: z.number().int().min(100).max(10_000_000).default(10_000),
+  /** Alert and attempt entries kept for the gateways (a gateway down longer than this many entries misses the oldest). */
+  eventsMaxLen: z.number().int().min(100).max(10_000_000).default(10_000),
+});
+
 export const configSchema = z
   .object({
     cameras: z.array(camera).default([]),
@@ -284,6 +307,7 @@ export const configSchema = z
     inpaint: inpaint.prefault({}),
     events: events.prefault({}),
     mqtt: mqtt.prefault({}),
+    cluster: cluster.prefault({}),
     log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info') }).prefault({}),
   })
   .strict()

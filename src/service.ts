@@ -14,7 +14,7 @@ import { loadServiceModels, type ServiceModels } from './models/registry.ts';
 import { setLogLevel, stageLogger } from './observe/log.ts';
 import { Pipeline, type PipelineDeps } from './pipeline/index.ts';
 import { buildServer, type CameraHealth, type HealthSnapshot, type UnmaskServer } from './server/app.ts';
-import { cameraRoutes, CameraWatch } from './server/routes/cameras.ts';
+import { cameraRoutes, CameraWatch, type CameraDirectory } from './server/routes/cameras.ts';
 import { disabledEventRoutes, eventRoutes } from './server/routes/events.ts';
 import { galleryRoutes } from './server/routes/gallery.ts';
 import { startUiServer } from './server/ui.ts';
@@ -54,7 +54,7 @@ export interface RunningService {
 }
 
 /** Steps to undo, last first: what a failed start or a stop runs. */
-class Cleanup {
+export class Cleanup {
   private readonly steps: (() => Promise<void> | void)[] = [];
 
   push(step: () => Promise<void> | void): void {
@@ -84,15 +84,9 @@ export async function startService(config: Config, options: ServiceOptions = {})
     const cameraConfigs = await resolveCameras(config.cameras.filter((c) => c.enabled), options.demoDir ?? 'var/demo');
     const models = await loadServiceModels(config);
     cleanup.push(() => models.close());
-    const gallery = await openGallery(config, models, cleanup);
-    // Closed after the pipeline stops (steps undo last first): what is queued is still written.
-    const events = config.events.enabled ? EventHistory.open(eventsPathOf(config), config.events, gallery.store, gallery.enroller) : undefined;
-    if (events) cleanup.push(() => events.close());
-    const mqttUrl = config.mqtt.url;
-    const mqtt = mqttUrl ? new MqttPublisher({ ...config.mqtt, url: mqttUrl }, mqttCredentialsOf(config)) : undefined;
-    if (mqtt) cleanup.push(() => mqtt.close());
-
-    const hub = new AlertHub(config.server);
+    const gallery = await openGallery(config, models, cleanup, { seedDemo: true });
+    const front = openFront(config, gallery, cleanup, options.onAlert);
+    const { hub, events, mqtt } = front;
     const pipeline = new Pipeline({
       config,
       detector: models.detector,
@@ -100,11 +94,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
       repairer: models.repairer,
       upperFace: models.upperFace,
       gallery: gallery.matcher,
-      publish: (alert) => {
-        hub.publish(alert);
-        mqtt?.publishAlert(alert);
-        options.onAlert?.(alert);
-      },
+      publish: front.publish,
       events: events?.recorder,
       onStageTime: options.onStageTime,
       onAlertLatency: options.onAlertLatency,
@@ -121,24 +111,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     });
     const cameraWatch = new CameraWatch((name) => pipeline.stats()[name]?.framesDropped ?? 0);
     cleanup.push(() => cameraWatch.close());
-    const server = buildServer({
-      config,
-      apiKey,
-      health,
-      hub,
-      plugins: [
-        galleryRoutes({
-          store: gallery.store,
-          index: gallery.index,
-          enroller: gallery.enroller,
-          onIdentityDeleted: (id) => events?.identityDeleted(id),
-        }),
-        events ? eventRoutes({ events: events.store, feedback: events.feedback }) : disabledEventRoutes(),
-        cameraRoutes(cameraWatch),
-      ],
-    });
-    cleanup.push(() => server.close());
-    const { url, uiUrl } = await listen(config, server, cleanup);
+    const { server, url, uiUrl } = await serveFront(config, apiKey, front, gallery, cameraWatch, health, cleanup);
 
     for (const camera of cameraConfigs) {
       const source = new CameraSource(camera, config.source);
@@ -177,11 +150,16 @@ export async function startService(config: Config, options: ServiceOptions = {})
  * recognizer's, and the upper face's when it is on); the demo people are enrolled into an empty
  * gallery when a demo camera plays.
  */
-async function openGallery(config: Config, models: ServiceModels, cleanup: Cleanup) {
+export async function openGallery(
+  config: Config,
+  models: Pick<ServiceModels, 'enrollDetector' | 'recognizer' | 'upperFace'>,
+  cleanup: Cleanup,
+  { seedDemo }: { seedDemo: boolean },
+) {
   const store = GalleryStore.open(config.gallery.path);
   cleanup.push(() => store.close());
   const enroller = new Enroller({ store, detector: models.enrollDetector, recognizer: models.recognizer, settings: config.gallery });
-  if (config.cameras.some((c) => c.enabled && c.url === DEMO_URL) && store.listIdentities().length === 0) {
+  if (seedDemo && config.cameras.some((c) => c.enabled && c.url === DEMO_URL) && store.listIdentities().length === 0) {
     log.info('empty gallery and a demo camera: enrolling the people of the demo photos (first start only, about a minute)');
     const seeded = await seedDemoGallery(store, enroller);
     log.info({ identities: seeded }, 'empty gallery: enrolled the demo people');
@@ -206,6 +184,67 @@ async function openGallery(config: Config, models: ServiceModels, cleanup: Clean
   return { store, enroller, index, matcher };
 }
 
+type OpenedGallery = Awaited<ReturnType<typeof openGallery>>;
+
+/** Where alerts go besides the pipeline: the WebSocket hub, the event history, MQTT (a cluster's gateways have these). */
+export interface Front {
+  hub: AlertHub;
+  events?: EventHistory;
+  mqtt?: MqttPublisher;
+  /** Hands an alert to the subscribers, MQTT and `onAlert`; never blocks. */
+  publish(alert: AlertMessage): void;
+}
+
+export function openFront(config: Config, gallery: OpenedGallery, cleanup: Cleanup, onAlert?: (alert: AlertMessage) => void): Front {
+  // Closed after the pipeline stops (steps undo last first): what is queued is still written.
+  const events = config.events.enabled ? EventHistory.open(eventsPathOf(config), config.events, gallery.store, gallery.enroller) : undefined;
+  if (events) cleanup.push(() => events.close());
+  const mqttUrl = config.mqtt.url;
+  const mqtt = mqttUrl ? new MqttPublisher({ ...config.mqtt, url: mqttUrl }, mqttCredentialsOf(config)) : undefined;
+  if (mqtt) cleanup.push(() => mqtt.close());
+  const hub = new AlertHub(config.server);
+  return {
+    hub,
+    events,
+    mqtt,
+    publish: (alert) => {
+      hub.publish(alert);
+      mqtt?.publishAlert(alert);
+      onAlert?.(alert);
+    },
+  };
+}
+
+/** The API (gallery, events, cameras) and the /alerts WebSocket on their port, and the page on its own. */
+export async function serveFront(
+  config: Config,
+  apiKey: string,
+  { hub, events }: Front,
+  gallery: OpenedGallery,
+  cameras: CameraDirectory,
+  health: () => HealthSnapshot,
+  cleanup: Cleanup,
+): Promise<{ server: UnmaskServer; url: string; uiUrl?: string }> {
+  const server = buildServer({
+    config,
+    apiKey,
+    health,
+    hub,
+    plugins: [
+      galleryRoutes({
+        store: gallery.store,
+        index: gallery.index,
+        enroller: gallery.enroller,
+        onIdentityDeleted: (id) => events?.identityDeleted(id),
+      }),
+      events ? eventRoutes({ events: events.store, feedback: events.feedback }) : disabledEventRoutes(),
+      cameraRoutes(cameras),
+    ],
+  });
+  cleanup.push(() => server.close());
+  return { server, ...(await listen(config, server, cleanup)) };
+}
+
 /** Each camera's state and counters, for /healthz. */
 function camerasHealth(cameras: Map<string, CameraSource>, pipeline: Pipeline): Record<string, CameraHealth> {
   const stats = pipeline.stats();
@@ -226,7 +265,7 @@ function camerasHealth(cameras: Map<string, CameraSource>, pipeline: Pipeline): 
 }
 
 /** The API on its port, and the operator's page on its own when it is on. */
-async function listen(config: Config, server: UnmaskServer, cleanup: Cleanup): Promise<{ url: string; uiUrl?: string }> {
+export async function listen(config: Config, server: UnmaskServer, cleanup: Cleanup): Promise<{ url: string; uiUrl?: string }> {
   await server.listen({ host: config.server.host, port: config.server.port });
   const address = server.server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
@@ -238,7 +277,7 @@ async function listen(config: Config, server: UnmaskServer, cleanup: Cleanup): P
 }
 
 /** `demo:` cameras play the demo video, built on first use. */
-async function resolveCameras(cameras: CameraConfig[], demoDir: string): Promise<CameraConfig[]> {
+export async function resolveCameras(cameras: CameraConfig[], demoDir: string): Promise<CameraConfig[]> {
   if (!cameras.some((c) => c.url === DEMO_URL)) return cameras;
   const video = await ensureDemoVideo(demoDir);
   return cameras.map((c) => (c.url === DEMO_URL ? { ...c, url: video } : c));

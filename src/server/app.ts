@@ -29,6 +29,8 @@ export interface CameraHealth {
   framesDropped: number;
   /** ISO-8601 time of the last frame received, if any. */
   lastFrameAt?: string;
+  /** In a cluster: the ingest worker holding the camera's lease (null: none). */
+  heldBy?: string | null;
 }
 
 export interface HealthReport {
@@ -41,6 +43,8 @@ export interface HealthReport {
   gallery: { identities: number; samples: number };
   /** Model names, versions and backends, as the caller reports them. */
   models?: ModelStatus;
+  /** A cluster gateway: its id, its Redis connection's state, and the live workers of each role. */
+  cluster?: { id: string; redis: string; workers: Record<string, string[]> };
 }
 
 /** What the caller reports; the server decides the status from it and the config. */
