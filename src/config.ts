@@ -286,7 +286,12 @@ const cluster = z.object({
   claimIdleMs: z.number().int().min(500).max(600_000).default(5000),
   /** Face entries an infer worker has in flight at once: what its recognizer and inpainter batches are drawn from. */
   inferConcurrency: z.number().int().min(1).max(256).default(16),
-  /** Face entries kept in the stream (trimmed approximately); an entry trimmed before an infer worker read it is lost. */
+  /**
+   * How the part of the frame around a face travels to the infer workers: raw RGB (recognised exactly as
+   * by the single process) or JPEG at quality 95 (about a tenth of the bytes; measured in docs/scaling.md).
+   */
+  regionEncoding: z.enum(['raw', 'jpeg']).default('raw'),
+  /** Face entries waiting in the stream at most (trimmed approximately; each is deleted once done): one trimmed before an infer worker read it is lost. */
   facesMaxLen: z.number().int().min(100).max(10_000_000).default(10_000),
   /** Alert and attempt entries kept for the gateways (a gateway down longer than this many entries misses the oldest). */
   eventsMaxLen: z.number().int().min(100).max(10_000_000).default(10_000),

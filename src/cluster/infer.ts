@@ -6,7 +6,8 @@
 // read, else the vote is judged again), the alert past the shared cool-down or the attempt into the
 // events stream, the hand-over for the ingest worker, and the acknowledgement. A worker that dies
 // before it leaves nothing behind; its entry is claimed by another after cluster.claimIdleMs
-// (XAUTOCLAIM), and a worker that lost an entry that way cannot commit it any more.
+// (XAUTOCLAIM), and a worker that lost an entry that way cannot commit it any more. A committed entry
+// is deleted: the stream holds only what waits, whatever the faces' bytes.
 import { lastValueFrom, of, type OperatorFunction } from 'rxjs';
 import type { Redis } from 'ioredis';
 import { alertPayload } from '../alert/payload.ts';
@@ -62,6 +63,7 @@ end
 for i = 6, #KEYS do redis.call('DEL', KEYS[i]) end
 if ARGV[13] ~= '' then redis.call('XADD', KEYS[3], 'MAXLEN', '~', 1000, '*', 'h', ARGV[13]) end
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
+redis.call('XDEL', KEYS[1], ARGV[3])
 return outcome
 `;
 
@@ -184,7 +186,7 @@ export class InferWorker {
     let face: FaceEntry | undefined;
     try {
       if (!bytes) throw new WireError('the entry has no "f" field');
-      face = decodeFaceEntry(bytes);
+      face = await decodeFaceEntry(bytes);
     } catch (err) {
       log.warn({ err: (err as Error).message, entry: entry.id }, 'malformed face entry: acknowledged and skipped');
       await this.deps.redis.xack(this.deps.keys.faces, INFER_GROUP, entry.id).catch(() => undefined);

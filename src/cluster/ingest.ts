@@ -145,7 +145,7 @@ export class IngestWorker {
     const { redis, keys, config } = this.deps;
     const batch = redis.pipeline();
     for (const entry of entries) {
-      const bytes = encodeFaceEntry(entry);
+      const bytes = await encodeFaceEntry(entry, config.cluster.regionEncoding);
       this.sent.entries++;
       this.sent.bytes += bytes.length;
       faceEntriesSent.inc();

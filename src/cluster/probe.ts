@@ -1,7 +1,7 @@
 // The HTTP server of an ingest or infer worker: /healthz and /metrics for probes and orchestrators,
 // nothing else (the API, the WebSocket and the page are the gateways').
 import type { Server } from 'node:http';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { stageLogger } from '../observe/log.ts';
 import { registry } from '../observe/metrics.ts';
 
@@ -14,7 +14,8 @@ export interface WorkerHealth {
 }
 
 export async function startProbeServer(host: string, port: number, health: () => Promise<WorkerHealth> | WorkerHealth): Promise<{ url: string; server: FastifyInstance<Server> }> {
-  const app = Fastify({ loggerInstance: stageLogger('server'), disableRequestLogging: true }) as unknown as FastifyInstance<Server>;
+  // Probes come every few seconds: not logged.
+  const app = Fastify({ loggerInstance: stageLogger('server'), logController: new LogController({ disableRequestLogging: true }) }) as unknown as FastifyInstance<Server>;
   app.get('/healthz', async (_request, reply) => {
     const report = await health();
     return reply.code(report.status === 'ok' ? 200 : 503).send(report);

@@ -1,4 +1,4 @@
-// What crosses the broker between the roles, as bytes: pure functions, no I/O.
+// What crosses the broker between the roles, as bytes: functions of their input alone, no I/O.
 //
 // ingest → infer, one entry per attempted face: the observation (track, box, landmarks, quality) and
 // the part of the frame around the face that every later step samples: the inpainting and recognizer
@@ -7,6 +7,7 @@
 // tracker closed travel in the same entry (or alone).
 //
 // infer → gateways: an event of the history (encodeEvent), beside the alert's JSON for alerts.
+import sharp from 'sharp';
 import { estimateSimilarity, applySimilarity, invertSimilarity } from '../align/similarity.ts';
 import { sourcePoints, type CropTemplate } from '../align/templates.ts';
 import { faceSourceRegion } from '../gallery/enroll.ts';
@@ -114,16 +115,33 @@ const FACE_MAGIC = 'UMF1';
 const EVENT_MAGIC = 'UME1';
 const LANDMARKS = 68;
 
+/**
+ * How the region's pixels travel: raw RGB (what the single process sees, to the bit), or JPEG at
+ * REGION_JPEG_QUALITY (a tenth of the bytes or less; the crops then differ a little: docs/scaling.md).
+ */
+export type RegionEncoding = 'raw' | 'jpeg';
+export const REGION_JPEG_QUALITY = 95;
+
 interface FaceHeader {
   camera: string;
   epoch: number;
   sentAt: number;
   closed: number[];
-  face?: { seq: number; time: number; track: number; quality: number; score: number; box: [number, number, number, number]; region: [number, number, number, number] };
+  face?: {
+    seq: number;
+    time: number;
+    track: number;
+    quality: number;
+    score: number;
+    box: [number, number, number, number];
+    region: [number, number, number, number];
+    /** Absent: raw. */
+    encoding?: 'jpeg';
+  };
 }
 
-/** An entry as bytes: magic, a JSON header, then for a face its 68 landmarks (float64) and the region's RGB pixels. */
-export function encodeFaceEntry(entry: FaceEntry): Buffer {
+/** An entry as bytes: magic, a JSON header, then for a face its 68 landmarks (float64) and the region's pixels. */
+export async function encodeFaceEntry(entry: FaceEntry, encoding: RegionEncoding = 'raw'): Promise<Buffer> {
   const header: FaceHeader = { camera: entry.camera, epoch: entry.epoch, sentAt: entry.sentAt, closed: entry.closedTracks };
   const parts: Buffer[] = [];
   if (entry.face) {
@@ -139,18 +157,24 @@ export function encodeFaceEntry(entry: FaceEntry): Buffer {
       score: o.face.score,
       box: [box.x, box.y, box.width, box.height],
       region: [region.x, region.y, region.image.width, region.image.height],
+      ...(encoding === 'jpeg' ? { encoding } : {}),
     };
     const landmarks = Buffer.alloc(LANDMARKS * 16);
     o.face.landmarks.forEach((p, i) => {
       landmarks.writeDoubleLE(p.x, i * 16);
       landmarks.writeDoubleLE(p.y, i * 16 + 8);
     });
-    parts.push(landmarks, Buffer.from(region.image.data.buffer, region.image.data.byteOffset, region.image.data.byteLength));
+    const { width, height, data } = region.image;
+    const pixels =
+      encoding === 'jpeg'
+        ? await sharp(data, { raw: { width, height, channels: 3 } }).jpeg({ quality: REGION_JPEG_QUALITY }).toBuffer()
+        : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    parts.push(landmarks, pixels);
   }
   return Buffer.concat([framed(FACE_MAGIC, header), ...parts]);
 }
 
-export function decodeFaceEntry(bytes: Buffer): FaceEntry {
+export async function decodeFaceEntry(bytes: Buffer): Promise<FaceEntry> {
   const { header, body } = unframed<FaceHeader>(FACE_MAGIC, bytes);
   if (typeof header.camera !== 'string' || !Number.isInteger(header.epoch) || !Array.isArray(header.closed))
     throw new WireError('a face entry needs camera, epoch and closed tracks');
@@ -161,12 +185,14 @@ export function decodeFaceEntry(bytes: Buffer): FaceEntry {
     return entry;
   }
   const [rx, ry, rw, rh] = f.region;
-  const expected = LANDMARKS * 16 + rw * rh * 3;
-  if (!(rw > 0 && rh > 0) || body.length !== expected) throw new WireError(`a face entry of a ${rw}×${rh} region needs ${expected} bytes after its header, got ${body.length}`);
+  const raw = f.encoding === undefined;
+  const expected = LANDMARKS * 16 + (raw ? rw * rh * 3 : 0);
+  if (!(rw > 0 && rh > 0) || (raw ? body.length !== expected : body.length <= expected))
+    throw new WireError(`a face entry of a ${rw}×${rh} ${raw ? 'raw' : f.encoding} region needs ${raw ? '' : 'more than '}${expected} bytes after its header, got ${body.length}`);
   const landmarks: Point[] = [];
   for (let i = 0; i < LANDMARKS; i++) landmarks.push({ x: body.readDoubleLE(i * 16), y: body.readDoubleLE(i * 16 + 8) });
   // A copy: the entry's buffer belongs to the Redis client's reply.
-  const data = new Uint8Array(body.subarray(LANDMARKS * 16));
+  const data = raw ? new Uint8Array(body.subarray(LANDMARKS * 16)) : await decodeJpegRegion(body.subarray(LANDMARKS * 16), rw, rh);
   entry.face = {
     observation: {
       camera: header.camera,
@@ -179,6 +205,18 @@ export function decodeFaceEntry(bytes: Buffer): FaceEntry {
     region: { x: rx, y: ry, image: { width: rw, height: rh, data } },
   };
   return entry;
+}
+
+async function decodeJpegRegion(jpeg: Buffer, width: number, height: number): Promise<Uint8Array> {
+  let decoded: { data: Buffer; info: { width: number; height: number; channels: number } };
+  try {
+    decoded = await sharp(jpeg, { limitInputPixels: width * height }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  } catch (err) {
+    throw new WireError(`the region is not a JPEG: ${(err as Error).message}`);
+  }
+  const { info, data } = decoded;
+  if (info.width !== width || info.height !== height || info.channels !== 3) throw new WireError(`the region's JPEG is ${info.width}×${info.height}, its header says ${width}×${height}`);
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
 type EventHeader = Omit<NewEvent, 'faceJpeg' | 'inpaintedJpeg' | 'maskPng' | 'source'> & {

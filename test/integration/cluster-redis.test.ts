@@ -158,7 +158,7 @@ describe.skipIf(!haveRedis)('the cluster on a real Redis', () => {
         ...Array.from({ length: 3 }, (_, i) => faceEntry('door', 2, 2, 10 + i)),
         ...Array.from({ length: 3 }, (_, i) => faceEntry('lobby', 1, 2, i)),
       ];
-      for (const e of entries) await redis.xadd(keys.faces, '*', 'f', encodeFaceEntry(e));
+      for (const e of entries) await redis.xadd(keys.faces, '*', 'f', await encodeFaceEntry(e));
       await waitFor(() => outcomes.length === entries.length, 20_000, 'every entry done');
       const feed = await events(redis, keys);
       const alerts = feed.filter((e) => e.kind === 'alert').map((e) => `${e.alert!.camera}/${e.alert!.trackId}:${e.alert!.identity?.name}`);
@@ -181,7 +181,7 @@ describe.skipIf(!haveRedis)('the cluster on a real Redis', () => {
       const redis = connect();
       await ensureGroup(redis, keys.faces, INFER_GROUP);
       const entries = [faceEntry('door', 5, 3, 0), faceEntry('door', 5, 3, 1), faceEntry('door', 6, 4, 2)];
-      for (const e of entries) await redis.xadd(keys.faces, '*', 'f', encodeFaceEntry(e));
+      for (const e of entries) await redis.xadd(keys.faces, '*', 'f', await encodeFaceEntry(e));
       // A worker reads them and dies before committing anything.
       const taken = readEntries(await redis.callBuffer('XREADGROUP', 'GROUP', INFER_GROUP, 'infer-dead', 'COUNT', 10, 'STREAMS', keys.faces, '>'));
       expect(taken).toHaveLength(3);
@@ -210,7 +210,7 @@ describe.skipIf(!haveRedis)('the cluster on a real Redis', () => {
       // Two tracks of person 1 on one camera (the tracker lost them in between), a third on another camera.
       const now = Date.now();
       const entries = [faceEntry('door', 1, 1, 0, now), faceEntry('door', 9, 1, 5, now + 2000), faceEntry('yard', 1, 1, 0, now)];
-      for (const e of entries) await redis.xadd(keys.faces, '*', 'f', encodeFaceEntry(e));
+      for (const e of entries) await redis.xadd(keys.faces, '*', 'f', await encodeFaceEntry(e));
       await waitFor(() => outcomes.length === 3, 10_000, 'every entry done');
       expect(outcomes.filter((o) => o === 'held')).toHaveLength(1);
       const feed = await events(redis, keys);
@@ -225,10 +225,10 @@ describe.skipIf(!haveRedis)('the cluster on a real Redis', () => {
       const redis = connect();
       const outcomes: EntryOutcome[] = [];
       const [worker] = await startWorkers(keys, ['infer-e'], outcomes);
-      await redis.xadd(keys.faces, '*', 'f', encodeFaceEntry(faceEntry('door', 3, 2, 0)));
+      await redis.xadd(keys.faces, '*', 'f', await encodeFaceEntry(faceEntry('door', 3, 2, 0)));
       await waitFor(() => outcomes.length === 1, 10_000, 'the face');
       expect(await redis.exists(keys.track('door', 1, 3))).toBe(1);
-      await redis.xadd(keys.faces, '*', 'f', encodeFaceEntry({ camera: 'door', epoch: 1, sentAt: Date.now(), closedTracks: [3] }));
+      await redis.xadd(keys.faces, '*', 'f', await encodeFaceEntry({ camera: 'door', epoch: 1, sentAt: Date.now(), closedTracks: [3] }));
       await redis.xadd(keys.faces, '*', 'f', Buffer.from('garbage'));
       await waitFor(() => outcomes.length === 3, 10_000, 'the closing entry and the garbage');
       expect(outcomes.slice(1).sort()).toEqual(['closed', 'malformed']);
