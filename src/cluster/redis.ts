@@ -135,5 +135,5 @@ export async function heartbeat(redis: Redis, keys: ClusterKeys, role: Role, id:
 
 /** The ids of the live workers of a role. */
 export async function liveWorkers(redis: Redis, keys: ClusterKeys, role: Role): Promise<string[]> {
-  return redis.zrangebyscore(keys.workers(role), Date.now(), '+inf');
+  return (await redis.zrangebyscore(keys.workers(role), Date.now(), '+inf')).sort();
 }
