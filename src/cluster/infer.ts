@@ -100,8 +100,8 @@ export interface InferDeps {
   /** Which events the gateways keep: alerts with their face source, and attempts that raised none. */
   events: { alerts: boolean; attempts: boolean };
   clock?: StageClock;
-  /** Told each entry done (the bench). */
-  onEntry?: (outcome: EntryOutcome, entry: { waitedMs: number; bytes: number }) => void;
+  /** Told each entry done (the bench): how long it waited in the stream, its bytes, and the commit's round trip. */
+  onEntry?: (outcome: EntryOutcome, entry: { waitedMs: number; bytes: number; commitMs: number }) => void;
 }
 
 export class InferWorker {
@@ -181,6 +181,7 @@ export class InferWorker {
   }
 
   private async handle(entry: StreamEntry): Promise<void> {
+    const readAt = Date.now();
     const bytes = entry.fields.get('f');
     let outcome: EntryOutcome;
     let face: FaceEntry | undefined;
@@ -190,14 +191,17 @@ export class InferWorker {
     } catch (err) {
       log.warn({ err: (err as Error).message, entry: entry.id }, 'malformed face entry: acknowledged and skipped');
       await this.deps.redis.xack(this.deps.keys.faces, INFER_GROUP, entry.id).catch(() => undefined);
-      this.done('malformed', bytes, undefined);
+      this.done('malformed', bytes, undefined, readAt, 0);
       return;
     }
+    let commitMs = 0;
     try {
       const embedded = face.face ? await this.embed(face.face) : undefined;
       outcome = 'failed';
       for (let i = 0; i < MAX_CONFLICTS; i++) {
+        const start = performance.now();
         const result = await this.commit(entry.id, face, embedded);
+        commitMs += performance.now() - start;
         if (result !== 'conflict') {
           outcome = result;
           break;
@@ -208,14 +212,14 @@ export class InferWorker {
       log.warn({ err: (err as Error).message, entry: entry.id }, 'cannot process a face entry; it will be retried');
       outcome = 'failed';
     }
-    this.done(outcome, bytes, face);
+    this.done(outcome, bytes, face, readAt, commitMs);
   }
 
-  private done(outcome: EntryOutcome, bytes: Buffer | undefined, face: FaceEntry | undefined): void {
+  private done(outcome: EntryOutcome, bytes: Buffer | undefined, face: FaceEntry | undefined, readAt: number, commitMs: number): void {
     faceEntriesDone.inc({ outcome });
-    const waitedMs = face ? Date.now() - face.sentAt : 0;
+    const waitedMs = face ? readAt - face.sentAt : 0;
     if (face?.face) brokerWaitSeconds.observe(Math.max(0, waitedMs) / 1000);
-    this.deps.onEntry?.(outcome, { waitedMs, bytes: bytes?.length ?? 0 });
+    this.deps.onEntry?.(outcome, { waitedMs, bytes: bytes?.length ?? 0, commitMs });
   }
 
   /** align → repair → embed on the region, the face in the region's coordinates. */

@@ -44,21 +44,21 @@ export interface FaceEntry {
 }
 
 /**
- * Grown by this share of the face box's longer side beyond what the crops sample from the detector's
- * landmarks: the landmark model of repair and the upper face moves the eyes and nose by a few percent
- * of the box (docs/occlusion.md), and the crops cut on its landmarks must still fall inside.
+ * The crops' area is grown by this share of the face box's longer side: the landmark model of repair
+ * and the upper face moves the eyes and nose by a few percent of the box (docs/occlusion.md), and the
+ * crops cut on its landmarks must still fall inside.
  */
-const REGION_MARGIN = 0.25;
+const CROP_MARGIN = 0.25;
 /** Bilinear samples read the pixel right and below of where they fall. */
 const SAMPLE_PAD = 2;
 
 /**
  * The part of a `frameWidth`×`frameHeight` frame that the steps after the tracker read for this face,
- * in whole pixels inside the frame: the area each template's crop samples, the face box and the face
- * source's region, grown by REGION_MARGIN.
+ * in whole pixels inside the frame: the area each template's crop samples (grown by CROP_MARGIN) and
+ * the face source's region (an event keeps it), whichever reaches further.
  */
 export function faceRegion(face: DetectedFace, frameWidth: number, frameHeight: number, templates: readonly CropTemplate[]): Box {
-  const points: Point[] = [
+  const crops: Point[] = [
     { x: face.box.x, y: face.box.y },
     { x: face.box.x + face.box.width, y: face.box.y + face.box.height },
   ];
@@ -70,16 +70,15 @@ export function faceRegion(face: DetectedFace, frameWidth: number, frameHeight: 
       { x: 0, y: template.size },
       { x: template.size, y: template.size },
     ])
-      points.push(applySimilarity(toFrame, corner));
+      crops.push(applySimilarity(toFrame, corner));
   }
+  const margin = CROP_MARGIN * Math.max(face.box.width, face.box.height) + SAMPLE_PAD;
   const source = faceSourceRegion(face, frameWidth, frameHeight);
-  points.push({ x: source.x, y: source.y }, { x: source.x + source.width, y: source.y + source.height });
-  const margin = REGION_MARGIN * Math.max(face.box.width, face.box.height) + SAMPLE_PAD;
-  const xs = points.map((p) => p.x), ys = points.map((p) => p.y);
-  const x0 = clamp(Math.floor(Math.min(...xs) - margin), 0, frameWidth - 1);
-  const y0 = clamp(Math.floor(Math.min(...ys) - margin), 0, frameHeight - 1);
-  const x1 = clamp(Math.ceil(Math.max(...xs) + margin), x0 + 1, frameWidth);
-  const y1 = clamp(Math.ceil(Math.max(...ys) + margin), y0 + 1, frameHeight);
+  const xs = crops.map((p) => p.x), ys = crops.map((p) => p.y);
+  const x0 = clamp(Math.floor(Math.min(Math.min(...xs) - margin, source.x)), 0, frameWidth - 1);
+  const y0 = clamp(Math.floor(Math.min(Math.min(...ys) - margin, source.y)), 0, frameHeight - 1);
+  const x1 = clamp(Math.ceil(Math.max(Math.max(...xs) + margin, source.x + source.width)), x0 + 1, frameWidth);
+  const y1 = clamp(Math.ceil(Math.max(Math.max(...ys) + margin, source.y + source.height)), y0 + 1, frameHeight);
   return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
 }
 

@@ -10,16 +10,16 @@
 //
 // Each video shows, left, people in turn (3 s each) and, right, one person all the time: the one
 // enrolled later. Frames are small (320×240) at 3 per second, so that six processes fit on two cores.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { stringify } from 'yaml';
 import type { AlertMessage } from '../../src/alert/message.ts';
 import { ffmpegPath } from '../../src/source/ffmpeg-path.ts';
+import { startRoleProcess, stopProcess, type RoleProcess } from '../../lab/cluster/processes.ts';
 import { haveRedis, noRedisReason, RedisServer } from '../support/redis.ts';
 
 const root = join(import.meta.dirname, '../..');
@@ -65,15 +65,6 @@ async function makeVideo(dir: string, camera: Camera): Promise<string> {
   return out;
 }
 
-interface Worker {
-  role: string;
-  id: string;
-  child: ChildProcess;
-  /** The API (gateway) or /healthz and /metrics (the others). */
-  url: string;
-  output: string[];
-}
-
 async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
   const start = Date.now();
   while (!(await check())) {
@@ -86,13 +77,13 @@ async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: numbe
 describe.skipIf(missing.length > 0)('cluster end to end: 2 ingest, 2 infer, 2 gateway processes', () => {
   let dir: string;
   let redis: RedisServer;
-  const workers: Worker[] = [];
+  const workers: RoleProcess[] = [];
   const alerts: Record<'a' | 'b', AlertMessage[]> = { a: [], b: [] };
   const sockets: WebSocket[] = [];
   let videos: Record<Camera, string>;
 
   /** Starts `unmask run --role` in a process of its own, and waits until it says where it listens. */
-  async function start(role: string, id: string): Promise<Worker> {
+  async function start(role: string, id: string): Promise<RoleProcess> {
     const config = {
       cameras: (Object.keys(CAMERAS) as Camera[]).map((name) => ({ name, url: videos[name], loop: true, fps: 3, width: 320, height: 240 })),
       source: { stallTimeoutSec: 5, backoffInitialMs: 200, backoffMaxMs: 1000 },
@@ -107,27 +98,8 @@ describe.skipIf(missing.length > 0)('cluster end to end: 2 ingest, 2 infer, 2 ga
       cluster: { redis: redis.url, id, leaseMs: LEASE_MS, claimIdleMs: 2000, inferConcurrency: 4 },
       log: { level: 'warn' },
     };
-    const file = join(dir, `${id}.yaml`);
-    writeFileSync(file, stringify(config));
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'run', '--role', role, '--config', file], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    const worker: Worker = { role, id, child, url: '', output: [] };
-    const keep = (d: Buffer) => {
-      worker.output.push(...d.toString().split('\n').filter(Boolean));
-      if (worker.output.length > 200) worker.output.splice(0, worker.output.length - 200);
-    };
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
+    const worker = await startRoleProcess(role, id, config, dir);
     workers.push(worker);
-    await waitFor(
-      () => {
-        if (child.exitCode !== null) throw new Error(`${id} exited with ${child.exitCode}:\n${worker.output.join('\n')}`);
-        const line = worker.output.find((l) => (role === 'gateway' ? /^\s+alerts:\s+ws:/ : /^\s+health:\s+http:/).test(l));
-        if (line) worker.url = role === 'gateway' ? line.replace(/^\s+alerts:\s+ws(:\/\/[^/]+).*$/, 'http$1') : line.replace(/^\s+health:\s+(http:\/\/[^/ ]+).*$/, '$1');
-        return worker.url !== '';
-      },
-      90_000,
-      `${id} to start`,
-    );
     return worker;
   }
 
@@ -183,17 +155,7 @@ describe.skipIf(missing.length > 0)('cluster end to end: 2 ingest, 2 infer, 2 ga
 
   afterAll(async () => {
     for (const ws of sockets) ws.close();
-    await Promise.all(
-      workers.map(
-        (w) =>
-          new Promise<void>((resolve) => {
-            if (w.child.exitCode !== null || w.child.signalCode !== null) return resolve();
-            const kill = setTimeout(() => w.child.kill('SIGKILL'), 10_000);
-            w.child.once('exit', () => (clearTimeout(kill), resolve()));
-            w.child.kill('SIGTERM');
-          }),
-      ),
-    );
+    await Promise.all(workers.map((w) => stopProcess(w.child)));
     await redis?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   }, 60_000);

@@ -3,13 +3,32 @@
 // the reason when the binary is absent (apt-get install mosquitto; .ci/run installs it).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { canConnect, freePort } from './ports.ts';
 
 export const MOSQUITTO = process.env.UNMASK_MOSQUITTO ?? '/usr/sbin/mosquitto';
 export const haveMosquitto = existsSync(MOSQUITTO);
 export const noMosquittoReason = `no mosquitto at ${MOSQUITTO} (apt-get install mosquitto, or set UNMASK_MOSQUITTO)`;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
+}
 
 export class Mosquitto {
   private process: ChildProcess | undefined;
