@@ -33,7 +33,7 @@ mkdir -p "$CACHE/runs" "$LOGS"
 DEFAULT_RUN=wid-r3-mirror
 DEFAULT_ARGS=(--identity-term diversity --width 32 --mirror --batch-size 8 --lr 5e-5 --warmup-steps 0
               --lambda-adv 3 --threads 2 --val-faces 250 --centre-faces 4 --eval-every 100
-              --sample-every 100 --checkpoint-every 50)
+              --sample-every 100 --checkpoint-every 50 --lr-warmup-steps 100)
 
 cmd=${1:-status}
 RUN=${2:-${IDGAN_RUN:-$(cat "$CACHE/runs/CURRENT" 2>/dev/null || echo "$DEFAULT_RUN")}}
