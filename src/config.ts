@@ -160,7 +160,14 @@ const match = z.object({
 });
 
 const gallery = z.object({
+  /**
+   * Where the gallery lives: sqlite, the file at `path` (one machine); postgres, the database at `url`
+   * (a cluster's workers share it: docs/scaling.md).
+   */
+  store: z.enum(['sqlite', 'postgres']).default('sqlite'),
   path: z.string().min(1).default('var/gallery.db'),
+  /** With store postgres: postgres://user:password@host:5432/db; the environment variable UNMASK_GALLERY_URL wins. */
+  url: z.string().regex(/^postgres(ql)?:\/\/./, 'a postgres:// or postgresql:// URL').optional(),
   maxImageBytes: z.number().int().positive().default(10 * 1024 * 1024),
   /** Photos with more pixels are refused before decoding (a small file can decode to gigabytes). */
   maxImagePixels: z.number().int().positive().default(40_000_000),

@@ -6,6 +6,8 @@ import { EventHistory } from './events/index.ts';
 import { MqttPublisher } from './mqtt/publisher.ts';
 import { Enroller } from './gallery/enroll.ts';
 import { seedDemoGallery } from './gallery/demo.ts';
+import type { Gallery } from './gallery/gallery.ts';
+import { openGalleryStore } from './gallery/open.ts';
 import { GalleryStore } from './gallery/store.ts';
 import { GalleryIndex } from './match/gallery-index.ts';
 import type { GalleryMatcher } from './match/policy.ts';
@@ -49,7 +51,7 @@ export interface RunningService {
   events?: EventHistory;
   /** The MQTT publisher; absent without mqtt.url. */
   mqtt?: MqttPublisher;
-  health(): HealthSnapshot;
+  health(): Promise<HealthSnapshot>;
   stop(): Promise<void>;
 }
 
@@ -85,7 +87,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     const models = await loadServiceModels(config);
     cleanup.push(() => models.close());
     const gallery = await openGallery(config, models, cleanup, { seedDemo: true });
-    const front = openFront(config, gallery, cleanup, options.onAlert);
+    const front = await openFront(config, gallery, cleanup, options.onAlert);
     const { hub, events, mqtt } = front;
     const pipeline = new Pipeline({
       config,
@@ -102,11 +104,11 @@ export async function startService(config: Config, options: ServiceOptions = {})
     cleanup.push(() => pipeline.stop());
 
     const cameras = new Map<string, CameraSource>();
-    const health = (): HealthSnapshot => ({
+    const health = async (): Promise<HealthSnapshot> => ({
       uptimeSec: Math.round((Date.now() - started) / 1000),
       cameras: camerasHealth(cameras, pipeline),
       subscribers: hub.subscriberCount,
-      gallery: { identities: gallery.store.listIdentities().length, samples: gallery.store.countSamples() },
+      gallery: await galleryHealth(gallery.store),
       models: models.status(),
     });
     const cameraWatch = new CameraWatch((name) => pipeline.stats()[name]?.framesDropped ?? 0);
@@ -156,10 +158,10 @@ export async function openGallery(
   cleanup: Cleanup,
   { seedDemo }: { seedDemo: boolean },
 ) {
-  const store = GalleryStore.open(config.gallery.path);
+  const store = await openGalleryStore(config);
   cleanup.push(() => store.close());
   const enroller = new Enroller({ store, detector: models.enrollDetector, recognizer: models.recognizer, settings: config.gallery });
-  if (seedDemo && config.cameras.some((c) => c.enabled && c.url === DEMO_URL) && store.listIdentities().length === 0) {
+  if (seedDemo && config.cameras.some((c) => c.enabled && c.url === DEMO_URL) && (await store.listIdentities()).length === 0) {
     log.info('empty gallery and a demo camera: enrolling the people of the demo photos (first start only, about a minute)');
     const seeded = await seedDemoGallery(store, enroller);
     log.info({ identities: seeded }, 'empty gallery: enrolled the demo people');
@@ -179,9 +181,16 @@ export async function openGallery(
   const matcher: GalleryMatcher = {
     search: (e, k) => index.search(e, k),
     ...(upperFaceIndex ? { searchUpperFace: (e: Float32Array, k: number) => upperFaceIndex.index.search(e, k) } : {}),
-    identity: (id) => store.getIdentity(id),
+    // SQLite answers at once, with the identity as stored; another store's names come from the index, which follows it.
+    identity: (id) => (store instanceof GalleryStore ? store.getIdentity(id) : index.identity(id)),
   };
   return { store, enroller, index, matcher };
+}
+
+/** What /healthz says of the gallery. */
+export async function galleryHealth(store: Gallery): Promise<HealthSnapshot['gallery']> {
+  const [identities, samples] = await Promise.all([store.listIdentities(), store.countSamples()]);
+  return { identities: identities.length, samples };
 }
 
 type OpenedGallery = Awaited<ReturnType<typeof openGallery>>;
@@ -195,9 +204,9 @@ export interface Front {
   publish(alert: AlertMessage): void;
 }
 
-export function openFront(config: Config, gallery: OpenedGallery, cleanup: Cleanup, onAlert?: (alert: AlertMessage) => void): Front {
+export async function openFront(config: Config, gallery: OpenedGallery, cleanup: Cleanup, onAlert?: (alert: AlertMessage) => void): Promise<Front> {
   // Closed after the pipeline stops (steps undo last first): what is queued is still written.
-  const events = config.events.enabled ? EventHistory.open(eventsPathOf(config), config.events, gallery.store, gallery.enroller) : undefined;
+  const events = config.events.enabled ? await EventHistory.open(eventsPathOf(config), config.events, gallery.store, gallery.enroller) : undefined;
   if (events) cleanup.push(() => events.close());
   const mqttUrl = config.mqtt.url;
   const mqtt = mqttUrl ? new MqttPublisher({ ...config.mqtt, url: mqttUrl }, mqttCredentialsOf(config)) : undefined;
@@ -222,7 +231,7 @@ export async function serveFront(
   { hub, events }: Front,
   gallery: OpenedGallery,
   cameras: CameraDirectory,
-  health: () => HealthSnapshot,
+  health: () => Promise<HealthSnapshot> | HealthSnapshot,
   cleanup: Cleanup,
 ): Promise<{ server: UnmaskServer; url: string; uiUrl?: string }> {
   const server = buildServer({

@@ -1,16 +1,21 @@
 // Processes of a cluster on this machine, for the bench and the tests: a redis-server of its own on a
 // free loopback port (data in a temporary folder, nothing saved), and `unmask run --role …` workers,
 // each in a process of its own, that say where they listen.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { stringify } from 'yaml';
 
 export const REDIS_SERVER = process.env.UNMASK_REDIS_SERVER ?? '/usr/bin/redis-server';
 export const haveRedis = existsSync(REDIS_SERVER);
 export const noRedisReason = `no redis-server at ${REDIS_SERVER} (apt-get install redis-server, or set UNMASK_REDIS_SERVER)`;
+
+export const POSTGRES_BIN = process.env.UNMASK_POSTGRES_BIN ?? '/usr/lib/postgresql/15/bin';
+export const havePostgres = existsSync(join(POSTGRES_BIN, 'postgres')) && existsSync(join(POSTGRES_BIN, 'initdb'));
+export const noPostgresReason = `no PostgreSQL at ${POSTGRES_BIN} (apt-get install postgresql, or set UNMASK_POSTGRES_BIN)`;
 
 const ROOT = join(import.meta.dirname, '../..');
 
@@ -81,6 +86,71 @@ export class LocalRedis {
 
   async close(): Promise<void> {
     await stopProcess(this.child, 5000);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A PostgreSQL of its own: initdb into a temporary folder (trust on loopback only), the server on a
+ * free port with its socket in that folder. As root, both run as the `postgres` user (PostgreSQL
+ * refuses root), which then owns the folder.
+ */
+export class LocalPostgres {
+  private output = '';
+
+  private constructor(
+    readonly port: number,
+    private readonly dir: string,
+    private readonly child: ChildProcess,
+  ) {}
+
+  /** The URL of a database of this server (the default one unless named). */
+  url(database = 'postgres'): string {
+    return `postgres://postgres@127.0.0.1:${this.port}/${database}`;
+  }
+
+  static async start(): Promise<LocalPostgres> {
+    const dir = mkdtempSync(join(tmpdir(), 'unmask-postgres-'));
+    const data = join(dir, 'data');
+    const asRoot = process.getuid?.() === 0;
+    const run = (bin: string, args: string[]) => (asRoot ? ['runuser', ['-u', 'postgres', '--', join(POSTGRES_BIN, bin), ...args]] : [join(POSTGRES_BIN, bin), args]) as [string, string[]];
+    if (asRoot) execFileSync('chown', ['postgres:postgres', dir]);
+    const [initdb, initArgs] = run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
+    execFileSync(initdb, initArgs, { stdio: 'pipe' });
+    const port = await freePort();
+    const [postgres, args] = run('postgres', ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'full_page_writes=off']);
+    const child = spawn(postgres, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const server = new LocalPostgres(port, dir, child);
+    const keep = (d: Buffer) => (server.output = (server.output + d.toString()).slice(-4000));
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    await waitForPort(port, 'postgres', () => child.exitCode, () => server.output, 30_000);
+    // The port opens before the server takes queries ("the database system is starting up").
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const client = new pg.Client(server.url());
+      try {
+        await client.connect();
+        await client.query('SELECT 1');
+        break;
+      } catch (err) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`postgres did not take queries: ${(err as Error).message} ${server.output}`);
+        await new Promise((r) => setTimeout(r, 100));
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    }
+    return server;
+  }
+
+  async close(): Promise<void> {
+    // SIGINT: "fast" shutdown (clients disconnected, no waiting for them).
+    await new Promise<void>((resolve) => {
+      if (this.child.exitCode !== null || this.child.signalCode !== null) return resolve();
+      const kill = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+      this.child.once('exit', () => (clearTimeout(kill), resolve()));
+      this.child.kill('SIGINT');
+    });
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

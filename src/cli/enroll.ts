@@ -7,6 +7,8 @@ import { ConfigError, type Config } from '../config.ts';
 import { configFrom } from './options.ts';
 import { Enroller } from '../gallery/enroll.ts';
 import { GalleryError, imageTooLarge } from '../gallery/errors.ts';
+import type { Gallery } from '../gallery/gallery.ts';
+import { openGalleryStore } from '../gallery/open.ts';
 import { GalleryStore, validIdentityName } from '../gallery/store.ts';
 import type { Detector, Recognizer } from '../models/types.ts';
 
@@ -58,7 +60,7 @@ export function registerGalleryCommands(program: Command, deps: GalleryCliDeps =
     .requiredOption('--name <name>', 'who the photos show')
     .argument('<images...>', 'photo files (JPEG, PNG, WebP, GIF, TIFF, AVIF, HEIF)')
     .option('--face <n>', 'which face when a photo shows several, numbered from 0 left to right', parseNonNegativeInt)
-    .option('--gallery <file>', 'gallery database (default: gallery.path of the config)')
+    .option('--gallery <file>', 'gallery database file (default: the config\'s gallery: gallery.path, or gallery.url with gallery.store postgres)')
     .option('--config <file>', 'config file (YAML)')
     .action((images: string[], options: EnrollOptions) => reportingErrors(() => enrollCommand(images, options, loadModels)));
 
@@ -66,14 +68,14 @@ export function registerGalleryCommands(program: Command, deps: GalleryCliDeps =
   gallery
     .command('list')
     .description('identities with their number of face samples')
-    .option('--gallery <file>', 'gallery database (default: gallery.path of the config)')
+    .option('--gallery <file>', 'gallery database file (default: the config\'s gallery: gallery.path, or gallery.url with gallery.store postgres)')
     .option('--config <file>', 'config file (YAML)')
     .action((options: FileOptions) => reportingErrors(async () => listCommand(options)));
   gallery
     .command('remove')
     .description('delete an identity and all its face samples')
     .argument('<id>', 'identity id (see `unmask gallery list`)', parsePositiveInt)
-    .option('--gallery <file>', 'gallery database (default: gallery.path of the config)')
+    .option('--gallery <file>', 'gallery database file (default: the config\'s gallery: gallery.path, or gallery.url with gallery.store postgres)')
     .option('--config <file>', 'config file (YAML)')
     .action((id: number, options: FileOptions) => reportingErrors(async () => removeCommand(id, options)));
 }
@@ -93,8 +95,9 @@ function configOf(options: FileOptions): Config {
   return configFrom(options.config);
 }
 
-function galleryPathOf(options: FileOptions, config: Config): string {
-  return options.gallery ?? config.gallery.path;
+/** The file of --gallery, else the gallery of the config (gallery.store: its file, or its PostgreSQL database). */
+function openCliGallery(options: FileOptions, config: Config, { create }: { create: boolean }): Promise<Gallery> | Gallery {
+  return options.gallery ? GalleryStore.open(options.gallery, { create }) : openGalleryStore(config, { create });
 }
 
 /** The photo's bytes; its size is checked before reading, so a huge file is refused without loading it. */
@@ -118,7 +121,7 @@ async function enrollCommand(
 ): Promise<void> {
   const config = configOf(options);
   validIdentityName(options.name); // before the models take seconds to load
-  const store = GalleryStore.open(galleryPathOf(options, config));
+  const store = await openCliGallery(options, config, { create: true });
   let models: GalleryCliModels | undefined;
   const progress = new cliProgress.MultiBar(
     { stream: process.stderr, format: 'enrolling {bar} {value}/{total} {file}', hideCursor: true, clearOnComplete: true },
@@ -140,8 +143,8 @@ async function enrollCommand(
   try {
     models = await loadModels(config);
     const enroller = new Enroller({ store, detector: models.enrollDetector, recognizer: models.recognizer, settings: config.gallery });
-    const existing = store.findIdentityByName(options.name);
-    const identity = existing ?? store.createIdentity(options.name);
+    const existing = await store.findIdentityByName(options.name);
+    const identity = existing ?? (await store.createIdentity(options.name));
     let stored = 0, duplicates = 0, failed = 0;
     const bar = progress.create(images.length, 0, { file: '' });
     barShown = Boolean(process.stderr.isTTY);
@@ -166,7 +169,7 @@ async function enrollCommand(
     }
     stopBar();
     if (!existing && stored === 0 && duplicates === 0) {
-      store.deleteIdentity(identity.id);
+      await store.deleteIdentity(identity.id);
       say(`identity "${identity.name}" not created: none of its photos could be enrolled`, true);
     } else {
       say(
@@ -178,14 +181,14 @@ async function enrollCommand(
   } finally {
     stopBar();
     await models?.close();
-    store.close();
+    await store.close();
   }
 }
 
-function listCommand(options: FileOptions): void {
-  const store = GalleryStore.open(galleryPathOf(options, configOf(options)), { create: false });
+async function listCommand(options: FileOptions): Promise<void> {
+  const store = await openCliGallery(options, configOf(options), { create: false });
   try {
-    const identities = store.listIdentities();
+    const identities = await store.listIdentities();
     if (!identities.length) {
       process.stdout.write(`the gallery ${store.path} has no identities yet\n`);
       return;
@@ -198,18 +201,18 @@ function listCommand(options: FileOptions): void {
       process.stdout.write(`${cells.join('  ').trimEnd()}\n`);
     }
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
-function removeCommand(id: number, options: FileOptions): void {
-  const store = GalleryStore.open(galleryPathOf(options, configOf(options)), { create: false });
+async function removeCommand(id: number, options: FileOptions): Promise<void> {
+  const store = await openCliGallery(options, configOf(options), { create: false });
   try {
-    const { identity, sampleIds } = store.deleteIdentity(id);
+    const { identity, sampleIds } = await store.deleteIdentity(id);
     process.stdout.write(
       `removed identity ${identity.id} "${identity.name}" and its ${sampleIds.length} face sample${sampleIds.length === 1 ? '' : 's'} from ${store.path}\n`,
     );
   } finally {
-    store.close();
+    await store.close();
   }
 }

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config.ts';
 import { registerGalleryCommands } from './enroll.ts';
 import { registerInpaintCommand } from './inpaint.ts';
+import { registerMigrateCommand } from './migrate.ts';
 import { registerRunCommand } from './run.ts';
 
 /** The program with the service's commands (run, enroll, gallery, inpaint); lab/cli adds the offline ones. */
@@ -15,6 +16,7 @@ export function serviceProgram(): Command {
     .exitOverride();
   registerRunCommand(program);
   registerGalleryCommands(program);
+  registerMigrateCommand(program);
   registerInpaintCommand(program);
   return program;
 }

@@ -6,7 +6,7 @@ import { apiKeyOf, type Config } from '../config.ts';
 import { loadModels, loadServiceModels } from '../models/registry.ts';
 import { setLogLevel, stageLogger } from '../observe/log.ts';
 import type { HealthSnapshot } from '../server/app.ts';
-import { Cleanup, openFront, openGallery, resolveCameras, serveFront, type ServiceOptions } from '../service.ts';
+import { Cleanup, galleryHealth, openFront, openGallery, resolveCameras, serveFront, type ServiceOptions } from '../service.ts';
 import { cameraHealthOf, ClusterCameras } from './cameras.ts';
 import { GatewayFeed, type FeedEntry } from './gateway.ts';
 import { InferWorker, type InferDeps } from './infer.ts';
@@ -125,13 +125,13 @@ async function startInfer(config: Config, w: Wiring, cleanup: Cleanup, options: 
   await infer.start();
   cleanup.push(() => infer.stop());
   keepAlive(config, w, 'infer', cleanup);
-  const probe = await startProbeServer(config.server.host, config.server.port, () => ({
+  const probe = await startProbeServer(config.server.host, config.server.port, async () => ({
     status: w.redis.status === 'ready' ? 'ok' : 'degraded',
     role: 'infer',
     id: w.id,
     uptimeSec: uptime(w),
     redis: w.redis.status,
-    gallery: { identities: gallery.store.listIdentities().length, samples: gallery.store.countSamples() },
+    gallery: { ...(await galleryHealth(gallery.store)), indexed: gallery.index.size },
     models: models.status(),
   }));
   cleanup.push(() => probe.server.close());
@@ -145,7 +145,7 @@ async function startGateway(config: Config, w: Wiring, cleanup: Cleanup, options
   const models = await loadModels(config);
   cleanup.push(() => models.close());
   const gallery = await openGallery(config, { enrollDetector: models.enrollDetector, recognizer: models.recognizer }, cleanup, { seedDemo: true });
-  const front = openFront(config, gallery, cleanup, options.onAlert);
+  const front = await openFront(config, gallery, cleanup, options.onAlert);
   const cameraNames = config.cameras.filter((c) => c.enabled).map((c) => c.name);
   const cameras = new ClusterCameras(w.redis, w.keys, cameraNames, 3 * config.cluster.leaseMs);
   let workers: Record<string, string[]> = {};
@@ -162,11 +162,11 @@ async function startGateway(config: Config, w: Wiring, cleanup: Cleanup, options
   timer.unref();
   cleanup.push(() => clearInterval(timer));
   keepAlive(config, w, 'gateway', cleanup);
-  const health = (): HealthSnapshot => ({
+  const health = async (): Promise<HealthSnapshot> => ({
     uptimeSec: uptime(w),
     cameras: Object.fromEntries(cameras.cached().map((view) => [view.name, cameraHealthOf(view)])),
     subscribers: front.hub.subscriberCount,
-    gallery: { identities: gallery.store.listIdentities().length, samples: gallery.store.countSamples() },
+    gallery: await galleryHealth(gallery.store),
     cluster: { id: w.id, redis: w.redis.status, workers },
   });
   const { url, uiUrl } = await serveFront(config, apiKey, front, gallery, cameras, health, cleanup);

@@ -20,7 +20,8 @@ import {
   notAnImage,
   type FaceChoice,
 } from './errors.ts';
-import type { FaceSource, GalleryStore, SampleRecord } from './store.ts';
+import type { Gallery } from './gallery.ts';
+import type { FaceSource, SampleRecord } from './store.ts';
 
 export type EnrollSettings = Pick<Config['gallery'], 'maxImageBytes' | 'maxImagePixels' | 'minFaceSize' | 'minConfidence'>;
 
@@ -98,11 +99,11 @@ const log = stageLogger('gallery');
 
 export class Enroller {
   readonly settings: EnrollSettings;
-  private readonly store: GalleryStore;
+  private readonly store: Gallery;
   private readonly detector: Detector;
   private readonly recognizer: Recognizer;
 
-  constructor(deps: { store: GalleryStore; detector: Detector; recognizer: Recognizer; settings: EnrollSettings }) {
+  constructor(deps: { store: Gallery; detector: Detector; recognizer: Recognizer; settings: EnrollSettings }) {
     this.store = deps.store;
     this.detector = deps.detector;
     this.recognizer = deps.recognizer;
@@ -110,20 +111,20 @@ export class Enroller {
   }
 
   async enroll(identityId: number, bytes: Uint8Array, { faceIndex, near }: EnrollOptions = {}): Promise<EnrollResult> {
-    const record = this.store.getIdentity(identityId);
+    const record = await this.store.getIdentity(identityId);
     if (!record) throw identityNotFound(identityId);
     const identity = { id: record.id, name: record.name };
     const { maxImageBytes } = this.settings;
     if (bytes.length > maxImageBytes)
       throw imageTooLarge(`${bytes.length} bytes, more than gallery.maxImageBytes (${maxImageBytes})`);
     const imageSha256 = createHash('sha256').update(bytes).digest('hex');
-    const earlier = this.store.findSampleByHash(identityId, imageSha256);
+    const earlier = await this.store.findSampleByHash(identityId, imageSha256);
     if (earlier && !earlier.negative) return { identity, sample: earlier, duplicate: true };
 
     const { image, face, embedding, dominant } = await this.examine(bytes, { faceIndex, near });
     const thumbnailJpeg = await toJpeg(alignToTemplate(image, face.landmarks, THUMBNAIL_TEMPLATE).crop, THUMBNAIL_QUALITY);
     const { jpeg, landmarks } = await faceSourceOf(image, face);
-    const { sample, duplicate, replaced } = this.store.addSample({
+    const { sample, duplicate, replaced } = await this.store.addSample({
       identityId,
       imageSha256,
       box: face.box,
@@ -156,7 +157,7 @@ export class Enroller {
    * behind a mask is still what was wrongly named); it is embedded as a gallery photo is.
    */
   async addNegative(identityId: number, source: FaceSource & { box: Box; score: number }): Promise<EnrollResult> {
-    const record = this.store.getIdentity(identityId);
+    const record = await this.store.getIdentity(identityId);
     if (!record) throw identityNotFound(identityId);
     const identity = { id: record.id, name: record.name };
     if (source.landmarks.length !== 68) throw noFace(`the face source has ${source.landmarks.length} landmarks, 68 are needed`);
@@ -164,7 +165,7 @@ export class Enroller {
     const image = await decodeImage(source.jpeg, this.settings.maxImagePixels);
     const [embedding] = await embedCrops(this.recognizer, [alignToTemplate(image, source.landmarks, this.recognizer.template).crop]);
     const thumbnailJpeg = await toJpeg(alignToTemplate(image, source.landmarks, THUMBNAIL_TEMPLATE).crop, THUMBNAIL_QUALITY);
-    const { sample, duplicate, replaced } = this.store.addSample({
+    const { sample, duplicate, replaced } = await this.store.addSample({
       identityId,
       imageSha256,
       box: source.box,
@@ -267,12 +268,12 @@ export function dominantFace(faces: readonly { box: Box }[], width: number, heig
  * `secondary` recognizer's embeddings are added beside the main ones (the samples never embedded by it).
  */
 export async function reembedStaleSamples(
-  store: GalleryStore,
+  store: Gallery,
   recognizer: Recognizer,
   onProgress?: ReembedProgress,
   secondary = false,
 ): Promise<ReembedReport> {
-  const staleIds = store.staleSampleIds(recognizer.id, recognizer.version);
+  const staleIds = await store.staleSampleIds(recognizer.id, recognizer.version);
   const report: ReembedReport = { total: staleIds.length, reembedded: 0, failed: [] };
   if (!staleIds.length) return report;
   log.info({ samples: staleIds.length, recognizer: recognizer.id, version: recognizer.version }, 're-embedding gallery samples');
@@ -281,7 +282,7 @@ export async function reembedStaleSamples(
     const batchIds = staleIds.slice(start, start + REEMBED_BATCH);
     const ready: { sampleId: number; crop: RgbImage }[] = [];
     for (const sampleId of batchIds) {
-      const source = store.faceSource(sampleId);
+      const source = await store.faceSource(sampleId);
       if (!source) continue; // removed meanwhile
       try {
         const image = await decodeImage(source.jpeg, FACE_SOURCE_MAX_SIDE * FACE_SOURCE_MAX_SIDE);
@@ -292,9 +293,8 @@ export async function reembedStaleSamples(
       }
     }
     const embeddings = await embedCrops(recognizer, ready.map((r) => r.crop));
-    ready.forEach(({ sampleId }, i) => {
-      if (store.updateEmbedding(sampleId, recognizer.id, recognizer.version, embeddings[i], secondary)) report.reembedded++;
-    });
+    for (const [i, { sampleId }] of ready.entries())
+      if (await store.updateEmbedding(sampleId, recognizer.id, recognizer.version, embeddings[i], secondary)) report.reembedded++;
     onProgress?.(Math.min(start + REEMBED_BATCH, staleIds.length), staleIds.length);
   }
   return report;

@@ -61,7 +61,7 @@ export interface ServerOptions {
   config: Config;
   /** The key in force (apiKeyOf(config)); required by everything but /healthz and /metrics. */
   apiKey: string;
-  health: () => HealthSnapshot;
+  health: () => HealthSnapshot | Promise<HealthSnapshot>;
   hub: AlertHub;
   /** Route plugins (e.g. the gallery API), registered behind the API key. */
   plugins?: FastifyPluginAsync[];
@@ -93,7 +93,7 @@ export function buildServer(opts: ServerOptions): UnmaskServer {
   });
 
   app.get('/healthz', { config: { public: true } }, async (_request, reply) => {
-    const snapshot = opts.health();
+    const snapshot = await opts.health();
     const report: HealthReport = { ...snapshot, status: healthStatus(config, snapshot.cameras) };
     return reply.code(report.status === 'ok' ? 200 : 503).send(report);
   });

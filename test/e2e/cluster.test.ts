@@ -1,6 +1,7 @@
-// End to end on several processes: a real Redis, 2 ingest, 2 infer and 2 gateway workers (each its
-// own `unmask run --role …` process), two cameras playing videos of LFW people, people enrolled
-// through gateway A from other photos of them, a WebSocket subscriber on each gateway.
+// End to end on several processes: a real Redis and a real PostgreSQL (the gallery), 2 ingest, 2 infer
+// and 2 gateway workers (each its own `unmask run --role …` process), two cameras playing videos of
+// LFW people, people enrolled through gateway A from other photos of them, a WebSocket subscriber on
+// each gateway.
 //
 // - both subscribers get every expected name on each camera, each once, and nobody else;
 // - a person enrolled through gateway A while on camera is named within 2 s;
@@ -14,17 +15,23 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { AlertMessage } from '../../src/alert/message.ts';
 import { ffmpegPath } from '../../src/source/ffmpeg-path.ts';
 import { startRoleProcess, stopProcess, type RoleProcess } from '../../lab/cluster/processes.ts';
+import { havePostgres, noPostgresReason, PostgresServer } from '../support/postgres.ts';
 import { haveRedis, noRedisReason, RedisServer } from '../support/redis.ts';
 
 const root = join(import.meta.dirname, '../..');
 const LFW = process.env.UNMASK_LFW_DIR ?? join(root, '../shared/data/lfw-view1/images_deepfunneled');
-const missing = [...(haveRedis ? [] : [noRedisReason]), ...(existsSync(LFW) ? [] : [`LFW View 1 not found at ${LFW} (set UNMASK_LFW_DIR)`])];
+const missing = [
+  ...(haveRedis ? [] : [noRedisReason]),
+  ...(havePostgres ? [] : [noPostgresReason]),
+  ...(existsSync(LFW) ? [] : [`LFW View 1 not found at ${LFW} (set UNMASK_LFW_DIR)`]),
+];
 if (missing.length) console.warn(`e2e cluster: skipped, ${missing.join('; ')}`);
 
 const lfw = (name: string, k: number) => join(LFW, name, readdirSync(join(LFW, name)).sort()[k]);
@@ -77,6 +84,7 @@ async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: numbe
 describe.skipIf(missing.length > 0)('cluster end to end: 2 ingest, 2 infer, 2 gateway processes', () => {
   let dir: string;
   let redis: RedisServer;
+  let postgres: PostgresServer;
   const workers: RoleProcess[] = [];
   const alerts: Record<'a' | 'b', AlertMessage[]> = { a: [], b: [] };
   const sockets: WebSocket[] = [];
@@ -91,7 +99,7 @@ describe.skipIf(missing.length > 0)('cluster end to end: 2 ingest, 2 infer, 2 ga
       // One alert per person and camera for the whole test: a second one is a double.
       match: { cooldownSec: 3600 },
       track: { reverifyMs: 500 },
-      gallery: { path: join(dir, 'gallery.db'), reloadIntervalMs: 500, maxImageBytes: 2 * 1024 * 1024 },
+      gallery: { store: 'postgres', url: postgres.url('unmask'), maxImageBytes: 2 * 1024 * 1024 },
       events: { path: join(dir, `events-${id}.db`) },
       server: { port: 0, apiKey: KEY },
       ui: { enabled: false },
@@ -142,7 +150,11 @@ describe.skipIf(missing.length > 0)('cluster end to end: 2 ingest, 2 infer, 2 ga
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'unmask-e2e-cluster-'));
-    redis = await RedisServer.start();
+    [redis, postgres] = await Promise.all([RedisServer.start(), PostgresServer.start()]);
+    const admin = new pg.Client(postgres.url());
+    await admin.connect();
+    await admin.query('CREATE DATABASE unmask');
+    await admin.end();
     videos = { north: await makeVideo(dir, 'north'), south: await makeVideo(dir, 'south') };
     // The gateways first: people are enrolled through A before any camera plays.
     await Promise.all([start('gateway', 'gateway-a'), start('gateway', 'gateway-b')]);
@@ -157,21 +169,19 @@ describe.skipIf(missing.length > 0)('cluster end to end: 2 ingest, 2 infer, 2 ga
     for (const ws of sockets) ws.close();
     await Promise.all(workers.map((w) => stopProcess(w.child)));
     await redis?.close();
+    await postgres?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
   it('splits the cameras between the ingest workers, and says who holds what', async () => {
-    await waitFor(
-      async () => {
-        const health = await fetch(`${gateway('a').url}/healthz`).then((r) => r.json());
-        const holders = Object.values(health.cameras as Record<string, { heldBy: string; state: string }>);
-        return holders.length === 2 && holders.every((c) => c.state === 'live') && new Set(holders.map((c) => c.heldBy)).size === 2;
-      },
-      60_000,
-      'each ingest worker to play one camera',
-    );
+    // Each gateway's /healthz: both cameras live, each held by another ingest worker.
+    const split = async (g: 'a' | 'b') => {
+      const health = await fetch(`${gateway(g).url}/healthz`).then((r) => r.json());
+      const holders = Object.values(health.cameras as Record<string, { heldBy: string; state: string }>);
+      return health.status === 'ok' && holders.length === 2 && holders.every((c) => c.state === 'live') && new Set(holders.map((c) => c.heldBy)).size === 2;
+    };
+    await waitFor(async () => (await split('a')) && (await split('b')), 60_000, 'each ingest worker to play one camera');
     const health = await fetch(`${gateway('b').url}/healthz`).then((r) => r.json());
-    expect(health.status).toBe('ok');
     expect(health.cluster.workers).toEqual({ ingest: ['ingest-a', 'ingest-b'], infer: ['infer-a', 'infer-b'], gateway: ['gateway-a', 'gateway-b'] });
   }, 90_000);
 
