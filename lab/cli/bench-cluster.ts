@@ -20,6 +20,7 @@ interface Flags {
   stubWorkers: string;
   stubFaces: number;
   latencySeconds: number;
+  gallerySamples: number;
 }
 
 const counts = (flag: string, value: string): number[] => {
@@ -39,6 +40,7 @@ export function clusterBenchCommand(): Command {
     .option('--stub-workers <list>', 'stand-in worker counts', '1,2,4,8')
     .option('--stub-faces <n>', 'face entries per stand-in worker and run', positiveInteger, 100)
     .option('--latency-seconds <n>', 'seconds of alerts each frame-to-alert run records', positiveInteger, 40)
+    .option('--gallery-samples <n>', 'synthetic samples in the PostgreSQL gallery run', positiveInteger, 20_000)
     .action(async (flags: Flags) => {
       if (!haveRedis) throw new ConfigError(`bench cluster starts its own Redis: ${noRedisReason}`);
       const workDir = mkdtempSync(join(tmpdir(), 'unmask-bench-cluster-'));
@@ -52,6 +54,7 @@ export function clusterBenchCommand(): Command {
           stubWorkers: counts('--stub-workers', flags.stubWorkers),
           stubFacesPerWorker: flags.stubFaces,
           latencySeconds: flags.latencySeconds,
+          gallerySamples: flags.gallerySamples,
           progress: (line) => console.error(`bench cluster: ${line}`),
         });
         mkdirSync(dirname(flags.out), { recursive: true });

@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { lastValueFrom, of } from 'rxjs';
 import sharp from 'sharp';
 import WebSocket from 'ws';
@@ -20,17 +21,19 @@ import { ARCFACE_TEMPLATE, INPAINT_TEMPLATE } from '../../src/align/templates.ts
 import { alignToTemplate } from '../../src/align/warp.ts';
 import { faceEntries, regionTemplates } from '../../src/cluster/ingest.ts';
 import { ClusterKeys, ensureGroup, INFER_GROUP, readEntries } from '../../src/cluster/redis.ts';
-import { decodeFaceEntry, encodeFaceEntry, shiftObservation, type FaceEntry } from '../../src/cluster/wire.ts';
+import { decodeFaceEntry, encodeFaceEntry, shiftObservation, type FaceEntry, type RegionEncoding } from '../../src/cluster/wire.ts';
 import { parseConfig, type Config } from '../../src/config.ts';
 import { Enroller } from '../../src/gallery/enroll.ts';
+import { PostgresGallery } from '../../src/gallery/postgres.ts';
 import { GalleryStore } from '../../src/gallery/store.ts';
+import { GalleryIndex } from '../../src/match/gallery-index.ts';
 import { loadServiceModels, type ServiceModels } from '../../src/models/registry.ts';
 import { faceStages } from '../../src/pipeline/index.ts';
 import type { FaceObservation } from '../../src/pipeline/messages.ts';
 import { ffmpegPath } from '../../src/source/ffmpeg-path.ts';
 import type { RgbImage } from '../../src/types.ts';
 import { percentiles, type Percentiles } from '../bench/bench.ts';
-import { LocalRedis, startRoleProcess, stopProcess, type RoleProcess } from './processes.ts';
+import { havePostgres, LocalPostgres, LocalRedis, noPostgresReason, startRoleProcess, stopProcess, type RoleProcess } from './processes.ts';
 import type { StubInferOptions } from './stub-infer.ts';
 
 export interface ClusterBenchOptions {
@@ -48,6 +51,8 @@ export interface ClusterBenchOptions {
   stubFacesPerWorker: number;
   /** Seconds of alerts each latency run records. */
   latencySeconds: number;
+  /** Synthetic samples in the PostgreSQL gallery run. */
+  gallerySamples: number;
   progress: (line: string) => void;
 }
 
@@ -70,7 +75,17 @@ export interface ClusterBenchResult {
     jpegAgreement: { faces: number; minCosine: number; meanCosine: number; sameRoute: number };
   };
   infer: { workers: number; faces: number; seconds: number; facesPerSecond: number }[];
-  stub: { costMs: number; runs: { workers: number; faces: number; seconds: number; facesPerSecond: number; ideal: number }[] };
+  stub: { costMs: number; runs: { workers: number; region: RegionEncoding; faces: number; seconds: number; facesPerSecond: number; ideal: number; redisCpuMsPerFace: number }[] };
+  gallery?: {
+    /** Synthetic 512-D samples in PostgreSQL. */
+    samples: number;
+    /** Loading them all (what each infer worker does at start), s. */
+    loadSeconds: number;
+    /** One enrollment written (addSample) until another process's index has it, ms. */
+    notifyToIndexMs: Percentiles;
+    /** One brute-force search of the in-memory index (k = 3), by gallery size. */
+    searchMs: { samples: number; ms: Percentiles; memoryMiB: number }[];
+  };
   latency: {
     video: string;
     single: { frameToAlertMs: Percentiles; alerts: number };
@@ -243,6 +258,13 @@ async function drain(redis: Redis, keys: ClusterKeys, entries: Buffer[], timeout
   return (performance.now() - start) / 1000;
 }
 
+/** Redis's own CPU time so far (user + system), s. */
+async function redisCpuSeconds(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? NaN);
+  return field('used_cpu_user') + field('used_cpu_sys');
+}
+
 interface StubProcess {
   child: ChildProcess;
   lines: string[];
@@ -261,21 +283,29 @@ function startStub(options: StubInferOptions): Promise<StubProcess> {
   });
 }
 
-async function stubRuns(opts: ClusterBenchOptions, redisUrl: string, redis: Redis, encoded: Buffer[]): Promise<{ runs: ClusterBenchResult['stub']['runs']; commits: number[] }> {
+/**
+ * The stand-in workers at each count on raw regions, then at the largest count on JPEG regions (what
+ * the bytes cost Redis).
+ */
+async function stubRuns(opts: ClusterBenchOptions, redisUrl: string, redis: Redis, entries: Record<RegionEncoding, Buffer[]>): Promise<{ runs: ClusterBenchResult['stub']['runs']; commits: number[] }> {
   const runs: ClusterBenchResult['stub']['runs'] = [];
   let commits: number[] = [];
-  for (const workers of opts.stubWorkers) {
-    const keys = new ClusterKeys(`bench-stub-${workers}`);
+  const plan: [number, RegionEncoding][] = [...opts.stubWorkers.map((w): [number, RegionEncoding] => [w, 'raw']), [Math.max(...opts.stubWorkers), 'jpeg']];
+  for (const [workers, region] of plan) {
+    const encoded = entries[region];
+    const keys = new ClusterKeys(`bench-stub-${workers}-${region}`);
     await ensureGroup(redis, keys.faces, INFER_GROUP);
     const stubs = await Promise.all(
       Array.from({ length: workers }, (_, i) => startStub({ redis: redisUrl, prefix: keys.prefix, id: `stub-${i}`, costMs: opts.stubCostMs, concurrency: 16 })),
     );
     const faces = workers * opts.stubFacesPerWorker;
+    const cpuBefore = await redisCpuSeconds(redis);
     const seconds = await drain(redis, keys, encoded.slice(0, faces), 300_000);
+    const redisCpuMsPerFace = round((((await redisCpuSeconds(redis)) - cpuBefore) * 1000) / faces, 3);
     await Promise.all(stubs.map((s) => stopProcess(s.child)));
-    if (workers === 1) commits = stubs.flatMap((s) => JSON.parse(s.lines.find((l) => l.startsWith('stats '))?.slice(6) ?? '{"commits":[]}').commits as number[]);
-    const run = { workers, faces, seconds: round(seconds, 2), facesPerSecond: round(faces / seconds), ideal: round((workers * 1000) / opts.stubCostMs) };
-    opts.progress(`stub model ${opts.stubCostMs} ms/face, ${workers} worker(s): ${run.facesPerSecond} faces/s (ideal ${run.ideal})`);
+    if (workers === 1 && region === 'raw') commits = stubs.flatMap((s) => JSON.parse(s.lines.find((l) => l.startsWith('stats '))?.slice(6) ?? '{"commits":[]}').commits as number[]);
+    const run = { workers, region, faces, seconds: round(seconds, 2), facesPerSecond: round(faces / seconds), ideal: round((workers * 1000) / opts.stubCostMs), redisCpuMsPerFace };
+    opts.progress(`stub model ${opts.stubCostMs} ms/face, ${workers} worker(s), ${region} regions: ${run.facesPerSecond} faces/s (ideal ${run.ideal}), Redis ${redisCpuMsPerFace} ms CPU a face`);
     runs.push(run);
     await redis.del(keys.faces, keys.events);
   }
@@ -395,6 +425,95 @@ async function latencyRuns(opts: ClusterBenchOptions, redisUrl: string, gallery:
 
 const round = (v: number, digits = 1) => Math.round(v * 10 ** digits) / 10 ** digits;
 
+/** A unit vector of `dims` from a seed (synthetic gallery embeddings). */
+function unitVector(seed: number, dims: number): Float32Array {
+  const v = new Float32Array(dims);
+  let x = seed * 2654435761 >>> 0;
+  let norm = 0;
+  for (let i = 0; i < dims; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    v[i] = (x / 2 ** 32) * 2 - 1;
+    norm += v[i] * v[i];
+  }
+  for (let i = 0; i < dims; i++) v[i] /= Math.sqrt(norm);
+  return v;
+}
+
+const GALLERY_DIMS = 512;
+
+/**
+ * The gallery side: PostgreSQL with `samples` synthetic 512-D samples (ArcFace's size) loaded as an
+ * infer worker loads them, an enrollment until another process's index has it (NOTIFY), and the
+ * in-memory index's brute-force search at growing sizes.
+ */
+async function galleryRuns(samples: number, progress: (line: string) => void): Promise<ClusterBenchResult['gallery']> {
+  const server = await LocalPostgres.start();
+  try {
+    const admin = new pg.Client(server.url());
+    await admin.connect();
+    await admin.query('CREATE DATABASE bench');
+    await admin.end();
+    const url = server.url('bench');
+    const writer = await PostgresGallery.connect(url);
+    const key = { id: 'rec', version: 'v1', dims: GALLERY_DIMS };
+    // Bulk rows straight into the tables (enrolling 20 000 photos through the models would take hours here).
+    const db = new pg.Client(url);
+    await db.connect();
+    const identities = Math.ceil(samples / 5);
+    await db.query(`INSERT INTO identities (name, created_at) SELECT 'person ' || g, 0 FROM generate_series(1, ${identities}) g`);
+    for (let start = 0; start < samples; start += 1000) {
+      const rows = Array.from({ length: Math.min(1000, samples - start) }, (_, i) => start + i);
+      await db.query(
+        `INSERT INTO samples (identity_id, image_sha256, box, score, recognizer_id, recognizer_version, embedding, created_at)
+         SELECT 1 + (n % ${identities}), md5(n::text), '{"x":0,"y":0,"width":1,"height":1}', 0.9, 'rec', 'v1', e, 0
+         FROM unnest($1::int[], $2::bytea[]) AS t(n, e)`,
+        [rows, rows.map((n) => Buffer.from(unitVector(n, GALLERY_DIMS).buffer))],
+      );
+    }
+    await db.end();
+    const reader = await PostgresGallery.connect(url);
+    const start = performance.now();
+    const rows = await reader.embeddings('rec', 'v1');
+    const loadSeconds = round((performance.now() - start) / 1000, 2);
+    progress(`gallery: ${rows.length} samples loaded from PostgreSQL in ${loadSeconds} s`);
+    const index = new GalleryIndex(key);
+    for (const r of rows) index.add(r.sampleId, r.identity, r.embedding);
+    let seen: number | undefined;
+    reader.onExternalChange((change) => {
+      if (change.type === 'sample-embedded') (index.add(change.sampleId, change.identity, change.embedding), (seen = performance.now()));
+    }, 0);
+    const notify: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      seen = undefined;
+      const written = performance.now();
+      const identity = await writer.createIdentity(`enrolled ${i}`);
+      const box = { x: 0, y: 0, width: 1, height: 1 };
+      await writer.addSample({ identityId: identity.id, imageSha256: `e${i}`, box, score: 0.9, recognizerId: 'rec', recognizerVersion: 'v1', embedding: unitVector(1e6 + i, GALLERY_DIMS), thumbnailJpeg: Buffer.alloc(1), source: { jpeg: Buffer.alloc(1), landmarks: [] } });
+      while (seen === undefined) await sleep(1);
+      notify.push(seen - written);
+    }
+    await reader.close();
+    await writer.close();
+    const searchMs: NonNullable<ClusterBenchResult['gallery']>['searchMs'] = [];
+    for (const size of [1_000, 10_000, 100_000]) {
+      const sized = new GalleryIndex(key);
+      for (let i = 0; i < size; i++) sized.add(i + 1, { id: 1 + Math.floor(i / 5), name: '' }, unitVector(i, GALLERY_DIMS));
+      const times: number[] = [];
+      for (let q = 0; q < 30; q++) {
+        const query = unitVector(5e6 + q, GALLERY_DIMS);
+        const t = performance.now();
+        sized.search(query, 3);
+        times.push(performance.now() - t);
+      }
+      searchMs.push({ samples: size, ms: percentiles(times), memoryMiB: round((size * GALLERY_DIMS * 4) / 2 ** 20) });
+      progress(`index: ${size} samples, search p50 ${percentiles(times).p50} ms`);
+    }
+    return { samples, loadSeconds, notifyToIndexMs: percentiles(notify), searchMs };
+  } finally {
+    await server.close();
+  }
+}
+
 export async function runClusterBench(opts: ClusterBenchOptions): Promise<ClusterBenchResult> {
   if (!existsSync(opts.lfwDir)) throw new Error(`no LFW View 1 at ${opts.lfwDir}`);
   mkdirSync(opts.workDir, { recursive: true });
@@ -410,11 +529,14 @@ export async function runClusterBench(opts: ClusterBenchOptions): Promise<Cluste
     opts.progress('wire: bytes and unloaded costs');
     const wire = await measureWire(entries, redis);
     const encoded = await Promise.all(entries.map((e) => encodeFaceEntry(e)));
-    const stub = await stubRuns(opts, server.url, redis, encoded);
+    const jpeg = await Promise.all(entries.map((e) => encodeFaceEntry(e, 'jpeg')));
+    const stub = await stubRuns(opts, server.url, redis, { raw: encoded, jpeg });
     const infer = await inferRuns(opts, server.url, redis, encoded, gallery, video);
     const eventBytes = (kind: string) =>
       percentiles(infer.events.filter((f) => f[1]?.toString() === kind).map((f) => f.reduce((s, b) => s + b.length, 0)));
     const latency = await latencyRuns(opts, server.url, gallery, video);
+    const galleryFigures = havePostgres ? await galleryRuns(opts.gallerySamples, opts.progress) : undefined;
+    if (!havePostgres) opts.progress(`gallery figures skipped: ${noPostgresReason}`);
     return {
       kind: 'cluster',
       machine: {
@@ -429,6 +551,7 @@ export async function runClusterBench(opts: ClusterBenchOptions): Promise<Cluste
       infer: infer.runs,
       stub: { costMs: opts.stubCostMs, runs: stub.runs },
       latency,
+      ...(galleryFigures ? { gallery: galleryFigures } : {}),
     };
   } finally {
     redis.disconnect();
@@ -473,9 +596,9 @@ export function clusterBenchMarkdown(r: ClusterBenchResult, command: string): st
     '',
     `## A stand-in model of ${r.stub.costMs} ms per face and no CPU (a device of its own per worker)`,
     '',
-    '| workers | faces | seconds | faces/s | ideal (workers × 1000 / cost) |',
-    '|---|---|---|---|---|',
-    ...r.stub.runs.map((x) => `| ${x.workers} | ${x.faces} | ${x.seconds} | ${x.facesPerSecond} | ${x.ideal} |`),
+    '| workers | region | faces | seconds | faces/s | ideal (workers × 1000 / cost) | Redis CPU per face |',
+    '|---|---|---|---|---|---|---|',
+    ...r.stub.runs.map((x) => `| ${x.workers} | ${x.region} | ${x.faces} | ${x.seconds} | ${x.facesPerSecond} | ${x.ideal} | ${x.redisCpuMsPerFace} ms |`),
     '',
     '## Frame-to-alert, single process against the cluster (1 ingest, 1 infer, 1 gateway)',
     '',
@@ -488,6 +611,18 @@ export function clusterBenchMarkdown(r: ClusterBenchResult, command: string): st
     `| of which: faces stream, ingest → infer read (mean over all faces, queueing included) | | ${r.latency.cluster.facesHopMeanMs} ms |`,
     `| of which: events stream, commit → gateway read (alerts) | | ${pp(r.latency.cluster.eventsHopMs)} |`,
     '',
+    ...(r.gallery
+      ? [
+          `## The gallery in PostgreSQL, and the in-memory index (${GALLERY_DIMS}-D, synthetic)`,
+          '',
+          `${r.gallery.samples} samples loaded from PostgreSQL (what an infer worker does at start) in ${r.gallery.loadSeconds} s; one enrollment written until another process's index has it (NOTIFY): ${pp(r.gallery.notifyToIndexMs)}.`,
+          '',
+          '| samples in the index | memory | one search (k = 3) p50 / p95 |',
+          '|---|---|---|',
+          ...r.gallery.searchMs.map((x) => `| ${x.samples} | ${x.memoryMiB} MiB | ${pp(x.ms)} |`),
+          '',
+        ]
+      : []),
   ];
   return lines.join('\n');
 }
