@@ -164,9 +164,11 @@ async function prepare(opts: ClusterBenchOptions, names: string[], config: Confi
     // 4 cameras, 40 tracks: a track's next attempt comes 40 entries later, as attempts of one track
     // come a few hundred ms apart and faces of many tracks in between.
     const entries = Array.from({ length: count }, (_, j) => {
-      const { image, observation } = faces[j % faces.length];
+      const trackId = 1 + (j % 40);
+      // A track shows one person all along (a new person on a track would start its vote over).
+      const { image, observation } = faces[(trackId - 1) % faces.length];
       const camera = `bench-${j % 4}`;
-      const full = { ...observation, camera, trackId: 1 + (j % 40), frameSeq: j, frameTime: Date.now() };
+      const full = { ...observation, camera, trackId, frameSeq: j, frameTime: Date.now() };
       return faceEntries({ frame: { camera, seq: j, time: full.frameTime, image }, faces: [full], closedTracks: [] }, 1, templates, Date.now())[0];
     });
     return { gallery, entries, jpegAgreement: await jpegAgreement(entries.slice(0, faces.length), config, models) };

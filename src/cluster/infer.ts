@@ -280,19 +280,21 @@ export class InferWorker {
     c.state = trackJson(state);
     if (judged.handedOver)
       c.handover = JSON.stringify({ camera: entry.camera, epoch: entry.epoch, track: observation.trackId, time: observation.frameTime, quality: observation.quality });
-    // The face source is cut from the region, in its coordinates; what is published is in the frame's.
-    const source = events.alerts || events.attempts ? await faceSourceOf(face.region.image, local.face) : undefined;
+    // An event's face source is cut from the region, in its coordinates (once, and only for an event);
+    // what is published is in the frame's.
+    let cut: ReturnType<typeof faceSourceOf> | undefined;
+    const source = () => (cut ??= faceSourceOf(face.region.image, local.face));
     if (judged.decision) {
       const decision = { ...judged.decision, identification: { ...judged.decision.identification, observation } };
       const alert = await alertPayload(decision);
       const identity = decision.identification.identity;
       c.cooldownKey = keys.cooldown(identity ? knownKey(entry.camera, identity.id) : `${unknownKey(entry.camera, observation.trackId)}@${entry.epoch}`);
       c.alert = JSON.stringify(alert);
-      if (events.alerts) c.alertEvent = encodeEvent(alertEvent(alert, observation, source));
+      if (events.alerts) c.alertEvent = encodeEvent(alertEvent(alert, observation, await source()));
       const heldBack = events.attempts ? heldBackAttempt(decision) : undefined;
-      if (heldBack) c.attemptEvent = encodeEvent(await attemptEvent(heldBack, source));
+      if (heldBack) c.attemptEvent = encodeEvent(await attemptEvent(heldBack, await source()));
     } else if (events.attempts) {
-      c.attemptEvent = encodeEvent(await attemptEvent({ ...judged.attempt, observation }, source));
+      c.attemptEvent = encodeEvent(await attemptEvent({ ...judged.attempt, observation }, await source()));
     }
   }
 }
