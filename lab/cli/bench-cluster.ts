@@ -38,7 +38,7 @@ export function clusterBenchCommand(): Command {
     .option('--infer-workers <list>', 'real infer worker counts', '1,2')
     .option('--stub-cost-ms <n>', "the stand-in model's time per face", positiveInteger, 25)
     .option('--stub-workers <list>', 'stand-in worker counts', '1,2,4,8')
-    .option('--stub-faces <n>', 'face entries per stand-in worker and run', positiveInteger, 100)
+    .option('--stub-faces <n>', 'face entries per stand-in worker and run', positiveInteger, 200)
     .option('--latency-seconds <n>', 'seconds of alerts each frame-to-alert run records', positiveInteger, 40)
     .option('--gallery-samples <n>', 'synthetic samples in the PostgreSQL gallery run', positiveInteger, 20_000)
     .action(async (flags: Flags) => {

@@ -75,7 +75,7 @@ export interface ClusterBenchResult {
     jpegAgreement: { faces: number; minCosine: number; meanCosine: number; sameRoute: number };
   };
   infer: { workers: number; faces: number; seconds: number; facesPerSecond: number }[];
-  stub: { costMs: number; runs: { workers: number; region: RegionEncoding; faces: number; seconds: number; facesPerSecond: number; ideal: number; redisCpuMsPerFace: number }[] };
+  stub: { costMs: number; runs: { workers: number; region: RegionEncoding; faces: number; seconds: number; facesPerSecond: number; ideal: number; redisCpuMsPerFace: number; workerCpuMsPerFace: number }[] };
   gallery?: {
     /** Synthetic 512-D samples in PostgreSQL. */
     samples: number;
@@ -305,9 +305,11 @@ async function stubRuns(opts: ClusterBenchOptions, redisUrl: string, redis: Redi
     const seconds = await drain(redis, keys, encoded.slice(0, faces), 300_000);
     const redisCpuMsPerFace = round((((await redisCpuSeconds(redis)) - cpuBefore) * 1000) / faces, 3);
     await Promise.all(stubs.map((s) => stopProcess(s.child)));
-    if (workers === 1 && region === 'raw') commits = stubs.flatMap((s) => JSON.parse(s.lines.find((l) => l.startsWith('stats '))?.slice(6) ?? '{"commits":[]}').commits as number[]);
-    const run = { workers, region, faces, seconds: round(seconds, 2), facesPerSecond: round(faces / seconds), ideal: round((workers * 1000) / opts.stubCostMs), redisCpuMsPerFace };
-    opts.progress(`stub model ${opts.stubCostMs} ms/face, ${workers} worker(s), ${region} regions: ${run.facesPerSecond} faces/s (ideal ${run.ideal}), Redis ${redisCpuMsPerFace} ms CPU a face`);
+    const stats = stubs.map((s) => JSON.parse(s.lines.find((l) => l.startsWith('stats '))?.slice(6) ?? '{"commits":[],"cpuMs":NaN}') as { commits: number[]; cpuMs: number });
+    if (workers === 1 && region === 'raw') commits = stats.flatMap((s) => s.commits);
+    const workerCpuMsPerFace = round(stats.reduce((sum, s) => sum + s.cpuMs, 0) / faces, 2);
+    const run = { workers, region, faces, seconds: round(seconds, 2), facesPerSecond: round(faces / seconds), ideal: round((workers * 1000) / opts.stubCostMs), redisCpuMsPerFace, workerCpuMsPerFace };
+    opts.progress(`stub model ${opts.stubCostMs} ms/face, ${workers} worker(s), ${region} regions: ${run.facesPerSecond} faces/s (ideal ${run.ideal}), CPU a face: Redis ${redisCpuMsPerFace} ms, workers ${workerCpuMsPerFace} ms`);
     runs.push(run);
     await redis.del(keys.faces, keys.events);
   }
@@ -598,9 +600,9 @@ export function clusterBenchMarkdown(r: ClusterBenchResult, command: string): st
     '',
     `## A stand-in model of ${r.stub.costMs} ms per face and no CPU (a device of its own per worker)`,
     '',
-    '| workers | region | faces | seconds | faces/s | ideal (workers × 1000 / cost) | Redis CPU per face |',
+    '| workers | region | faces | seconds | faces/s | ideal (workers × 1000 / cost) | CPU per face: Redis / the workers |',
     '|---|---|---|---|---|---|---|',
-    ...r.stub.runs.map((x) => `| ${x.workers} | ${x.region} | ${x.faces} | ${x.seconds} | ${x.facesPerSecond} | ${x.ideal} | ${x.redisCpuMsPerFace} ms |`),
+    ...r.stub.runs.map((x) => `| ${x.workers} | ${x.region} | ${x.faces} | ${x.seconds} | ${x.facesPerSecond} | ${x.ideal} | ${x.redisCpuMsPerFace} / ${x.workerCpuMsPerFace} ms |`),
     '',
     '## Frame-to-alert, single process against the cluster (1 ingest, 1 infer, 1 gateway)',
     '',

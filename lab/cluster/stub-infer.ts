@@ -2,7 +2,8 @@
 // model on a device of its own (a GPU, another machine's cores). Everything else is the real worker
 // (src/cluster/infer.ts): the stream, the align stage on the region, the vote in Redis, the commit.
 // Run by `unmask bench cluster` as a process of its own: argv[2] is its options as JSON. It prints
-// "ready" once reading, and on SIGTERM a line "stats {…}" with its commit round trips, then exits.
+// "ready" once reading, and on SIGTERM a line "stats {…}" with its commit round trips and the CPU time
+// it spent since it was ready, then exits.
 import { ARCFACE_TEMPLATE } from '../../src/align/templates.ts';
 import { InferWorker } from '../../src/cluster/infer.ts';
 import { ClusterKeys, connectRedis } from '../../src/cluster/redis.ts';
@@ -68,10 +69,12 @@ if (process.argv[2]) {
     onEntry: (_outcome, { commitMs }) => commits.push(commitMs),
   });
   await worker.start();
+  const cpuAtStart = process.cpuUsage();
   console.log('ready');
   process.on('SIGTERM', () => {
     void worker.stop().then(() => {
-      console.log(`stats ${JSON.stringify({ commits })}`);
+      const cpu = process.cpuUsage(cpuAtStart);
+      console.log(`stats ${JSON.stringify({ commits, cpuMs: (cpu.user + cpu.system) / 1000 })}`);
       process.exit(0);
     });
   });
