@@ -70,9 +70,9 @@ describe('config', () => {
   });
 
   it('takes the API key from the environment first', () => {
-    const config = parseConfig({ server: { apiKey: 'from-the-file' } });
-    expect(apiKeyOf(config, { UNMASK_API_KEY: 'from-the-env' })).toBe('from-the-env');
-    expect(apiKeyOf(config, {})).toBe('from-the-file');
+    const config = parseConfig({ server: { apiKey: 'from-the-file-0123' } });
+    expect(apiKeyOf(config, { UNMASK_API_KEY: 'from-the-env-0123' })).toBe('from-the-env-0123');
+    expect(apiKeyOf(config, {})).toBe('from-the-file-0123');
     expect(apiKeyOf(parseConfig({}), {})).toBeUndefined();
   });
 
