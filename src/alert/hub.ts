@@ -337,10 +337,11 @@ export class AlertHub {
   }
 
   private dropSlow(subscriber: Subscriber): void {
+    const state = { behind: this.behind(subscriber), queued: subscriber.queue.length, unread: subscriber.sent - subscriber.read };
     if (!this.removeSubscriber(subscriber)) return;
     subscribersDropped.inc();
     log.warn(
-      { remote: subscriber.remote, behind: this.behind(subscriber), queued: subscriber.queue.length, bufferedBytes: subscriber.ws.bufferedAmount },
+      { remote: subscriber.remote, ...state, bufferedBytes: subscriber.ws.bufferedAmount },
       'closing slow subscriber: it is server.subscriberQueue messages behind',
     );
     // The close frame follows the data already in the socket; ws cuts the socket if the
