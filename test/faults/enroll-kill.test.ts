@@ -9,10 +9,10 @@ import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enrollPhoto, PHOTOS } from './support/enroll-cli-main.ts';
-import { startChildService } from './support/service.ts';
+import { NODE_TSX, startChildService } from './support/service.ts';
 
-const TSX = join(import.meta.dirname, '../../node_modules/.bin/tsx');
 const CLI = join(import.meta.dirname, 'support/enroll-cli-main.ts');
+const [NODE, ...LOADER] = NODE_TSX;
 
 interface GalleryState {
   integrity: string;
@@ -33,6 +33,15 @@ function galleryState(path: string): GalleryState {
     };
   } finally {
     db.close();
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -69,7 +78,7 @@ describe('kill -9 of `unmask enroll`', () => {
 
   /** Runs the command and kills it with SIGKILL once `when` holds; returns the sample ids it printed as enrolled. */
   async function killDuring(gallery: string, name: string, when: (printed: number[]) => boolean): Promise<number[]> {
-    const child: ChildProcess = spawn(TSX, [CLI, 'enroll', '--name', name, '--gallery', gallery, ...files], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child: ChildProcess = spawn(NODE, [...LOADER, CLI, 'enroll', '--name', name, '--gallery', gallery, ...files], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr!.on('data', () => undefined);
@@ -82,6 +91,7 @@ describe('kill -9 of `unmask enroll`', () => {
     }
     child.kill('SIGKILL');
     expect(await exited).toBe('SIGKILL');
+    expect(isRunning(child.pid!)).toBe(false);
     return printed();
   }
 
@@ -110,7 +120,7 @@ describe('kill -9 of `unmask enroll`', () => {
       expect(state.identities.length).toBeLessThanOrEqual(1);
 
       // Run again: it carries on where the killed one stopped.
-      const again = spawn(TSX, [CLI, 'enroll', '--name', 'grace hopper', '--gallery', gallery, ...files], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const again = spawn(NODE, [...LOADER, CLI, 'enroll', '--name', 'grace hopper', '--gallery', gallery, ...files], { stdio: ['ignore', 'pipe', 'pipe'] });
       const code = await new Promise<number | null>((resolve) => again.once('exit', resolve));
       expect(code).toBe(0);
       expect(galleryState(gallery).identities).toEqual([{ id: 1, name: 'Grace Hopper', samples: PHOTOS }]);
@@ -155,6 +165,8 @@ describe('kill -9 of the service during HTTP enrollment', () => {
       killed = true;
       service.child.kill('SIGKILL');
       await service.exited;
+      expect(service.child.pid).toBe(service.pid); // the service itself was killed, not a wrapper
+      expect(isRunning(service.pid)).toBe(false);
       await uploads;
       const state = galleryState(gallery);
       expect(state.integrity).toBe('ok');

@@ -2,8 +2,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
-const TSX = join(import.meta.dirname, '../../../node_modules/.bin/tsx');
 const MAIN = join(import.meta.dirname, 'service-main.ts');
+/**
+ * Node with tsx's loader, not the tsx command: that one runs the script in a child of its own, and a
+ * SIGKILL sent to it would leave the service running.
+ */
+export const NODE_TSX = [process.execPath, '--import', 'tsx'] as const;
 
 export interface ChildService {
   child: ChildProcess;
@@ -17,7 +21,7 @@ export interface ChildService {
 }
 
 export async function startChildService(config: Record<string, unknown>, env: NodeJS.ProcessEnv = {}, timeoutMs = 90_000): Promise<ChildService> {
-  const child = spawn(TSX, [MAIN, JSON.stringify(config)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(NODE_TSX[0], [...NODE_TSX.slice(1), MAIN, JSON.stringify(config)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
