@@ -103,7 +103,7 @@ describe('WebSocket origin and subscriber limit', () => {
     const server = await start({ allowedOrigins: ['https://ops.example.com'] });
     running.push(server);
     const host = `127.0.0.1:${server.port}`;
-    for (const headers of [{}, { origin: `http://${host}` }, { origin: 'https://ops.example.com' }]) {
+    for (const headers of [{}, { origin: `http://${host}` }, { origin: 'https://ops.example.com' }] as Record<string, string>[]) {
       const answer = await upgrade(server.port, { 'x-api-key': API_KEY, ...headers });
       expect(answer.open, JSON.stringify(headers)).toBeInstanceOf(WebSocket);
       sockets.push(answer.open!);
