@@ -169,10 +169,9 @@ async function enrollCommand(
       bar.update({ file: basename(file) });
       try {
         const bytes = await readPhoto(file, config.gallery.maxImageBytes);
-        const result = identity
-          ? await enroller.enroll(identity.id, bytes, { faceIndex: options.face })
-          : await enroller.enrollNew(name, bytes, { faceIndex: options.face });
-        identity ??= result.identity as IdentityRecord;
+        let result;
+        if (identity) result = await enroller.enroll(identity.id, bytes, { faceIndex: options.face });
+        else identity = (result = await enroller.enrollNew(name, bytes, { faceIndex: options.face })).identity;
         if (result.duplicate) {
           duplicates++;
           say(`= ${file}: already enrolled for "${identity.name}" (sample ${result.sample.id}); not stored again`);
