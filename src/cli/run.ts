@@ -55,10 +55,15 @@ export function registerRunCommand(program: Command): void {
       });
       console.log(`unmask is running at ${service.url}`);
       if (service.uiUrl) console.log(`  page:    ${service.uiUrl}    (operator's page: alerts, gallery, cameras; asks for the API key)`);
-      console.log(`  alerts:  ws${service.url.slice(4)}/alerts?api_key=${service.apiKey}`);
-      console.log(`  health:  ${service.url}/healthz    metrics: ${service.url}/metrics`);
-      if (service.apiKeyGenerated)
+      // A configured key is never printed (the console often ends in a log); a generated one must be, once.
+      if (service.apiKeyGenerated) {
+        console.log(`  alerts:  ws${service.url.slice(4)}/alerts?api_key=${service.apiKey}`);
+        console.log(`  health:  ${service.url}/healthz    metrics: ${service.url}/metrics`);
         console.log('  (no API key configured: this one was generated for this run; set UNMASK_API_KEY to choose one)');
+      } else {
+        console.log(`  alerts:  ws${service.url.slice(4)}/alerts    (with your API key: ${process.env.UNMASK_API_KEY ? 'UNMASK_API_KEY' : 'server.apiKey'})`);
+        console.log(`  health:  ${service.url}/healthz    metrics: ${service.url}/metrics`);
+      }
       console.log(`  cameras: ${[...service.cameras.keys()].join(', ') || 'none (add one with --source NAME=URL)'}`);
       let stopping = false;
       const stop = async (signal: string) => {
