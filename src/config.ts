@@ -1,11 +1,55 @@
 // The single source of defaults: every setting, its type, its default and its limits.
 // config/default.yaml mirrors these values for users to copy; a user's file is merged over them.
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
-const camera = z.object({
+/**
+ * The edit distance of two keys (optimal string alignment: a swap of neighbours counts one), ignoring
+ * case, "_" and "-": `api_key` is 0 from `apiKey`, `enabeld` 1 from `enabled`.
+ */
+export function keyDistance(a: string, b: string): number {
+  const x = a.toLowerCase().replace(/[_-]/g, ''), y = b.toLowerCase().replace(/[_-]/g, '');
+  const d = Array.from({ length: x.length + 1 }, (_, i) => Array.from({ length: y.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= x.length; i++)
+    for (let j = 1; j <= y.length; j++) {
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (x[i - 1] === y[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && x[i - 1] === y[j - 2] && x[i - 2] === y[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[x.length][y.length];
+}
+
+/** The known key closest to a misspelt one, when it is close enough to be what was meant (a third of its letters at most). */
+export function closestKey(key: string, known: readonly string[]): string | undefined {
+  let best: string | undefined, bestDistance = Infinity;
+  for (const candidate of known) {
+    const distance = keyDistance(key, candidate);
+    if (distance < bestDistance) (best = candidate), (bestDistance = distance);
+  }
+  return bestDistance <= Math.max(1, Math.floor(Math.max(key.length, 3) / 3)) ? best : undefined;
+}
+
+/** One line per unknown key: what it is, and the key it probably meant. */
+export function unknownKeyLines(keys: readonly string[], known: readonly string[]): string[] {
+  return keys.map((key) => {
+    const meant = closestKey(key, known);
+    return `${key}: unknown key${meant ? `; did you mean "${meant}"?` : ` (known here: ${known.join(', ')})`}`;
+  });
+}
+
+/** An object that refuses unknown keys, naming the closest known one: a typo must not pass silently. */
+function strict<T extends z.ZodRawShape>(shape: T) {
+  const known = Object.keys(shape);
+  return z.strictObject(shape, {
+    error: (issue) => (issue.code === 'unrecognized_keys' ? unknownKeyLines(issue.keys, known).join('\n') : undefined),
+  });
+}
+
+/** The shortest API key accepted, from the config and from UNMASK_API_KEY alike. */
+export const MIN_API_KEY_LENGTH = 16;
+
+const camera = strict({
   name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." or "-"'),
   /** file path, file://, rtsp://, http(s):// (MJPEG or HLS), udp:// (MPEG-TS) or demo: */
   url: z
@@ -26,7 +70,7 @@ const camera = z.object({
   enabled: z.boolean().default(true),
 });
 
-const source = z.object({
+const source = strict({
   /** Restart ffmpeg when it sends no frame for this long. */
   stallTimeoutSec: z.number().positive().default(10),
   backoffInitialMs: z.number().int().positive().default(500),
@@ -44,7 +88,7 @@ export const PROVIDER_CHOICES = ['auto', ...EXECUTION_PROVIDERS] as const;
 // falls back to CPU with a warning.
 const provider = z.enum(PROVIDER_CHOICES).default('cpu');
 
-const detect = z.object({
+const detect = strict({
   /**
    * faceplugin: faceplugin's RFB-320 boxes with face-api's landmark net (on onnxruntime) on them. On
    * camera frames it finds 198 of 199 masked people (face-api's TinyFace found 134).
@@ -75,7 +119,7 @@ export const RECOGNIZER_THRESHOLDS = {
   faceapi: { threshold: 0.92, unknownThreshold: 0.88 },
 } as const;
 
-const recognize = z.object({
+const recognize = strict({
   /**
    * arcface: faceplugin's 512-D ArcFace-style MobileFaceNet; faceapi: face-api's 128-D port of dlib's
    * ResNet, which scores different people of one family above its threshold (README "Recognizers").
@@ -83,8 +127,7 @@ const recognize = z.object({
   model: z.enum(['arcface', 'faceapi']).default('arcface'),
   provider,
   /** Faces of all cameras gather into shared runs of the recognizer, one batch per model thread at a time. */
-  batch: z
-    .object({
+  batch: strict({
       /** A batch runs as soon as it holds this many faces… */
       maxBatch: z.number().int().min(1).max(256).default(16),
       /** …or this long after its first face arrived. */
@@ -93,7 +136,7 @@ const recognize = z.object({
     .prefault({}),
 });
 
-const track = z.object({
+const track = strict({
   iouThreshold: z.number().min(0).max(1).default(0.3),
   /** A track unseen for this long is closed. */
   maxAgeMs: z.number().int().positive().default(1500),
@@ -111,7 +154,7 @@ const track = z.object({
   reverifyMs: z.number().int().min(0).default(2000),
 });
 
-const match = z.object({
+const match = strict({
   /** Cosine similarity at or above which the best gallery match is a known identity (default: the recognizer's, RECOGNIZER_THRESHOLDS). */
   threshold: z.number().min(-1).max(1).optional(),
   /** Cosine similarity below which a face is declared unknown (between the two: no decision yet); default: the recognizer's. */
@@ -138,8 +181,7 @@ const match = z.object({
    * A face covered below the eyes (a mask, a scarf, a hand) is matched on its upper face alone, by
    * the ArcFace recognizer, against the gallery's photos seen the same way (src/models/upper-face.ts).
    */
-  upperFace: z
-    .object({
+  upperFace: strict({
       enabled: z.boolean().default(true),
       /** The share of the ArcFace crop's height kept from the top (rows below it painted grey). */
       visibleHeight: z.number().gt(0).max(1).default(0.62),
@@ -159,15 +201,8 @@ const match = z.object({
     .prefault({}),
 });
 
-const gallery = z.object({
-  /**
-   * Where the gallery lives: sqlite, the file at `path` (one machine); postgres, the database at `url`
-   * (a cluster's workers share it: docs/scaling.md).
-   */
-  store: z.enum(['sqlite', 'postgres']).default('sqlite'),
+const gallery = strict({
   path: z.string().min(1).default('var/gallery.db'),
-  /** With store postgres: postgres://user:password@host:5432/db; the environment variable UNMASK_GALLERY_URL wins. */
-  url: z.string().regex(/^postgres(ql)?:\/\/./, 'a postgres:// or postgresql:// URL').optional(),
   maxImageBytes: z.number().int().positive().default(10 * 1024 * 1024),
   /** Photos with more pixels are refused before decoding (a small file can decode to gigabytes). */
   maxImagePixels: z.number().int().positive().default(40_000_000),
@@ -177,9 +212,31 @@ const gallery = z.object({
   minConfidence: z.number().min(0).max(1).default(0.5),
   /** How often the running service looks for gallery changes made by another process (`unmask enroll`); 0 = never. */
   reloadIntervalMs: z.number().int().min(0).default(2000),
+  /**
+   * A larger photo is decoded shrunk to this many pixels (sharp's shrink-on-load), so that a photo's
+   * memory is bounded whatever its size (a 40 Mpx PNG of 38 kB decodes to 120 MB at full size).
+   */
+  maxDecodedPixels: z.number().int().min(1_000_000).default(16_000_000),
+  /** Photos decoded and enrolled at once (HTTP, feedback, demo); the others wait in the queue below. */
+  enrollConcurrency: z.number().int().min(1).max(64).default(2),
+  /** Enrollments that may wait for a turn; beyond it an upload gets 503 with Retry-After. */
+  enrollQueue: z.number().int().min(0).max(1000).default(8),
+  /**
+   * Keep each sample's face source (the face with a margin, at most 400 px): what re-embedding needs
+   * when the recognizer changes, and what the upper-face view is made from. false: only the aligned
+   * thumbnail and the embeddings are kept (docs/security.md says what stops working).
+   */
+  keepFaceSources: z.boolean().default(true),
+  /**
+   * Where the gallery lives: sqlite, the file at `path` (one machine); postgres, the database at `url`
+   * (a cluster's workers share it: docs/scaling.md).
+   */
+  store: z.enum(['sqlite', 'postgres']).default('sqlite'),
+  /** With store postgres: postgres://user:password@host:5432/db; the environment variable UNMASK_GALLERY_URL wins. */
+  url: z.string().regex(/^postgres(ql)?:\/\/./, 'a postgres:// or postgresql:// URL').optional(),
 });
 
-const events = z.object({
+const events = strict({
   /** Record every alert (and the recent attempts below) with its crops, for the History and Train tabs. */
   enabled: z.boolean().default(true),
   /** The events database (SQLite), apart from the gallery (it is written at every alert); default: events.db beside gallery.path. */
@@ -196,7 +253,7 @@ const events = z.object({
   queue: z.number().int().min(1).max(10_000).default(64),
 });
 
-const mqtt = z.object({
+const mqtt = strict({
   /** The broker, e.g. mqtt://127.0.0.1:1883 or mqtts://broker:8883; absent: no MQTT. */
   url: z.string().regex(/^(mqtts?|wss?):\/\/./, 'an mqtt://, mqtts://, ws:// or wss:// URL').optional(),
   /** Credentials; the environment variables UNMASK_MQTT_USERNAME and UNMASK_MQTT_PASSWORD win. */
@@ -212,8 +269,7 @@ const mqtt = z.object({
   /** Wait before reconnecting to a lost broker. */
   reconnectMs: z.number().int().min(100).max(600_000).default(2000),
   /** Home Assistant MQTT discovery: per camera a "last person seen" sensor and a "known person present" binary sensor. */
-  discovery: z
-    .object({
+  discovery: strict({
       enabled: z.boolean().default(false),
       prefix: z.string().regex(/^[^#+\u0000]+$/, 'a topic prefix without "#", "+" or NUL').default('homeassistant'),
       /** "Known person present" turns off this long after the last known alert of the camera. */
@@ -222,12 +278,22 @@ const mqtt = z.object({
     .prefault({}),
 });
 
-const server = z.object({
+const server = strict({
   host: z.string().default('127.0.0.1'),
   port: z.number().int().min(0).max(65535).default(8080),
-  /** API key for /alerts and the gallery API; the environment variable UNMASK_API_KEY wins. */
-  apiKey: z.string().min(8).optional(),
-  /** Messages a subscriber may have queued before it is closed as too slow. */
+  /** API key for /alerts and the gallery API; the environment variable UNMASK_API_KEY wins (the same rule applies to both). */
+  apiKey: z.string().min(MIN_API_KEY_LENGTH, `at least ${MIN_API_KEY_LENGTH} characters (a random one: openssl rand -base64 24)`).optional(),
+  /** Wrong or missing keys a client address may send per failedAuthWindowSec; beyond it every request of it gets 429. */
+  maxFailedAuth: z.number().int().min(1).default(10),
+  failedAuthWindowSec: z.number().positive().max(86_400).default(60),
+  /**
+   * Browser origins (scheme://host:port) allowed to open /alerts besides the page's own (an Origin
+   * naming the host it connects to); clients that send no Origin (not browsers) are not affected. "*": any.
+   */
+  allowedOrigins: z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, 'an origin such as https://ops.example.com, or "*"')).default([]),
+  /** WebSocket subscribers at once; one more is closed with 1013 (try again later). */
+  maxSubscribers: z.number().int().min(1).default(256),
+  /** Alerts a subscriber may be behind (queued, or sent and not yet read) before it is closed with 4008. */
   subscriberQueue: z.number().int().min(1).default(64),
   /** A subscriber's queue moves into its socket only while the socket holds fewer unsent bytes than this. */
   subscriberMaxBufferedBytes: z.number().int().min(1024).default(8 * 1024 * 1024),
@@ -235,14 +301,14 @@ const server = z.object({
   heartbeatSec: z.number().positive().max(3600).default(30),
 });
 
-const ui = z.object({
+const ui = strict({
   /** Serve the operator's page (alerts, gallery, cameras) on its own port; it reaches the API through this server. */
   enabled: z.boolean().default(true),
   host: z.string().default('127.0.0.1'),
   port: z.number().int().min(0).max(65535).default(8081),
 });
 
-const occlusion = z.object({
+const occlusion = strict({
   /** The occlusion segmenter (training/occlusion/export_occlusion.py); when the file is absent the stage is off. */
   model: z.string().min(1).default('models/occlusion-seg.onnx'),
   /** Pixel probability from which a pixel of the aligned face counts as covered. */
@@ -260,14 +326,13 @@ const occlusion = z.object({
   provider,
 });
 
-const inpaint = z.object({
+const inpaint = strict({
   /** The ID-GAN generator (training/export_onnx.py); when the file is absent occluded faces go on unrepaired. */
   model: z.string().min(1).default('models/idgan-inpaint.onnx'),
   enabled: z.boolean().default(true),
   provider,
   /** Faces of all cameras gather into one run of the generator (src/pipeline/inpaint-batcher.ts). */
-  batch: z
-    .object({
+  batch: strict({
       /** A batch runs as soon as it holds this many faces… */
       maxBatch: z.number().int().min(1).max(1024).default(32),
       /** …or this long after its first face arrived: the most batching adds to a face's latency. */
@@ -280,7 +345,7 @@ const inpaint = z.object({
  * Several processes on Redis Streams (docs/scaling.md): `unmask run --role ingest|infer|gateway`.
  * `--role all` (the default, `npm start`) runs everything in one process and ignores this section.
  */
-const cluster = z.object({
+const cluster = strict({
   /** The Redis every role of the cluster shares, e.g. redis://10.0.0.2:6379/0; required by ingest, infer and gateway. */
   redis: z.string().regex(/^rediss?:\/\/./, 'a redis:// or rediss:// URL').optional(),
   /** First segment of every Redis key: two clusters can share one Redis under different prefixes. */
@@ -304,8 +369,7 @@ const cluster = z.object({
   eventsMaxLen: z.number().int().min(100).max(10_000_000).default(10_000),
 });
 
-export const configSchema = z
-  .object({
+export const configSchema = strict({
     cameras: z.array(camera).default([]),
     source: source.prefault({}),
     detect: detect.prefault({}),
@@ -320,9 +384,8 @@ export const configSchema = z
     events: events.prefault({}),
     mqtt: mqtt.prefault({}),
     cluster: cluster.prefault({}),
-    log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info') }).prefault({}),
+    log: strict({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info') }).prefault({}),
   })
-  .strict()
   .superRefine((c, ctx) => {
     const seen = new Set<string>();
     c.cameras.forEach((cam, i) => {
@@ -360,9 +423,11 @@ export class ConfigError extends Error {
 export function parseConfig(raw: unknown, origin = 'config'): Config {
   const result = configSchema.safeParse(raw ?? {});
   if (result.success) return result.data;
-  const lines = result.error.issues.map((issue) => {
-    const key = issue.path.length ? issue.path.join('.') : '(top level)';
-    return `  ${key}: ${issue.message}`;
+  const lines = result.error.issues.flatMap((issue) => {
+    const key = issue.path.join('.');
+    // An unknown key is reported where it is, with the key it probably meant.
+    if (issue.code === 'unrecognized_keys') return issue.message.split('\n').map((line) => `  ${key ? `${key}.` : ''}${line}`);
+    return [`  ${key || '(top level)'}: ${issue.message}`];
   });
   throw new ConfigError(`invalid ${origin}:\n${lines.join('\n')}`);
 }
@@ -384,9 +449,67 @@ export function loadConfig(file: string): Config {
   return parseConfig(raw, `config ${file}`);
 }
 
-/** The API key in force: the environment wins over the file. */
+/** The environment variables the service reads, with the rules the config applies to the same settings. */
+const environment = z.object({
+  UNMASK_API_KEY: z
+    .string()
+    .min(MIN_API_KEY_LENGTH, `at least ${MIN_API_KEY_LENGTH} characters, as server.apiKey (a random one: openssl rand -base64 24)`)
+    .optional(),
+  UNMASK_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional(),
+  UNMASK_GALLERY_URL: z.string().regex(/^postgres(ql)?:\/\/./, 'a postgres:// or postgresql:// URL, as gallery.url').optional(),
+});
+
+/** Refuses a bad UNMASK_* variable with the reason; an empty one counts as unset. */
+export function checkEnvironment(env: NodeJS.ProcessEnv = process.env): void {
+  const set = Object.fromEntries(Object.entries(env).filter(([k, v]) => k in environment.shape && v !== undefined && v !== ''));
+  const result = environment.safeParse(set);
+  if (result.success) return;
+  const lines = result.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+  throw new ConfigError(`invalid environment:\n${lines.join('\n')}`);
+}
+
+/** The API key in force: the environment wins over the file; a key from either must be long enough. */
 export function apiKeyOf(config: Config, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  checkEnvironment(env);
   return env.UNMASK_API_KEY || config.server.apiKey;
+}
+
+/**
+ * Why a database path cannot be used, in words, or undefined when it can: a folder instead of a file,
+ * a parent that is a file or not writable (SQLite also writes -wal and -shm files beside it).
+ */
+export function dataPathProblem(path: string): string | undefined {
+  let isFile = false;
+  try {
+    const info = statSync(path);
+    if (info.isDirectory()) return `${path} is a folder: give a file in it, such as ${join(path, 'gallery.db')}`;
+    isFile = true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') return `cannot use ${path}: ${(err as Error).message}`;
+  }
+  let folder = dirname(resolve(path));
+  while (!existsSync(folder)) folder = dirname(folder);
+  if (!statSync(folder).isDirectory()) return `cannot create ${path}: ${folder} is a file, not a folder`;
+  try {
+    accessSync(folder, constants.W_OK);
+    if (isFile) accessSync(path, constants.R_OK | constants.W_OK);
+  } catch {
+    return isFile ? `${path} is not readable and writable by this user` : `cannot create ${path}: the folder ${folder} is not writable by this user`;
+  }
+  return undefined;
+}
+
+/** Refuses unusable gallery and events paths with a plain message before anything is opened. */
+export function checkDataPaths(config: Pick<Config, 'events' | 'gallery'>): void {
+  const problems = [
+    ...(config.gallery.store === 'sqlite' ? [['gallery.path', config.gallery.path]] : []),
+    ...(config.events.enabled ? [['events.path', eventsPathOf(config)]] : []),
+  ].flatMap(([key, path]) => {
+    const problem = dataPathProblem(path);
+    return problem ? [`  ${key}: ${problem}`] : [];
+  });
+  if (problems.length) throw new ConfigError(`unusable data path:\n${problems.join('\n')}`);
 }
 
 /** The events database in force: the configured one, else events.db in the gallery's folder. */

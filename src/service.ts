@@ -1,7 +1,7 @@
 // The running service: models, gallery, cameras, pipeline, HTTP API and WebSocket alerts, together.
 import { randomBytes } from 'node:crypto';
 import { AlertHub } from './alert/hub.ts';
-import { apiKeyOf, eventsPathOf, mqttCredentialsOf, type CameraConfig, type Config } from './config.ts';
+import { apiKeyOf, checkDataPaths, eventsPathOf, mqttCredentialsOf, type CameraConfig, type Config } from './config.ts';
 import { EventHistory } from './events/index.ts';
 import { MqttPublisher } from './mqtt/publisher.ts';
 import { Enroller } from './gallery/enroll.ts';
@@ -78,8 +78,10 @@ export class Cleanup {
 /** Starts everything; on a failure part-way, closes what was started and rethrows. */
 export async function startService(config: Config, options: ServiceOptions = {}): Promise<RunningService> {
   const started = Date.now();
-  setLogLevel(config.log.level);
+  // Refused with a plain message before anything starts: a short UNMASK_API_KEY, an unusable data path.
   const configuredKey = apiKeyOf(config);
+  checkDataPaths(config);
+  setLogLevel(config.log.level);
   const apiKey = configuredKey ?? randomBytes(18).toString('base64url');
   const cleanup = new Cleanup();
   try {
@@ -160,10 +162,16 @@ export async function openGallery(
 ) {
   const store = await openGalleryStore(config);
   cleanup.push(() => store.close());
-  const enroller = new Enroller({ store, detector: models.enrollDetector, recognizer: models.recognizer, settings: config.gallery });
+  const enroller = new Enroller({
+    store,
+    detector: models.enrollDetector,
+    recognizer: models.recognizer,
+    settings: config.gallery,
+    secondary: models.upperFace?.recognizer,
+  });
   if (seedDemo && config.cameras.some((c) => c.enabled && c.url === DEMO_URL) && (await store.listIdentities()).length === 0) {
     log.info('empty gallery and a demo camera: enrolling the people of the demo photos (first start only, about a minute)');
-    const seeded = await seedDemoGallery(store, enroller);
+    const seeded = await seedDemoGallery(enroller);
     log.info({ identities: seeded }, 'empty gallery: enrolled the demo people');
   }
   const { index, reembed } = await GalleryIndex.open(store, models.recognizer, {

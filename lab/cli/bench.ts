@@ -1,8 +1,10 @@
 // `unmask bench`: one run of the throughput and latency figures, as JSON and a markdown table.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import type { Command } from 'commander';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Command } from 'commander';
 import { benchMarkdown, runBench } from '../bench/bench.ts';
+import { runSoak, soakMarkdown, soakSvg } from '../bench/soak.ts';
 import { ConfigError } from '../../src/config.ts';
 import { clusterBenchCommand } from './bench-cluster.ts';
 import { inpaintBenchCommand } from './bench-inpaint.ts';
@@ -63,4 +65,52 @@ export function registerBenchCommand(program: Command): void {
     });
   bench.addCommand(inpaintBenchCommand());
   bench.addCommand(clusterBenchCommand());
+  bench.addCommand(soakCommand());
+}
+
+interface SoakFlags {
+  minutes: string;
+  out: string;
+  config?: string;
+  dropEvery: string;
+  down: string;
+  fps: string;
+}
+
+/** `unmask bench soak`: the service for N minutes against a camera that drops every 30 s. */
+function soakCommand(): Command {
+  return new Command('soak')
+    .description('run the service for N minutes against a camera that drops every 30 s: recoveries, frames lost, memory and handles over time, a plot')
+    .requiredOption('--minutes <n>', 'how long')
+    .option('-o, --out <file>', 'JSON results; the markdown table (.md) and the plot (.svg) go beside it', 'results/soak/soak.json')
+    .option('-c, --config <file>', 'YAML config of the service (its cameras, gallery and ports are the soak\'s own)')
+    .option('--drop-every <s>', 'seconds between two drops', '30')
+    .option('--down <s>', 'seconds the camera refuses connections after a drop', '3')
+    .option('--fps <n>', "the camera's frame rate", '5')
+    .action(async (flags: SoakFlags) => {
+      const minutes = Number(flags.minutes);
+      if (!(minutes > 0)) throw new ConfigError(`--minutes expects a positive number, got "${flags.minutes}"`);
+      const dataDir = mkdtempSync(join(tmpdir(), 'unmask-soak-'));
+      try {
+        const result = await runSoak({
+          minutes,
+          dropEverySec: Number(flags.dropEvery),
+          downSec: Number(flags.down),
+          sampleEverySec: 5,
+          fps: Number(flags.fps),
+          dataDir,
+          config: flags.config ? configFrom(flags.config) : undefined,
+          progress: (line) => console.error(`bench soak: ${line}`),
+        });
+        mkdirSync(dirname(flags.out), { recursive: true });
+        const stem = flags.out.replace(/\.json$/i, '');
+        writeFileSync(flags.out, JSON.stringify(result, null, 2) + '\n');
+        writeFileSync(`${stem}.md`, soakMarkdown(result, `npx unmask ${process.argv.slice(2).join(' ')}`));
+        writeFileSync(`${stem}.svg`, soakSvg(result));
+        console.log(soakMarkdown(result, `npx unmask ${process.argv.slice(2).join(' ')}`));
+        console.error(`bench soak: wrote ${flags.out}, ${stem}.md and ${stem}.svg`);
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    });
 }

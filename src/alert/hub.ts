@@ -1,12 +1,16 @@
 // The WebSocket alert hub: subscribers connect to /alerts, choose what they receive with a filter,
-// and get alerts pushed as JSON. A slow subscriber has a bounded queue and is closed when it
-// overflows, so it can neither grow memory nor delay anyone else.
+// and get alerts pushed as JSON. A slow subscriber is closed once it is server.subscriberQueue alerts
+// behind, so it can neither grow memory nor delay anyone else. "Behind" counts what the client has not
+// read: the queue here, and what the socket and the network hold. Each alert is followed by a ping that
+// carries its number; the client's pong (every WebSocket client answers pings, browsers too) says it
+// has read up to there, since TCP keeps the order. That holds at any alert rate, where the socket's
+// buffered bytes alone fill only after megabytes.
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { ALERT_SCHEMA, type AlertMessage } from './message.ts';
 import { stageLogger } from '../observe/log.ts';
-import { frameToAlertSeconds, subscribers as subscribersGauge, subscribersDropped } from '../observe/metrics.ts';
+import { frameToAlertSeconds, subscribers as subscribersGauge, subscribersDropped, subscribersRefused } from '../observe/metrics.ts';
 import { unauthorizedBody, type AuthResult } from '../server/auth.ts';
 import { FilterError, matches, parseFilterQuery, parseSubscribeMessage, type AlertFilter } from './filter.ts';
 
@@ -17,6 +21,8 @@ export const CLOSE_SLOW_SUBSCRIBER = 4008;
 const SLOW_SUBSCRIBER_REASON = 'slow subscriber: queue overflow';
 /** Close code when the server shuts down ("going away"). */
 export const CLOSE_GOING_AWAY = 1001;
+/** Close code when server.maxSubscribers are connected already ("try again later", RFC 6455). */
+export const CLOSE_TOO_MANY_SUBSCRIBERS = 1013;
 
 // Clients only send small subscribe messages; anything bigger is a mistake or an attack.
 const MAX_INCOMING_BYTES = 16 * 1024;
@@ -24,16 +30,50 @@ const MAX_INCOMING_BYTES = 16 * 1024;
 const SHUTDOWN_GRACE_MS = 2000;
 
 export interface AlertHubOptions {
-  /** Messages a subscriber may have queued before it is closed as too slow. */
+  /** Messages a subscriber may be behind (queued, or sent and not yet read) before it is closed as too slow. */
   subscriberQueue: number;
   /** The queue is flushed into the socket only while its unsent bytes stay below this. */
   subscriberMaxBufferedBytes: number;
   /** Interval of the ping/pong heartbeat; a client that misses one pong is dropped. */
   heartbeatSec: number;
+  /** Subscribers at once; one more is closed with 1013. */
+  maxSubscribers?: number;
+  /** Browser origins allowed besides the page's own (server.allowedOrigins). */
+  allowedOrigins?: readonly string[];
 }
 
-/** Decides whether an upgrade request may connect (the server passes its API-key check). */
-export type UpgradeAuthorizer = (request: IncomingMessage) => AuthResult;
+/** A refused upgrade: the HTTP status, and headers (Retry-After) to send with the JSON body. */
+export type UpgradeRefusal = AuthResult & { ok: false; status?: number; headers?: Record<string, string> };
+/** Decides whether an upgrade request may connect (the server passes its API-key check and brake). */
+export type UpgradeAuthorizer = (request: IncomingMessage) => AuthResult | UpgradeRefusal | Promise<AuthResult | UpgradeRefusal>;
+
+/**
+ * Whether a browser at `origin` may open the alerts socket on `host`: its own origin (the page, served
+ * through the same host), a listed one, or any with "*". No Origin: not a browser, the key decides alone.
+ */
+export function originAllowed(origin: string | undefined, host: string | undefined, allowed: readonly string[] = []): boolean {
+  if (origin === undefined || allowed.includes('*')) return true;
+  let from: URL;
+  try {
+    from = new URL(origin);
+  } catch {
+    return false;
+  }
+  if (host !== undefined) {
+    try {
+      if (new URL(`${from.protocol}//${host}`).host === from.host) return true;
+    } catch {
+      // a malformed Host matches nothing
+    }
+  }
+  return allowed.some((entry) => {
+    try {
+      return new URL(entry).origin === from.origin;
+    } catch {
+      return false;
+    }
+  });
+}
 
 /** A message waiting in a subscriber's queue: alerts get their `sentTime` when they are sent. */
 interface Outgoing {
@@ -49,6 +89,10 @@ interface Subscriber {
   /** Whether a pong arrived since the last ping. */
   alive: boolean;
   remote: string;
+  /** Alerts handed to the socket, numbered from 1… */
+  sent: number;
+  /** …and the highest of them the client has read (echoed in a pong). */
+  read: number;
 }
 
 type ControlMessage =
@@ -124,6 +168,13 @@ export class AlertHub {
   }
 
   private readonly onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    void this.upgrade(request, socket, head).catch((err: unknown) => {
+      log.warn({ err }, 'WebSocket upgrade failed');
+      socket.destroy();
+    });
+  };
+
+  private async upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     // Until ws owns the socket, a reset by the client must not become an uncaught error.
     const onSocketError = (err: Error) => log.debug({ err }, 'socket error during WebSocket upgrade');
     socket.on('error', onSocketError);
@@ -137,10 +188,23 @@ export class AlertHub {
       rejectUpgrade(socket, 503, { error: 'unavailable', message: 'the server is shutting down' });
       return;
     }
-    const auth = this.authorizeUpgrade!(request);
+    const origin = request.headers.origin;
+    if (!originAllowed(origin, request.headers.host, this.options.allowedOrigins)) {
+      subscribersRefused.inc({ reason: 'origin' });
+      log.info({ remote: request.socket.remoteAddress, origin }, 'WebSocket upgrade refused: origin not allowed');
+      rejectUpgrade(socket, 403, {
+        error: 'origin_not_allowed',
+        message: `a page at ${origin} may not open ${ALERTS_PATH}: only the operator's page and server.allowedOrigins may`,
+      });
+      return;
+    }
+    const auth = await this.authorizeUpgrade!(request);
     if (!auth.ok) {
+      const refusal = auth as UpgradeRefusal;
       log.info({ remote: request.socket.remoteAddress, reason: auth.message }, 'WebSocket upgrade refused');
-      rejectUpgrade(socket, 401, unauthorizedBody(auth.message));
+      if (refusal.status && refusal.status !== 401)
+        rejectUpgrade(socket, refusal.status, { error: 'too_many_failed_keys', message: auth.message }, refusal.headers);
+      else rejectUpgrade(socket, 401, unauthorizedBody(auth.message));
       return;
     }
     let filter: AlertFilter;
@@ -151,21 +215,42 @@ export class AlertHub {
       rejectUpgrade(socket, 400, { error: 'bad_request', message: err.message });
       return;
     }
+    // Gone, or the server began to close, while the key was checked.
+    if (socket.destroyed || this.closing) {
+      socket.destroy();
+      return;
+    }
     this.wss.handleUpgrade(request, socket, head, (ws) => {
       socket.removeListener('error', onSocketError);
-      this.addSubscriber(ws, filter, `${request.socket.remoteAddress}:${request.socket.remotePort}`);
+      const remote = `${request.socket.remoteAddress}:${request.socket.remotePort}`;
+      const max = this.options.maxSubscribers ?? Infinity;
+      if (this.subscribers.size >= max) {
+        subscribersRefused.inc({ reason: 'limit' });
+        log.warn({ remote, subscribers: this.subscribers.size }, 'subscriber refused: server.maxSubscribers reached');
+        this.sockets.add(ws);
+        ws.on('close', () => this.sockets.delete(ws));
+        ws.close(CLOSE_TOO_MANY_SUBSCRIBERS, `too many subscribers: server.maxSubscribers is ${max}; try again later`);
+        return;
+      }
+      this.addSubscriber(ws, filter, remote);
     });
-  };
+  }
 
   private addSubscriber(ws: WebSocket, filter: AlertFilter, remote: string): void {
-    const subscriber: Subscriber = { ws, filter, queue: [], alive: true, remote };
+    const subscriber: Subscriber = { ws, filter, queue: [], alive: true, remote, sent: 0, read: 0 };
     this.sockets.add(ws);
     this.subscribers.add(subscriber);
     subscribersGauge.inc();
     log.info({ remote, filter, subscribers: this.subscribers.size }, 'subscriber connected');
 
-    ws.on('pong', () => {
+    ws.on('pong', (data) => {
       subscriber.alive = true;
+      // The number of the last alert sent before the ping this pong answers; a heartbeat's pong is empty.
+      const read = Number(data.toString('latin1'));
+      if (Number.isInteger(read) && read > subscriber.read) {
+        subscriber.read = Math.min(read, subscriber.sent);
+        this.flush(subscriber);
+      }
     });
     ws.on('message', (data, isBinary) => this.onMessage(subscriber, data, isBinary));
     ws.on('error', (err) => log.warn({ err, remote }, 'subscriber socket error'));
@@ -210,9 +295,14 @@ export class AlertHub {
     this.enqueue(subscriber, control({ type: 'subscribed', filter: subscriber.filter }));
   }
 
-  /** Appends to the subscriber's queue and flushes; closes the subscriber when the queue is full. */
+  /** How far behind the client is: messages queued here, and alerts sent that it has not read. */
+  private behind(subscriber: Subscriber): number {
+    return subscriber.queue.length + subscriber.sent - subscriber.read;
+  }
+
+  /** Appends to the subscriber's queue and flushes; closes the subscriber when it is too far behind. */
   private enqueue(subscriber: Subscriber, message: Outgoing): boolean {
-    if (subscriber.queue.length >= this.options.subscriberQueue) {
+    if (this.behind(subscriber) >= this.options.subscriberQueue) {
       this.dropSlow(subscriber);
       return false;
     }
@@ -221,24 +311,38 @@ export class AlertHub {
     return true;
   }
 
+  /**
+   * Moves queued messages into the socket while it holds fewer unsent bytes than
+   * subscriberMaxBufferedBytes and the client has read all but half its allowance of alerts: the
+   * rest waits here, where it is dropped unsent if the subscriber is closed, so that the close frame
+   * is not behind a full allowance of alerts.
+   */
   private flush(subscriber: Subscriber): void {
     const { ws, queue } = subscriber;
-    while (queue.length > 0 && ws.readyState === WebSocket.OPEN && ws.bufferedAmount < this.options.subscriberMaxBufferedBytes) {
+    const window = Math.max(1, Math.ceil(this.options.subscriberQueue / 2));
+    while (
+      queue.length > 0 &&
+      ws.readyState === WebSocket.OPEN &&
+      ws.bufferedAmount < this.options.subscriberMaxBufferedBytes &&
+      subscriber.sent - subscriber.read < window
+    ) {
       const message = queue.shift()!;
       const text = message.isAlert ? `${message.text},"sentTime":${JSON.stringify(new Date().toISOString())}}` : message.text;
       // The callback runs once the socket has taken the data: room for the next queued message.
       ws.send(text, (err) => {
         if (!err) this.flush(subscriber);
       });
+      if (message.isAlert) ws.ping(String(++subscriber.sent));
     }
   }
 
   private dropSlow(subscriber: Subscriber): void {
+    const state = { behind: this.behind(subscriber), queued: subscriber.queue.length, unread: subscriber.sent - subscriber.read };
     if (!this.removeSubscriber(subscriber)) return;
     subscribersDropped.inc();
     log.warn(
-      { remote: subscriber.remote, queued: this.options.subscriberQueue, bufferedBytes: subscriber.ws.bufferedAmount },
-      'closing slow subscriber: its queue overflowed',
+      { remote: subscriber.remote, ...state, bufferedBytes: subscriber.ws.bufferedAmount },
+      'closing slow subscriber: it is server.subscriberQueue messages behind',
     );
     // The close frame follows the data already in the socket; ws cuts the socket if the
     // handshake does not complete within its close timeout, so memory stays bounded.
@@ -276,13 +380,14 @@ function rawText(data: RawData): string {
 }
 
 /** Answers an upgrade request with a plain HTTP error (the client sees the status, not a close). */
-function rejectUpgrade(socket: Duplex, status: number, body: Record<string, string>): void {
+function rejectUpgrade(socket: Duplex, status: number, body: Record<string, string>, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   socket.once('finish', () => socket.destroy());
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
       'Connection: close\r\n' +
       'Content-Type: application/json; charset=utf-8\r\n' +
+      Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('') +
       `Content-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
   );
 }

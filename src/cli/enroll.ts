@@ -1,4 +1,4 @@
-// `unmask enroll` and `unmask gallery list | remove`: the gallery from the command line.
+// `unmask enroll` and `unmask gallery list | remove | purge`: the gallery from the command line.
 import { readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import cliProgress from 'cli-progress';
@@ -9,13 +9,15 @@ import { Enroller } from '../gallery/enroll.ts';
 import { GalleryError, imageTooLarge } from '../gallery/errors.ts';
 import type { Gallery } from '../gallery/gallery.ts';
 import { openGalleryStore } from '../gallery/open.ts';
-import { GalleryStore, validIdentityName } from '../gallery/store.ts';
+import { GalleryStore, validIdentityName, type IdentityRecord } from '../gallery/store.ts';
 import type { Detector, Recognizer } from '../models/types.ts';
 
 export interface GalleryCliModels {
   /** The accurate detector for enrollment photos. */
   enrollDetector: Detector;
   recognizer: Recognizer;
+  /** The upper-face view, embedded at enrollment when no face source is kept (gallery.keepFaceSources: false). */
+  secondary?: Recognizer;
   close(): Promise<void>;
 }
 
@@ -38,7 +40,10 @@ interface EnrollOptions extends FileOptions {
 // one photo at a time: one model worker is enough and starts fastest.
 async function loadRealModels(config: Config): Promise<GalleryCliModels> {
   const { loadModels } = await import('../models/registry.ts');
-  return loadModels(config, 1);
+  const models = await loadModels(config, 1);
+  if (config.gallery.keepFaceSources || !config.match.upperFace.enabled) return models;
+  const { upperFaceView } = await import('../embed/upper-face.ts');
+  return { ...models, secondary: upperFaceView(models.arcFace, config.match.upperFace.visibleHeight), close: () => models.close() };
 }
 
 function parseNonNegativeInt(value: string): number {
@@ -60,7 +65,7 @@ export function registerGalleryCommands(program: Command, deps: GalleryCliDeps =
     .requiredOption('--name <name>', 'who the photos show')
     .argument('<images...>', 'photo files (JPEG, PNG, WebP, GIF, TIFF, AVIF, HEIF)')
     .option('--face <n>', 'which face when a photo shows several, numbered from 0 left to right', parseNonNegativeInt)
-    .option('--gallery <file>', 'gallery database file (default: the config\'s gallery: gallery.path, or gallery.url with gallery.store postgres)')
+    .option('--gallery <file>', 'gallery database (default: gallery.path of the config)')
     .option('--config <file>', 'config file (YAML)')
     .action((images: string[], options: EnrollOptions) => reportingErrors(() => enrollCommand(images, options, loadModels)));
 
@@ -68,16 +73,23 @@ export function registerGalleryCommands(program: Command, deps: GalleryCliDeps =
   gallery
     .command('list')
     .description('identities with their number of face samples')
-    .option('--gallery <file>', 'gallery database file (default: the config\'s gallery: gallery.path, or gallery.url with gallery.store postgres)')
+    .option('--gallery <file>', 'gallery database (default: gallery.path of the config)')
     .option('--config <file>', 'config file (YAML)')
     .action((options: FileOptions) => reportingErrors(async () => listCommand(options)));
   gallery
     .command('remove')
     .description('delete an identity and all its face samples')
     .argument('<id>', 'identity id (see `unmask gallery list`)', parsePositiveInt)
-    .option('--gallery <file>', 'gallery database file (default: the config\'s gallery: gallery.path, or gallery.url with gallery.store postgres)')
+    .option('--gallery <file>', 'gallery database (default: gallery.path of the config)')
     .option('--config <file>', 'config file (YAML)')
     .action((id: number, options: FileOptions) => reportingErrors(async () => removeCommand(id, options)));
+  gallery
+    .command('purge')
+    .description('rewrite the gallery file so that nothing deleted is left in it (VACUUM); --face-sources also erases the kept face sources')
+    .option('--face-sources', 'erase every sample\'s face source (what gallery.keepFaceSources: false keeps from now on); samples then cannot be re-embedded')
+    .option('--gallery <file>', 'gallery database (default: gallery.path of the config)')
+    .option('--config <file>', 'config file (YAML)')
+    .action((options: FileOptions & { faceSources?: boolean }) => reportingErrors(async () => purgeCommand(options)));
 }
 
 /** Errors a user can fix are printed as one clear message with a non-zero exit; bugs keep their stack. */
@@ -93,6 +105,10 @@ async function reportingErrors(command: () => Promise<void>): Promise<void> {
 
 function configOf(options: FileOptions): Config {
   return configFrom(options.config);
+}
+
+function galleryPathOf(options: FileOptions, config: Config): string {
+  return options.gallery ?? config.gallery.path;
 }
 
 /** The file of --gallery, else the gallery of the config (gallery.store: its file, or its PostgreSQL database). */
@@ -120,7 +136,7 @@ async function enrollCommand(
   loadModels: (config: Config) => Promise<GalleryCliModels>,
 ): Promise<void> {
   const config = configOf(options);
-  validIdentityName(options.name); // before the models take seconds to load
+  const name = validIdentityName(options.name); // before the models take seconds to load
   const store = await openCliGallery(options, config, { create: true });
   let models: GalleryCliModels | undefined;
   const progress = new cliProgress.MultiBar(
@@ -142,9 +158,17 @@ async function enrollCommand(
   };
   try {
     models = await loadModels(config);
-    const enroller = new Enroller({ store, detector: models.enrollDetector, recognizer: models.recognizer, settings: config.gallery });
-    const existing = await store.findIdentityByName(options.name);
-    const identity = existing ?? (await store.createIdentity(options.name));
+    const enroller = new Enroller({
+      store,
+      detector: models.enrollDetector,
+      recognizer: models.recognizer,
+      settings: config.gallery,
+      secondary: models.secondary,
+    });
+    const existing = await store.findIdentityByName(name);
+    // A new identity is created with its first accepted photo, in one transaction: killed at any
+    // moment, the command leaves no identity without photos.
+    let identity: IdentityRecord | undefined = existing;
     let stored = 0, duplicates = 0, failed = 0;
     const bar = progress.create(images.length, 0, { file: '' });
     barShown = Boolean(process.stderr.isTTY);
@@ -152,7 +176,9 @@ async function enrollCommand(
       bar.update({ file: basename(file) });
       try {
         const bytes = await readPhoto(file, config.gallery.maxImageBytes);
-        const result = await enroller.enroll(identity.id, bytes, { faceIndex: options.face });
+        let result;
+        if (identity) result = await enroller.enroll(identity.id, bytes, { faceIndex: options.face });
+        else identity = (result = await enroller.enrollNew(name, bytes, { faceIndex: options.face })).identity;
         if (result.duplicate) {
           duplicates++;
           say(`= ${file}: already enrolled for "${identity.name}" (sample ${result.sample.id}); not stored again`);
@@ -168,9 +194,8 @@ async function enrollCommand(
       bar.increment();
     }
     stopBar();
-    if (!existing && stored === 0 && duplicates === 0) {
-      await store.deleteIdentity(identity.id);
-      say(`identity "${identity.name}" not created: none of its photos could be enrolled`, true);
+    if (!identity) {
+      say(`identity "${name}" not created: none of its photos could be enrolled`, true);
     } else {
       say(
         `"${identity.name}" (identity ${identity.id}${existing ? '' : ', new'}): ${stored} enrolled, ` +
@@ -202,6 +227,21 @@ async function listCommand(options: FileOptions): Promise<void> {
     }
   } finally {
     await store.close();
+  }
+}
+
+function purgeCommand(options: FileOptions & { faceSources?: boolean }): void {
+  const store = GalleryStore.open(galleryPathOf(options, configOf(options)), { create: false });
+  try {
+    const report = store.purge({ faceSources: options.faceSources === true });
+    const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+    process.stdout.write(
+      `${store.path}: rewritten without free pages, ${mb(report.bytesBefore)} → ${mb(report.bytesAfter)}` +
+        (options.faceSources ? `; ${report.faceSourcesDropped} face source${report.faceSourcesDropped === 1 ? '' : 's'} erased` : '') +
+        '\n',
+    );
+  } finally {
+    store.close();
   }
 }
 

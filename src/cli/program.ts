@@ -1,6 +1,7 @@
 // The `unmask` command line: the service's commands, and how a command's error reaches the user.
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config.ts';
+import { GalleryError } from '../gallery/errors.ts';
 import { registerGalleryCommands } from './enroll.ts';
 import { registerInpaintCommand } from './inpaint.ts';
 import { registerMigrateCommand } from './migrate.ts';
@@ -28,7 +29,7 @@ export async function runProgram(program: Command): Promise<void> {
   } catch (err) {
     if (err instanceof CommanderError) process.exit(err.exitCode);
     // Errors a user can fix get their message alone; anything else keeps its stack for a bug report.
-    if (err instanceof ConfigError) console.error(`unmask: ${err.message}`);
+    if (err instanceof ConfigError || err instanceof GalleryError) console.error(`unmask: ${err.message}`);
     else console.error(err);
     process.exit(1);
   }

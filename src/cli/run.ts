@@ -5,6 +5,7 @@ import { startService } from '../service.ts';
 import type { AlertMessage } from '../alert/message.ts';
 import { configFrom, parseSourceFlag, withGallery } from './options.ts';
 import { startRole } from '../cluster/roles.ts';
+import { redactSecrets } from '../observe/redact.ts';
 import { ROLES, type Role } from '../cluster/redis.ts';
 
 interface RunFlags {
@@ -75,10 +76,15 @@ export function registerRunCommand(program: Command): void {
       });
       console.log(`unmask is running at ${service.url}`);
       if (service.uiUrl) console.log(`  page:    ${service.uiUrl}    (operator's page: alerts, gallery, cameras; asks for the API key)`);
-      console.log(`  alerts:  ws${service.url.slice(4)}/alerts?api_key=${service.apiKey}`);
-      console.log(`  health:  ${service.url}/healthz    metrics: ${service.url}/metrics`);
-      if (service.apiKeyGenerated)
+      // A configured key is never printed (the console often ends in a log); a generated one must be, once.
+      if (service.apiKeyGenerated) {
+        console.log(`  alerts:  ws${service.url.slice(4)}/alerts?api_key=${service.apiKey}`);
+        console.log(`  health:  ${service.url}/healthz    metrics: ${service.url}/metrics`);
         console.log('  (no API key configured: this one was generated for this run; set UNMASK_API_KEY to choose one)');
+      } else {
+        console.log(`  alerts:  ws${service.url.slice(4)}/alerts    (with your API key: ${process.env.UNMASK_API_KEY ? 'UNMASK_API_KEY' : 'server.apiKey'})`);
+        console.log(`  health:  ${service.url}/healthz    metrics: ${service.url}/metrics`);
+      }
       console.log(`  cameras: ${[...service.cameras.keys()].join(', ') || 'none (add one with --source NAME=URL)'}`);
       stopOnSignals(service);
     });
@@ -105,7 +111,7 @@ async function runRole(config: Config, role: Role): Promise<void> {
       throw new ConfigError(`${config.server.host}:${config.server.port} is already in use: choose another port with --port N or server.port`);
     throw err;
   });
-  console.log(`unmask ${role} worker "${running.id}" is running on ${config.cluster.prefix}@${config.cluster.redis}`);
+  console.log(`unmask ${role} worker "${running.id}" is running on ${config.cluster.prefix}@${redactSecrets(config.cluster.redis ?? '')}`);
   if (role === 'gateway') {
     if (running.uiUrl) console.log(`  page:    ${running.uiUrl}`);
     console.log(`  alerts:  ws${running.url.slice(4)}/alerts?api_key=${running.apiKey}`);

@@ -108,7 +108,8 @@ async function startIngest(config: Config, w: Wiring, cleanup: Cleanup, options:
       id: w.id,
       uptimeSec: uptime(w),
       redis: w.redis.status,
-      cameras: Object.fromEntries(held.map((c) => [c.name, c])),
+      // A camera's last error can name hosts and paths: the gateways' API (with the key) shows it, this probe does not.
+      cameras: Object.fromEntries(held.map(({ lastError: _needsTheKey, ...camera }) => [camera.name, camera])),
       leases: ready ? await ingest.leases.holders() : {},
     };
   });

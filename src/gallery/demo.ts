@@ -4,7 +4,6 @@ import { dirname, join } from 'node:path';
 import sharp from 'sharp';
 import { GalleryError } from './errors.ts';
 import type { Enroller } from './enroll.ts';
-import type { Gallery } from './gallery.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -18,18 +17,17 @@ export const DEMO_PHOTOS = [1, 2, 3, 4, 5, 6].map((i) =>
  * mirrored first, so that the gallery never holds the very pixels the demo video shows.
  * Returns the number of identities enrolled.
  */
-export async function seedDemoGallery(store: Gallery, enroller: Enroller): Promise<number> {
+export async function seedDemoGallery(enroller: Enroller): Promise<number> {
   let enrolled = 0;
   for (const [p, photo] of DEMO_PHOTOS.entries()) {
     const mirrored = await sharp(photo).flop().jpeg({ quality: 92 }).toBuffer();
     for (let face = 0; ; face++) {
       const name = `Photo ${p + 1}, person ${face + 1}`;
-      const identity = (await store.findIdentityByName(name)) ?? (await store.createIdentity(name));
       try {
-        await enroller.enroll(identity.id, mirrored, { faceIndex: face });
+        // The identity is created with its photo, or not at all.
+        await enroller.enrollNew(name, mirrored, { faceIndex: face });
         enrolled++;
       } catch (err) {
-        await store.deleteIdentity(identity.id);
         // Past the last face of the photo; any other refusal is a real problem.
         if (err instanceof GalleryError && err.code === 'face_index_out_of_range') break;
         throw err;

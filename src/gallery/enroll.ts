@@ -10,9 +10,11 @@ import type { Config } from '../config.ts';
 import type { Detector, Recognizer } from '../models/types.ts';
 import { stageLogger } from '../observe/log.ts';
 import type { Box, DetectedFace, Identity, Point, RgbImage } from '../types.ts';
+import { EnrollmentGate } from './admission.ts';
 import {
   faceIndexOutOfRange,
   faceTooSmall,
+  identityExists,
   identityNotFound,
   imageTooLarge,
   multipleFaces,
@@ -21,9 +23,15 @@ import {
   type FaceChoice,
 } from './errors.ts';
 import type { Gallery } from './gallery.ts';
-import type { FaceSource, SampleRecord } from './store.ts';
+import { validIdentityName, type FaceSource, type IdentityRecord, type NewSample, type SampleRecord } from './store.ts';
 
-export type EnrollSettings = Pick<Config['gallery'], 'maxImageBytes' | 'maxImagePixels' | 'minFaceSize' | 'minConfidence'>;
+type GallerySettings = Config['gallery'];
+/** The gallery settings enrollment uses; those after the first four take their config defaults when left out. */
+export type EnrollSettings = Pick<GallerySettings, 'maxImageBytes' | 'maxImagePixels' | 'minFaceSize' | 'minConfidence'> &
+  Partial<Pick<GallerySettings, 'maxDecodedPixels' | 'enrollConcurrency' | 'enrollQueue' | 'keepFaceSources'>>;
+
+/** The config's defaults of the optional settings (src/config.ts). */
+const DEFAULT_SETTINGS = { maxDecodedPixels: 16_000_000, enrollConcurrency: 2, enrollQueue: 8, keepFaceSources: true };
 
 export interface EnrollOptions {
   /** Which face when the photo shows several, numbered from 0 left to right. */
@@ -98,44 +106,98 @@ const REEMBED_BATCH = 16;
 const log = stageLogger('gallery');
 
 export class Enroller {
-  readonly settings: EnrollSettings;
+  readonly settings: EnrollSettings & typeof DEFAULT_SETTINGS;
+  /** Decodes and enrollments at once, and those waiting (gallery.enrollConcurrency, enrollQueue). */
+  readonly gate: EnrollmentGate;
   private readonly store: Gallery;
   private readonly detector: Detector;
   private readonly recognizer: Recognizer;
+  private readonly secondary?: Recognizer;
 
-  constructor(deps: { store: Gallery; detector: Detector; recognizer: Recognizer; settings: EnrollSettings }) {
+  /**
+   * `secondary`: a recognizer whose embeddings sit beside the main ones (the upper-face view); made at
+   * enrollment when no face source is kept to make them from later.
+   */
+  constructor(deps: { store: Gallery; detector: Detector; recognizer: Recognizer; settings: EnrollSettings; secondary?: Recognizer }) {
     this.store = deps.store;
     this.detector = deps.detector;
     this.recognizer = deps.recognizer;
-    this.settings = deps.settings;
+    this.secondary = deps.secondary;
+    this.settings = { ...DEFAULT_SETTINGS, ...deps.settings };
+    this.gate = new EnrollmentGate(this.settings.enrollConcurrency, this.settings.enrollQueue);
   }
 
-  async enroll(identityId: number, bytes: Uint8Array, { faceIndex, near }: EnrollOptions = {}): Promise<EnrollResult> {
+  async enroll(identityId: number, bytes: Uint8Array, options: EnrollOptions = {}): Promise<EnrollResult> {
     const record = await this.store.getIdentity(identityId);
     if (!record) throw identityNotFound(identityId);
     const identity = { id: record.id, name: record.name };
-    const { maxImageBytes } = this.settings;
-    if (bytes.length > maxImageBytes)
-      throw imageTooLarge(`${bytes.length} bytes, more than gallery.maxImageBytes (${maxImageBytes})`);
-    const imageSha256 = createHash('sha256').update(bytes).digest('hex');
+    const imageSha256 = this.checkedHash(bytes);
     const earlier = await this.store.findSampleByHash(identityId, imageSha256);
     if (earlier && !earlier.negative) return { identity, sample: earlier, duplicate: true };
 
-    const { image, face, embedding, dominant } = await this.examine(bytes, { faceIndex, near });
-    const thumbnailJpeg = await toJpeg(alignToTemplate(image, face.landmarks, THUMBNAIL_TEMPLATE).crop, THUMBNAIL_QUALITY);
-    const { jpeg, landmarks } = await faceSourceOf(image, face);
-    const { sample, duplicate, replaced } = await this.store.addSample({
-      identityId,
-      imageSha256,
-      box: face.box,
-      score: face.score,
-      recognizerId: this.recognizer.id,
-      recognizerVersion: this.recognizer.version,
-      embedding,
-      thumbnailJpeg,
-      source: { jpeg, landmarks },
+    return this.gate.run(async () => {
+      const { fields, dominant } = await this.prepare(bytes, imageSha256, options);
+      const { sample, duplicate, replaced } = await this.store.addSample({ ...fields, identityId });
+      return { identity, sample, duplicate, ...(dominant ? { chosen: dominant } : {}), ...(replaced ? { replaced } : {}) };
     });
-    return { identity, sample, duplicate, ...(dominant ? { chosen: dominant } : {}), ...(replaced ? { replaced } : {}) };
+  }
+
+  /**
+   * Creates the identity with this photo as its first, in one transaction (GalleryStore.
+   * createIdentityWithSample): a refused photo or a crash leaves no identity without photos.
+   */
+  async enrollNew(name: unknown, bytes: Uint8Array, options: EnrollOptions = {}): Promise<EnrollResult & { identity: IdentityRecord }> {
+    const canonical = validIdentityName(name);
+    const existing = await this.store.findIdentityByName(canonical);
+    if (existing) throw identityExists(existing);
+    const imageSha256 = this.checkedHash(bytes);
+    return this.gate.run(async () => {
+      const { fields, dominant } = await this.prepare(bytes, imageSha256, options);
+      const { identity, sample } = await this.store.createIdentityWithSample(canonical, fields);
+      return { identity, sample, duplicate: false, ...(dominant ? { chosen: dominant } : {}) };
+    });
+  }
+
+  /** The photo's SHA-256, once its size is known to be allowed. */
+  private checkedHash(bytes: Uint8Array): string {
+    const { maxImageBytes } = this.settings;
+    if (bytes.length > maxImageBytes)
+      throw imageTooLarge(`${bytes.length} bytes, more than gallery.maxImageBytes (${maxImageBytes})`);
+    return createHash('sha256').update(bytes).digest('hex');
+  }
+
+  /** Everything a sample stores of a photo, every check passed; nothing stored yet. */
+  private async prepare(bytes: Uint8Array, imageSha256: string, options: EnrollOptions): Promise<{ fields: Omit<NewSample, 'identityId'>; dominant?: DominantChoice }> {
+    const { image, face, embedding, dominant } = await this.examine(bytes, options);
+    const thumbnailJpeg = await toJpeg(alignToTemplate(image, face.landmarks, THUMBNAIL_TEMPLATE).crop, THUMBNAIL_QUALITY);
+    const kept = await this.keptOf(image, face.landmarks, () => faceSourceOf(image, face));
+    return {
+      fields: {
+        imageSha256,
+        box: face.box,
+        score: face.score,
+        recognizerId: this.recognizer.id,
+        recognizerVersion: this.recognizer.version,
+        embedding,
+        thumbnailJpeg,
+        ...kept,
+      },
+      ...(dominant ? { dominant } : {}),
+    };
+  }
+
+  /**
+   * What a sample keeps beyond its main embedding: the face source (gallery.keepFaceSources), else the
+   * secondary recognizer's embedding made now, since nothing is left to make it from later.
+   */
+  private async keptOf(image: RgbImage, landmarks: Point[], source: () => Promise<FaceSource>): Promise<Pick<NewSample, 'source' | 'secondaryEmbeddings'>> {
+    if (this.settings.keepFaceSources) {
+      const { jpeg, landmarks: inSource } = await source();
+      return { source: { jpeg, landmarks: inSource } };
+    }
+    if (!this.secondary) return {};
+    const [embedding] = await embedCrops(this.secondary, [alignToTemplate(image, landmarks, this.secondary.template).crop]);
+    return { secondaryEmbeddings: [{ recognizerId: this.secondary.id, recognizerVersion: this.secondary.version, embedding }] };
   }
 
   /**
@@ -143,7 +205,7 @@ export class Enroller {
    * Throws the GalleryError a refusal gives. (Tools measure acceptance and thresholds with it.)
    */
   async examine(bytes: Uint8Array, { faceIndex, near }: EnrollOptions = {}): Promise<ExaminedPhoto> {
-    const image = await decodeImage(bytes, this.settings.maxImagePixels);
+    const image = await decodeImage(bytes, this.settings.maxImagePixels, this.settings.maxDecodedPixels);
     const detected = await this.detectFaces(image);
     const { face, choice, dominant } = near ? this.faceNear(detected, near) : this.chooseFace(detected, faceIndex, image);
     if (face.box.width < this.settings.minFaceSize) throw faceTooSmall(choice, this.settings.minFaceSize);
@@ -162,22 +224,25 @@ export class Enroller {
     const identity = { id: record.id, name: record.name };
     if (source.landmarks.length !== 68) throw noFace(`the face source has ${source.landmarks.length} landmarks, 68 are needed`);
     const imageSha256 = createHash('sha256').update(source.jpeg).digest('hex');
-    const image = await decodeImage(source.jpeg, this.settings.maxImagePixels);
-    const [embedding] = await embedCrops(this.recognizer, [alignToTemplate(image, source.landmarks, this.recognizer.template).crop]);
-    const thumbnailJpeg = await toJpeg(alignToTemplate(image, source.landmarks, THUMBNAIL_TEMPLATE).crop, THUMBNAIL_QUALITY);
-    const { sample, duplicate, replaced } = await this.store.addSample({
-      identityId,
-      imageSha256,
-      box: source.box,
-      score: source.score,
-      recognizerId: this.recognizer.id,
-      recognizerVersion: this.recognizer.version,
-      embedding,
-      thumbnailJpeg,
-      source: { jpeg: source.jpeg, landmarks: source.landmarks },
-      negative: true,
+    return this.gate.run(async () => {
+      const image = await decodeImage(source.jpeg, this.settings.maxImagePixels, this.settings.maxDecodedPixels);
+      const [embedding] = await embedCrops(this.recognizer, [alignToTemplate(image, source.landmarks, this.recognizer.template).crop]);
+      const thumbnailJpeg = await toJpeg(alignToTemplate(image, source.landmarks, THUMBNAIL_TEMPLATE).crop, THUMBNAIL_QUALITY);
+      const kept = await this.keptOf(image, source.landmarks, async () => source);
+      const { sample, duplicate, replaced } = await this.store.addSample({
+        identityId,
+        imageSha256,
+        box: source.box,
+        score: source.score,
+        recognizerId: this.recognizer.id,
+        recognizerVersion: this.recognizer.version,
+        embedding,
+        thumbnailJpeg,
+        ...kept,
+        negative: true,
+      });
+      return { identity, sample, duplicate, ...(replaced ? { replaced } : {}) };
     });
-    return { identity, sample, duplicate, ...(replaced ? { replaced } : {}) };
   }
 
   /** The confident face that overlaps `near` most (at least SAME_FACE_IOU_NEAR), numbered as chooseFace numbers them. */
@@ -283,7 +348,14 @@ export async function reembedStaleSamples(
     const ready: { sampleId: number; crop: RgbImage }[] = [];
     for (const sampleId of batchIds) {
       const source = await store.faceSource(sampleId);
-      if (!source) continue; // removed meanwhile
+      if (!source) {
+        // Removed meanwhile, or enrolled without a face source (gallery.keepFaceSources: false).
+        if (await store.getSample(sampleId)) {
+          report.failed.push(sampleId);
+          log.warn({ sampleId }, 'cannot re-embed a gallery sample: no face source was kept (gallery.keepFaceSources); enroll the photo again');
+        }
+        continue;
+      }
       try {
         const image = await decodeImage(source.jpeg, FACE_SOURCE_MAX_SIDE * FACE_SOURCE_MAX_SIDE);
         ready.push({ sampleId, crop: alignToTemplate(image, source.landmarks, recognizer.template).crop });
@@ -322,14 +394,16 @@ async function embedCrops(recognizer: Recognizer, crops: RgbImage[]): Promise<Fl
 
 /**
  * Decodes a photo to packed RGB, upright (EXIF orientation applied), transparency flattened onto
- * white. Refuses what is not a photo, and photos over `maxPixels` before decoding them.
+ * white. Refuses what is not a photo, and photos over `maxPixels` before decoding them; a photo over
+ * `maxDecodedPixels` is decoded shrunk to about that many (JPEG and WebP shrink while they decode), so
+ * that no photo costs more memory than that, whatever it claims to be.
  */
-export async function decodeImage(bytes: Uint8Array, maxPixels: number): Promise<RgbImage> {
+export async function decodeImage(bytes: Uint8Array, maxPixels: number, maxDecodedPixels = Infinity): Promise<RgbImage> {
   if (!bytes.length) throw notAnImage('the file is empty');
   let format: string | undefined;
-  let width = 0, height = 0;
+  let width = 0, height = 0, orientation: number | undefined;
   try {
-    ({ format, width, height } = await sharp(bytes).metadata());
+    ({ format, width, height, orientation } = await sharp(bytes).metadata());
   } catch {
     throw notAnImage(`the data is not in a known image format (send JPEG, PNG, WebP, GIF, TIFF, AVIF or HEIF)`);
   }
@@ -338,14 +412,22 @@ export async function decodeImage(bytes: Uint8Array, maxPixels: number): Promise
   if (width * height > maxPixels)
     throw imageTooLarge(`${width}×${height} = ${width * height} pixels, more than gallery.maxImagePixels (${maxPixels})`);
   try {
-    const pipeline = sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' })
-      .rotate()
-      .flatten({ background: '#ffffff' })
-      .toColourspace('srgb');
+    let pipeline = sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error', sequentialRead: true }).rotate();
+    const shrink = decodedSize(width, height, maxDecodedPixels);
+    // The size after rotation: EXIF orientations 5–8 turn the photo a quarter.
+    if (shrink) pipeline = (orientation ?? 1) >= 5 ? pipeline.resize(shrink.height, shrink.width, { fit: 'fill' }) : pipeline.resize(shrink.width, shrink.height, { fit: 'fill' });
+    pipeline = pipeline.flatten({ background: '#ffffff' }).toColourspace('srgb');
     return await toRgb(pipeline);
   } catch (err) {
     throw notAnImage(`the ${format} data cannot be decoded (${(err as Error).message})`);
   }
+}
+
+/** The size a photo of width×height is decoded to when it has more than `maxPixels`; undefined when it is decoded as it is. */
+export function decodedSize(width: number, height: number, maxPixels: number): { width: number; height: number } | undefined {
+  if (width * height <= maxPixels) return undefined;
+  const scale = Math.sqrt(maxPixels / (width * height));
+  return { width: Math.max(1, Math.floor(width * scale)), height: Math.max(1, Math.floor(height * scale)) };
 }
 
 async function toRgb(pipeline: Sharp): Promise<RgbImage> {

@@ -16,7 +16,8 @@ export type GalleryErrorCode =
   | 'multiple_faces'
   | 'face_index_out_of_range'
   | 'face_too_small'
-  | 'photo_of_other_identity';
+  | 'photo_of_other_identity'
+  | 'busy';
 
 export class GalleryError extends Error {
   readonly code: GalleryErrorCode;
@@ -110,11 +111,25 @@ export const faceTooSmall = (face: FaceChoice, minFaceSize: number) =>
     { face, minFaceSize },
   );
 
-export const photoOfOtherIdentity = (owner: Identity, sampleId: number) =>
+/** The same face already enrolled for another identity: the same photo, or (`similarity` given) a copy of it re-encoded or resized. */
+export const photoOfOtherIdentity = (owner: Identity, sampleId: number, similarity?: number) =>
   new GalleryError(
     'photo_of_other_identity',
     409,
-    `this face in this photo is already enrolled as "${owner.name}" (identity ${owner.id}, sample ${sampleId}); ` +
+    (similarity === undefined
+      ? `this face in this photo is already enrolled as "${owner.name}" (identity ${owner.id}, sample ${sampleId}); `
+      : `this face is already enrolled as "${owner.name}" (identity ${owner.id}, sample ${sampleId}): similarity ` +
+        `${similarity.toFixed(3)} to that photo, the same photo re-encoded or resized; `) +
       `one face cannot belong to two identities — remove that sample first if it was wrong`,
-    { owner, sampleId },
+    { owner, sampleId, ...(similarity === undefined ? {} : { similarity: Math.round(similarity * 1e4) / 1e4 }) },
+  );
+
+/** Too many enrollments at once: the client should retry after `retryAfterSec`. */
+export const enrollmentBusy = (running: number, waiting: number, retryAfterSec: number) =>
+  new GalleryError(
+    'busy',
+    503,
+    `too many photos being enrolled at once (${running} running, ${waiting} waiting: gallery.enrollConcurrency and ` +
+      `gallery.enrollQueue); retry in ${retryAfterSec} s`,
+    { retryAfterSec },
   );

@@ -3,6 +3,7 @@
 // single process) answers at once; PostgreSQL (postgres.ts, shared by a cluster's workers) over the
 // network. Which one runs: gallery.store, opened by openGallery.
 import type { Config } from '../config.ts';
+import { redactSecrets } from '../observe/redact.ts';
 import type { FaceSource, GalleryChange, GalleryListener, IdentityRecord, NewSample, SampleRecord, StoredEmbedding } from './store.ts';
 
 /** A value now, or later. */
@@ -26,7 +27,10 @@ export interface Gallery {
    */
   onExternalChange(listener: (change: ExternalChange) => void, pollIntervalMs: number): () => void;
 
-  createIdentity(name: string): Awaitable<IdentityRecord>;
+  /** Refused (invalid_name, identity_exists) as names.ts and the store's key say. */
+  createIdentity(name: unknown): Awaitable<IdentityRecord>;
+  /** The identity with its first photo, in one transaction: a refusal or a crash leaves neither. */
+  createIdentityWithSample(name: unknown, sample: Omit<NewSample, 'identityId'>): Awaitable<{ identity: IdentityRecord; sample: SampleRecord }>;
   getIdentity(id: number): Awaitable<IdentityRecord | undefined>;
   findIdentityByName(name: string): Awaitable<IdentityRecord | undefined>;
   listIdentities(): Awaitable<IdentityRecord[]>;
@@ -49,13 +53,7 @@ export function galleryUrlOf(config: Pick<Config, 'gallery'>, env: NodeJS.Proces
   return env.UNMASK_GALLERY_URL || config.gallery.url;
 }
 
-/** A database URL as it may be shown: without its password. */
+/** A database URL as it may be shown: without its credentials (observe/redact.ts). */
 export function withoutPassword(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
-  }
+  return redactSecrets(url);
 }

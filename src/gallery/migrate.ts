@@ -42,7 +42,7 @@ export async function migrateGallery(fromFile: string, toUrl: string, progress?:
       }
       progress?.(`${table}: ${all.length}`);
     };
-    await copy('identities', ['id', 'name', 'created_at'], 'SELECT id, name, created_at FROM identities ORDER BY id', () => report.identities++);
+    await copy('identities', ['id', 'name', 'name_key', 'created_at'], 'SELECT id, name, name_key, created_at FROM identities ORDER BY id', () => report.identities++);
     await copy(
       'samples',
       ['id', 'identity_id', 'image_sha256', 'box', 'score', 'recognizer_id', 'recognizer_version', 'embedding', 'created_at', 'negative'],

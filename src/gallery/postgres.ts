@@ -8,10 +8,12 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { iou } from '../align/box.ts';
 import { stageLogger } from '../observe/log.ts';
-import type { Box } from '../types.ts';
+import type { Box, Identity } from '../types.ts';
 import { galleryUnreadable, identityExists, identityNotFound, photoOfOtherIdentity, sampleNotFound } from './errors.ts';
 import { withoutPassword, type ExternalChange, type Gallery } from './gallery.ts';
+import { canonicalName, nameKey } from './names.ts';
 import {
+  NEAR_DUPLICATE_COSINE,
   validIdentityName,
   type FaceSource,
   type GalleryChange,
@@ -36,15 +38,15 @@ const MAX_NOTIFIED_IDS = 500;
 const RELISTEN_MS = 1000;
 
 // Each entry migrates the schema from version i to i + 1 (gallery_schema.version). Append, never edit.
-// Names are unique regardless of case, as SQLite's NOCASE keeps them.
+// Names are unique by their key (names.ts), as in the SQLite store.
 const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE identities (
     id          BIGSERIAL PRIMARY KEY,          -- never reused: clients may cache by id
     name        TEXT NOT NULL,
+    name_key    TEXT NOT NULL UNIQUE,           -- names.ts: the same key, the same person
     created_at  BIGINT NOT NULL                 -- ms since epoch
   );
-  CREATE UNIQUE INDEX identities_by_name ON identities (lower(name));
   CREATE TABLE samples (
     id                  BIGSERIAL PRIMARY KEY,
     identity_id         BIGINT NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
@@ -129,6 +131,14 @@ function bytesToEmbedding(bytes: Buffer): Float32Array {
 /** A query runner: the pool, or a client inside a transaction. */
 type Queryable = Pick<pg.Pool, 'query'>;
 
+/** A sample stored in a transaction: its result, and what to announce after the commit. */
+interface Added {
+  result: { sample: SampleRecord; duplicate: boolean; replaced?: SampleRecord };
+  identity: IdentityRecord;
+  sample: NewSample;
+  notices: Omit<Notice, 'origin'>[];
+}
+
 /** What a change notification carries: which samples changed (re-read them) or went, and who sent it. */
 interface Notice {
   origin: string;
@@ -197,24 +207,29 @@ export class PostgresGallery implements Gallery {
     return () => this.external.delete(listener);
   }
 
-  async createIdentity(rawName: string): Promise<IdentityRecord> {
-    const name = validIdentityName(rawName);
-    return this.write(async (db) => {
-      const existing = await this.identityByName(db, name);
-      if (existing) throw identityExists(existing);
-      const createdAt = Date.now();
-      const { rows } = await db.query<{ id: string }>('INSERT INTO identities (name, created_at) VALUES ($1, $2) RETURNING id', [name, createdAt]);
-      return { value: { id: Number(rows[0].id), name, createdAt: new Date(createdAt).toISOString(), sampleCount: 0 } };
+  async createIdentity(rawName: unknown): Promise<IdentityRecord> {
+    return this.write(async (db) => ({ value: await this.insertIdentity(db, rawName) }));
+  }
+
+  /** The identity with its first photo, in one transaction (as GalleryStore.createIdentityWithSample). */
+  async createIdentityWithSample(rawName: unknown, sample: Omit<NewSample, 'identityId'>): Promise<{ identity: IdentityRecord; sample: SampleRecord }> {
+    const { identity, added } = await this.write(async (db) => {
+      const identity = await this.insertIdentity(db, rawName);
+      const added = await this.insertSample(db, { ...sample, identityId: identity.id });
+      return { value: { identity, added }, notices: added.notices };
     });
+    this.announceAdded(added);
+    return { identity: { ...identity, sampleCount: 1 }, sample: added.result.sample };
   }
 
   async getIdentity(id: number): Promise<IdentityRecord | undefined> {
     return this.identityById(this.pool, id);
   }
 
-  /** Names compare without regard to case: "alice" finds "Alice". */
+  /** Names compare by their key (names.ts): "alice" finds "Alice", "ÅSA" finds "åsa". */
   async findIdentityByName(name: string): Promise<IdentityRecord | undefined> {
-    return this.identityByName(this.pool, name.trim());
+    const check = canonicalName(name);
+    return check.ok ? this.identityByName(this.pool, check.name) : undefined;
   }
 
   async listIdentities(): Promise<IdentityRecord[]> {
@@ -257,58 +272,102 @@ export class PostgresGallery implements Gallery {
     return Number(rows[0].n);
   }
 
-  /** As GalleryStore.addSample: the same photo once per identity, the same face never for two identities, the latest word on a photo wins. */
+  /**
+   * As GalleryStore.addSample: the same photo once per identity, the same face (or the same photo
+   * re-encoded) never for two identities, the latest word on a photo wins.
+   */
   async addSample(sample: NewSample): Promise<{ sample: SampleRecord; duplicate: boolean; replaced?: SampleRecord }> {
-    const negative = sample.negative === true;
-    const result = await this.write<{ sample: SampleRecord; duplicate: boolean; replaced?: SampleRecord; identity: IdentityRecord }>(async (db) => {
-      const identity = await this.identityById(db, sample.identityId);
-      if (!identity) throw identityNotFound(sample.identityId);
-      const existing = await this.sampleByHash(db, sample.identityId, sample.imageSha256);
-      if (existing && (existing.negative === true) === negative) return { value: { sample: existing, duplicate: true, identity } };
-      if (!negative) {
-        const { rows } = await db.query<{ id: string; identity_id: string; box: string; name: string }>(
-          `SELECT s.id, s.identity_id, s.box, i.name FROM samples s JOIN identities i ON i.id = s.identity_id
-           WHERE s.image_sha256 = $1 AND s.identity_id != $2 AND NOT s.negative`,
-          [sample.imageSha256, sample.identityId],
-        );
-        for (const other of rows)
-          if (iou(JSON.parse(other.box) as Box, sample.box) >= SAME_FACE_IOU) throw photoOfOtherIdentity({ id: Number(other.identity_id), name: other.name }, Number(other.id));
-      }
-      if (existing) await db.query('DELETE FROM samples WHERE id = $1', [existing.id]);
-      const { rows } = await db.query<{ id: string }>(
-        `INSERT INTO samples (identity_id, image_sha256, box, score, recognizer_id, recognizer_version, embedding, created_at, negative)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-        [sample.identityId, sample.imageSha256, JSON.stringify(sample.box), sample.score, sample.recognizerId, sample.recognizerVersion, embeddingToBytes(sample.embedding), Date.now(), negative],
-      );
-      const id = Number(rows[0].id);
-      await db.query('INSERT INTO sample_images (sample_id, thumbnail_jpeg, source_jpeg, source_landmarks) VALUES ($1, $2, $3, $4)', [
-        id,
-        sample.thumbnailJpeg,
-        sample.source.jpeg,
-        JSON.stringify(sample.source.landmarks.map((p) => [p.x, p.y])),
-      ]);
-      const stored = (await this.sampleById(db, id))!;
-      const notices: Omit<Notice, 'origin'>[] = [
-        ...(existing ? [{ type: 'samples-removed' as const, sampleIds: [existing.id] }] : []),
-        { type: 'samples-changed', sampleIds: [id] },
-      ];
-      return { value: { sample: stored, duplicate: false, identity, ...(existing ? { replaced: existing } : {}) }, notices };
+    const added = await this.write(async (db) => {
+      const added = await this.insertSample(db, sample);
+      return { value: added, notices: added.notices };
     });
-    const { identity, ...value } = result;
-    if (!value.duplicate) {
-      if (value.replaced) this.emit({ type: 'samples-removed', sampleIds: [value.replaced.id] });
-      this.emit({
-        type: 'sample-embedded',
-        sampleId: value.sample.id,
-        identity: { id: identity.id, name: identity.name },
-        recognizerId: sample.recognizerId,
-        recognizerVersion: sample.recognizerVersion,
-        secondary: false,
-        embedding: sample.embedding,
-        negative,
-      });
+    this.announceAdded(added);
+    return added.result;
+  }
+
+  private async insertIdentity(db: Queryable, rawName: unknown): Promise<IdentityRecord> {
+    const name = validIdentityName(rawName);
+    const existing = await this.identityByName(db, name);
+    if (existing) throw identityExists(existing);
+    const createdAt = Date.now();
+    const { rows } = await db.query<{ id: string }>('INSERT INTO identities (name, name_key, created_at) VALUES ($1, $2, $3) RETURNING id', [name, nameKey(name), createdAt]);
+    return { id: Number(rows[0].id), name, createdAt: new Date(createdAt).toISOString(), sampleCount: 0 };
+  }
+
+  /** The sample's rows, in the caller's transaction; what to announce once it commits. */
+  private async insertSample(db: Queryable, sample: NewSample): Promise<Added> {
+    const negative = sample.negative === true;
+    const identity = await this.identityById(db, sample.identityId);
+    if (!identity) throw identityNotFound(sample.identityId);
+    const existing = await this.sampleByHash(db, sample.identityId, sample.imageSha256);
+    if (existing && (existing.negative === true) === negative) return { result: { sample: existing, duplicate: true }, identity, sample, notices: [] };
+    if (!negative) {
+      const { rows } = await db.query<{ id: string; identity_id: string; box: string; name: string }>(
+        `SELECT s.id, s.identity_id, s.box, i.name FROM samples s JOIN identities i ON i.id = s.identity_id
+         WHERE s.image_sha256 = $1 AND s.identity_id != $2 AND NOT s.negative`,
+        [sample.imageSha256, sample.identityId],
+      );
+      for (const other of rows)
+        if (iou(JSON.parse(other.box) as Box, sample.box) >= SAME_FACE_IOU) throw photoOfOtherIdentity({ id: Number(other.identity_id), name: other.name }, Number(other.id));
+      const near = await this.closestOtherIdentity(db, sample);
+      if (near && near.similarity >= NEAR_DUPLICATE_COSINE) throw photoOfOtherIdentity(near.identity, near.sampleId, near.similarity);
     }
-    return value;
+    if (existing) await db.query('DELETE FROM samples WHERE id = $1', [existing.id]);
+    const { rows } = await db.query<{ id: string }>(
+      `INSERT INTO samples (identity_id, image_sha256, box, score, recognizer_id, recognizer_version, embedding, created_at, negative)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+      [sample.identityId, sample.imageSha256, JSON.stringify(sample.box), sample.score, sample.recognizerId, sample.recognizerVersion, embeddingToBytes(sample.embedding), Date.now(), negative],
+    );
+    const id = Number(rows[0].id);
+    // Without a face source (gallery.keepFaceSources off) an empty one is stored: faceSource() says "none".
+    await db.query('INSERT INTO sample_images (sample_id, thumbnail_jpeg, source_jpeg, source_landmarks) VALUES ($1, $2, $3, $4)', [
+      id,
+      sample.thumbnailJpeg,
+      sample.source?.jpeg ?? Buffer.alloc(0),
+      JSON.stringify((sample.source?.landmarks ?? []).map((p) => [p.x, p.y])),
+    ]);
+    for (const other of sample.secondaryEmbeddings ?? [])
+      await db.query('INSERT INTO secondary_embeddings (sample_id, recognizer_id, recognizer_version, embedding) VALUES ($1, $2, $3, $4)', [
+        id,
+        other.recognizerId,
+        other.recognizerVersion,
+        embeddingToBytes(other.embedding),
+      ]);
+    const stored = (await this.sampleById(db, id))!;
+    return {
+      result: { sample: stored, duplicate: false, ...(existing ? { replaced: existing } : {}) },
+      identity,
+      sample,
+      notices: [...(existing ? [{ type: 'samples-removed' as const, sampleIds: [existing.id] }] : []), { type: 'samples-changed', sampleIds: [id] }],
+    };
+  }
+
+  /** The photo of another identity closest to a new sample (same recognizer), whatever its score; as GalleryStore's, a scan. */
+  private async closestOtherIdentity(db: Queryable, sample: NewSample): Promise<{ identity: Identity; sampleId: number; similarity: number } | undefined> {
+    const { rows } = await db.query<{ id: string; identity_id: string; name: string; embedding: Buffer }>(
+      `SELECT s.id, s.identity_id, i.name, s.embedding FROM samples s JOIN identities i ON i.id = s.identity_id
+       WHERE s.recognizer_id = $1 AND s.recognizer_version = $2 AND s.identity_id != $3 AND NOT s.negative`,
+      [sample.recognizerId, sample.recognizerVersion, sample.identityId],
+    );
+    let best: { identity: Identity; sampleId: number; similarity: number } | undefined;
+    for (const row of rows) {
+      const other = bytesToEmbedding(row.embedding);
+      if (other.length !== sample.embedding.length) continue;
+      let dot = 0;
+      for (let i = 0; i < other.length; i++) dot += other[i] * sample.embedding[i];
+      if (!best || dot > best.similarity) best = { identity: { id: Number(row.identity_id), name: row.name }, sampleId: Number(row.id), similarity: dot };
+    }
+    return best;
+  }
+
+  /** This process's listeners learn what a committed sample changed (others by the notices). */
+  private announceAdded({ result, identity, sample }: Added): void {
+    if (result.duplicate) return;
+    if (result.replaced) this.emit({ type: 'samples-removed', sampleIds: [result.replaced.id] });
+    const embedded = { type: 'sample-embedded', sampleId: result.sample.id, identity: { id: identity.id, name: identity.name }, negative: sample.negative === true } as const;
+    for (const other of sample.secondaryEmbeddings ?? [])
+      this.emit({ ...embedded, recognizerId: other.recognizerId, recognizerVersion: other.recognizerVersion, secondary: true, embedding: other.embedding });
+    this.emit({ ...embedded, recognizerId: sample.recognizerId, recognizerVersion: sample.recognizerVersion, secondary: false, embedding: sample.embedding });
   }
 
   async deleteSample(identityId: number, sampleId: number): Promise<SampleRecord> {
@@ -333,7 +392,7 @@ export class PostgresGallery implements Gallery {
       'SELECT source_jpeg, source_landmarks FROM sample_images WHERE sample_id = $1',
       [sampleId],
     );
-    if (!rows[0]) return undefined;
+    if (!rows[0] || rows[0].source_jpeg.length === 0) return undefined;
     const pairs = JSON.parse(rows[0].source_landmarks) as [number, number][];
     return { jpeg: rows[0].source_jpeg, landmarks: pairs.map(([x, y]) => ({ x, y })) };
   }
@@ -413,8 +472,9 @@ export class PostgresGallery implements Gallery {
     return rows[0] && toIdentity(rows[0]);
   }
 
+  /** By a canonical name's key. */
   private async identityByName(db: Queryable, name: string): Promise<IdentityRecord | undefined> {
-    const { rows } = await db.query<IdentityRow>(`${IDENTITY_SELECT} WHERE lower(i.name) = lower($1)`, [name]);
+    const { rows } = await db.query<IdentityRow>(`${IDENTITY_SELECT} WHERE i.name_key = $1`, [nameKey(name)]);
     return rows[0] && toIdentity(rows[0]);
   }
 

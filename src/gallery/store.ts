@@ -1,10 +1,14 @@
 // The gallery of record: identities and their face samples in one SQLite file (WAL, so the service
 // can read while `unmask enroll` writes). Synchronous by design: better-sqlite3 calls are short and
 // never overlap, which also makes each check-then-write below atomic.
-import { existsSync, mkdirSync } from 'node:fs';
+//
+// Deleted faces leave no bytes behind: deleted rows are overwritten (PRAGMA secure_delete) and the
+// write-ahead log is moved into the file and truncated after every deletion (as the event history does).
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { iou } from '../align/box.ts';
+import { stageLogger } from '../observe/log.ts';
 import type { Box, Identity, Point } from '../types.ts';
 import {
   galleryNotFound,
@@ -15,6 +19,7 @@ import {
   photoOfOtherIdentity,
   sampleNotFound,
 } from './errors.ts';
+import { canonicalName, keysForExisting, nameKey } from './names.ts';
 
 export interface IdentityRecord extends Identity {
   createdAt: string;
@@ -53,7 +58,19 @@ export interface NewSample extends SampleFields {
   /** L2-normalised. */
   embedding: Float32Array;
   thumbnailJpeg: Buffer;
-  source: FaceSource;
+  /** What re-embedding needs; absent when gallery.keepFaceSources is off (then it cannot be re-embedded). */
+  source?: FaceSource;
+  /** Secondary recognizers' embeddings made at enrollment (needed when no face source is kept to make them later). */
+  secondaryEmbeddings?: { recognizerId: string; recognizerVersion: string; embedding: Float32Array }[];
+}
+
+/** What `purge` did. */
+export interface PurgeReport {
+  /** Face sources erased (with `faceSources`). */
+  faceSourcesDropped: number;
+  /** The file's size before and after (bytes), the write-ahead log included. */
+  bytesBefore: number;
+  bytesAfter: number;
 }
 
 export interface StoredEmbedding {
@@ -84,10 +101,17 @@ export type GalleryListener = (change: GalleryChange) => void;
 
 /** Two boxes of the same photo overlapping this much (IoU) are the same face. */
 const SAME_FACE_IOU = 0.5;
-const MAX_NAME_LENGTH = 100;
+/**
+ * A face this similar (cosine, same recognizer) to another identity's photo is that photo again,
+ * re-encoded or resized: different people stay far below it (ArcFace's highest different-person pairs
+ * on CelebA were 0.51–0.55, face-api's 0.95–0.97: results/fairness/).
+ */
+export const NEAR_DUPLICATE_COSINE = 0.98;
+
+const log = stageLogger('gallery');
 
 // Each entry migrates the schema from version i to i + 1 (PRAGMA user_version). Append, never edit.
-const MIGRATIONS: readonly string[] = [
+const MIGRATIONS: readonly (string | ((db: Database.Database) => void))[] = [
   `
   CREATE TABLE identities (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,  -- ids are never reused: clients may cache by id
@@ -133,7 +157,23 @@ const MIGRATIONS: readonly string[] = [
   -- photos than to these.
   ALTER TABLE samples ADD COLUMN negative INTEGER NOT NULL DEFAULT 0;
   `,
+  // Names are unique by their key (names.ts: Unicode-canonical, case folded), not by SQLite's ASCII
+  // NOCASE. Names stored before keep their spelling; when two share a key, both identities stay, the
+  // later one under a key of its own (logged), for an operator to rename or merge.
+  (db) => {
+    db.exec('ALTER TABLE identities ADD COLUMN name_key TEXT');
+    const rows = db.prepare<[], { id: number; name: string }>('SELECT id, name FROM identities').all();
+    const { keys, collisions } = keysForExisting(rows);
+    const setKey = db.prepare('UPDATE identities SET name_key = ? WHERE id = ?');
+    for (const [id, key] of keys) setKey.run(key, id);
+    db.exec('CREATE UNIQUE INDEX identities_by_name_key ON identities(name_key)');
+    for (const { ids } of collisions)
+      log.warn({ identities: ids, names: ids.map((id) => rows.find((r) => r.id === id)?.name) }, 'identities whose names differ only in case or invisible characters: both kept; rename or merge them');
+  },
 ];
+
+/** Schema versions before this one deleted without overwriting: a gallery opened from them is vacuumed once. */
+const SECURE_DELETE_SINCE = 4;
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -185,14 +225,11 @@ function blobToEmbedding(blob: Buffer): Float32Array {
   return new Float32Array(new Uint8Array(blob).buffer);
 }
 
-/** Trimmed name, or an error that says what is wrong with it. */
+/** The canonical name (names.ts), or an error that says what is wrong with it. */
 export function validIdentityName(raw: unknown): string {
-  if (typeof raw !== 'string') throw invalidName('a name must be a string');
-  const name = raw.trim();
-  if (!name) throw invalidName('the name is empty');
-  if (name.length > MAX_NAME_LENGTH) throw invalidName(`${name.length} characters, at most ${MAX_NAME_LENGTH} allowed`);
-  if (/[\u0000-\u001f\u007f]/.test(name)) throw invalidName('control characters (newlines, tabs…) are not allowed');
-  return name;
+  const check = canonicalName(raw);
+  if (!check.ok) throw invalidName(check.why);
+  return check.name;
 }
 
 export interface OpenOptions {
@@ -213,7 +250,13 @@ export class GalleryStore {
   static open(path: string, { create = true }: OpenOptions = {}): GalleryStore {
     if (!existsSync(path)) {
       if (!create) throw galleryNotFound(path);
-      mkdirSync(dirname(path), { recursive: true });
+      try {
+        mkdirSync(dirname(path), { recursive: true });
+      } catch (err) {
+        throw galleryUnreadable(path, `its folder cannot be created (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      }
+    } else if (statSync(path).isDirectory()) {
+      throw galleryUnreadable(path, 'it is a folder: give a file in it, such as gallery.db');
     }
     let db: Database.Database | undefined;
     try {
@@ -222,7 +265,15 @@ export class GalleryStore {
       db.pragma('foreign_keys = ON');
       db.pragma('synchronous = NORMAL'); // durable enough under WAL, and much faster per write
       db.pragma('busy_timeout = 5000'); // the CLI and the service may write at the same time
-      migrate(db);
+      // A deleted face's bytes are overwritten with zeros, not left in free pages.
+      db.pragma('secure_delete = ON');
+      const from = migrate(db);
+      if (from > 0 && from < SECURE_DELETE_SINCE) {
+        // Faces deleted before secure_delete may still sit in free pages: rewrite the file once.
+        db.exec('VACUUM');
+        db.pragma('wal_checkpoint(TRUNCATE)');
+        log.info({ path, schemaVersion: from }, 'gallery rewritten once (VACUUM): faces deleted by earlier versions are overwritten');
+      }
       return new GalleryStore(path, db);
     } catch (err) {
       db?.close();
@@ -269,15 +320,33 @@ export class GalleryStore {
     return () => clearInterval(timer);
   }
 
-  createIdentity(rawName: string): IdentityRecord {
+  /** Whether deleted rows are overwritten on this connection (1). */
+  secureDelete(): number {
+    return this.db.pragma('secure_delete', { simple: true }) as number;
+  }
+
+  createIdentity(rawName: unknown): IdentityRecord {
     const name = validIdentityName(rawName);
     const existing = this.findIdentityByName(name);
     if (existing) throw identityExists(existing);
     const createdAt = Date.now();
     const { lastInsertRowid } = this.db
-      .prepare('INSERT INTO identities (name, created_at) VALUES (?, ?)')
-      .run(name, createdAt);
+      .prepare('INSERT INTO identities (name, name_key, created_at) VALUES (?, ?, ?)')
+      .run(name, nameKey(name), createdAt);
     return { id: Number(lastInsertRowid), name, createdAt: new Date(createdAt).toISOString(), sampleCount: 0 };
+  }
+
+  /**
+   * Creates the identity with its first photo in one transaction: a crash or a refusal leaves neither
+   * (an identity is never seen without a photo). Refused as createIdentity and addSample refuse.
+   */
+  createIdentityWithSample(rawName: unknown, sample: Omit<NewSample, 'identityId'>): { identity: IdentityRecord; sample: SampleRecord } {
+    let identity!: IdentityRecord;
+    const { sample: stored } = this.db.transaction(() => {
+      identity = this.createIdentity(rawName);
+      return this.addSample({ ...sample, identityId: identity.id });
+    })();
+    return { identity: { ...identity, sampleCount: 1 }, sample: stored };
   }
 
   getIdentity(id: number): IdentityRecord | undefined {
@@ -290,14 +359,16 @@ export class GalleryStore {
     return row && toIdentity(row);
   }
 
-  /** Names compare without regard to ASCII case: "alice" finds "Alice". */
+  /** Names compare by their key (names.ts): "alice" finds "Alice", "ÅSA" finds "åsa", invisible characters are ignored. */
   findIdentityByName(name: string): IdentityRecord | undefined {
+    const check = canonicalName(name);
+    if (!check.ok) return undefined;
     const row = this.db
       .prepare<[string], IdentityRow>(
         `SELECT i.id, i.name, i.created_at, (SELECT COUNT(*) FROM samples s WHERE s.identity_id = i.id AND s.negative = 0) AS sample_count
-         FROM identities i WHERE i.name = ?`,
+         FROM identities i WHERE i.name_key = ?`,
       )
-      .get(name.trim());
+      .get(nameKey(check.name));
     return row && toIdentity(row);
   }
 
@@ -324,6 +395,7 @@ export class GalleryStore {
       this.db.prepare('DELETE FROM identities WHERE id = ?').run(id); // samples and images cascade
       return { identity, sampleIds };
     })();
+    this.truncateLog();
     if (removed.sampleIds.length) this.emit({ type: 'samples-removed', sampleIds: removed.sampleIds });
     return removed;
   }
@@ -381,6 +453,10 @@ export class GalleryStore {
         if (iou(JSON.parse(other.box) as Box, sample.box) >= SAME_FACE_IOU)
           throw photoOfOtherIdentity({ id: other.identity_id, name: other.name }, other.id);
       }
+      if (!negative) {
+        const near = this.closestOtherIdentity(sample);
+        if (near && near.similarity >= NEAR_DUPLICATE_COSINE) throw photoOfOtherIdentity(near.identity, near.sampleId, near.similarity);
+      }
       if (existing) {
         this.db.prepare('DELETE FROM samples WHERE id = ?').run(existing.id);
         replaced = existing;
@@ -403,26 +479,74 @@ export class GalleryStore {
           negative ? 1 : 0,
         );
       const id = Number(lastInsertRowid);
+      // Without a face source an empty one is stored (the column is NOT NULL): faceSource() says "none".
       this.db
         .prepare('INSERT INTO sample_images (sample_id, thumbnail_jpeg, source_jpeg, source_landmarks) VALUES (?, ?, ?, ?)')
-        .run(id, sample.thumbnailJpeg, sample.source.jpeg, JSON.stringify(sample.source.landmarks.map((p) => [p.x, p.y])));
+        .run(id, sample.thumbnailJpeg, sample.source?.jpeg ?? Buffer.alloc(0), JSON.stringify((sample.source?.landmarks ?? []).map((p) => [p.x, p.y])));
+      const addSecondary = this.db.prepare(
+        'INSERT INTO secondary_embeddings (sample_id, recognizer_id, recognizer_version, embedding) VALUES (?, ?, ?, ?)',
+      );
+      for (const other of sample.secondaryEmbeddings ?? []) addSecondary.run(id, other.recognizerId, other.recognizerVersion, embeddingToBlob(other.embedding));
       return { sample: this.getSample(id)!, duplicate: false };
     })();
+    if (replaced) this.truncateLog();
     if (!result.duplicate) {
       if (replaced) this.emit({ type: 'samples-removed', sampleIds: [replaced.id] });
       const identity = this.getIdentity(sample.identityId)!;
-      this.emit({
-        type: 'sample-embedded',
-        sampleId: result.sample.id,
-        identity: { id: identity.id, name: identity.name },
-        recognizerId: sample.recognizerId,
-        recognizerVersion: sample.recognizerVersion,
-        secondary: false,
-        embedding: sample.embedding,
-        negative,
-      });
+      const embedded = { type: 'sample-embedded', sampleId: result.sample.id, identity: { id: identity.id, name: identity.name }, negative } as const;
+      for (const other of sample.secondaryEmbeddings ?? [])
+        this.emit({ ...embedded, recognizerId: other.recognizerId, recognizerVersion: other.recognizerVersion, secondary: true, embedding: other.embedding });
+      this.emit({ ...embedded, recognizerId: sample.recognizerId, recognizerVersion: sample.recognizerVersion, secondary: false, embedding: sample.embedding });
     }
     return replaced ? { ...result, replaced } : result;
+  }
+
+  /**
+   * The photo of another identity closest to a new sample (same recognizer, cosine of unit vectors),
+   * whatever its score; negative samples are not photos. A scan: enrollment is rare, the gallery small.
+   */
+  closestOtherIdentity(sample: Pick<NewSample, 'identityId' | 'recognizerId' | 'recognizerVersion' | 'embedding'>): { identity: Identity; sampleId: number; similarity: number } | undefined {
+    let best: { identity: Identity; sampleId: number; similarity: number } | undefined;
+    const rows = this.db
+      .prepare<[string, string, number], { id: number; identity_id: number; name: string; embedding: Buffer }>(
+        `SELECT s.id, s.identity_id, i.name, s.embedding FROM samples s JOIN identities i ON i.id = s.identity_id
+         WHERE s.recognizer_id = ? AND s.recognizer_version = ? AND s.identity_id != ? AND s.negative = 0`,
+      )
+      .iterate(sample.recognizerId, sample.recognizerVersion, sample.identityId);
+    for (const row of rows) {
+      const other = blobToEmbedding(row.embedding);
+      if (other.length !== sample.embedding.length) continue;
+      let dot = 0;
+      for (let i = 0; i < other.length; i++) dot += other[i] * sample.embedding[i];
+      if (!best || dot > best.similarity) best = { identity: { id: row.identity_id, name: row.name }, sampleId: row.id, similarity: dot };
+    }
+    return best;
+  }
+
+  /**
+   * Rewrites the file without free pages (VACUUM) and empties the write-ahead log; with `faceSources`,
+   * first erases every sample's face source (gallery.keepFaceSources turned off on a gallery that kept them).
+   */
+  purge({ faceSources = false }: { faceSources?: boolean } = {}): PurgeReport {
+    const bytesBefore = this.fileBytes();
+    let faceSourcesDropped = 0;
+    if (faceSources)
+      faceSourcesDropped = this.db
+        .prepare(`UPDATE sample_images SET source_jpeg = x'', source_landmarks = '[]' WHERE length(source_jpeg) > 0`)
+        .run().changes;
+    this.db.exec('VACUUM');
+    this.truncateLog();
+    return { faceSourcesDropped, bytesBefore, bytesAfter: this.fileBytes() };
+  }
+
+  private fileBytes(): number {
+    const size = (file: string) => (existsSync(file) ? statSync(file).size : 0);
+    return size(this.path) + size(`${this.path}-wal`);
+  }
+
+  /** Moves the log into the file and empties it: the overwritten pages replace the deleted ones there too. */
+  private truncateLog(): void {
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
   /** Deletes one sample of the identity; a sample of another identity is "not found". */
@@ -431,6 +555,7 @@ export class GalleryStore {
     const sample = this.getSample(sampleId);
     if (!sample || sample.identityId !== identityId) throw sampleNotFound(sampleId, identityId);
     this.db.prepare('DELETE FROM samples WHERE id = ?').run(sampleId);
+    this.truncateLog();
     this.emit({ type: 'samples-removed', sampleIds: [sampleId] });
     return sample;
   }
@@ -447,7 +572,7 @@ export class GalleryStore {
         'SELECT source_jpeg, source_landmarks FROM sample_images WHERE sample_id = ?',
       )
       .get(sampleId);
-    if (!row) return undefined;
+    if (!row || row.source_jpeg.length === 0) return undefined;
     const pairs = JSON.parse(row.source_landmarks) as [number, number][];
     return { jpeg: row.source_jpeg, landmarks: pairs.map(([x, y]) => ({ x, y })) };
   }
@@ -523,14 +648,18 @@ export class GalleryStore {
   }
 }
 
-function migrate(db: Database.Database): void {
+/** Brings the schema up to date; returns the version it was at. */
+function migrate(db: Database.Database): number {
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > MIGRATIONS.length)
     throw new Error(`its schema version ${current} is newer than this unmask knows (${MIGRATIONS.length}): upgrade unmask`);
   for (let version = current; version < MIGRATIONS.length; version++) {
     db.transaction(() => {
-      db.exec(MIGRATIONS[version]);
+      const step = MIGRATIONS[version];
+      if (typeof step === 'string') db.exec(step);
+      else step(db);
       db.pragma(`user_version = ${version + 1}`);
     })();
   }
+  return current;
 }

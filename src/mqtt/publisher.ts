@@ -10,6 +10,7 @@ import type { AlertMessage } from '../alert/message.ts';
 import type { Config } from '../config.ts';
 import { mqttConnected, mqttMessages, mqttQueued } from '../observe/metrics.ts';
 import { stageLogger } from '../observe/log.ts';
+import { redactSecrets } from '../observe/redact.ts';
 import type { CameraStatus } from '../source/camera.ts';
 
 const log = stageLogger('mqtt');
@@ -82,7 +83,7 @@ export class MqttPublisher {
     this.client.on('connect', () => this.onConnect());
     this.client.on('close', () => this.onDisconnect());
     this.client.on('offline', () => this.onDisconnect());
-    this.client.on('error', (err) => log.warn({ err: err.message, url: redact(settings.url) }, 'MQTT error'));
+    this.client.on('error', (err) => log.warn({ err: err.message, url: redactSecrets(settings.url) }, 'MQTT error'));
     mqttConnected.set(0);
   }
 
@@ -155,7 +156,7 @@ export class MqttPublisher {
     const wasConnected = this.connected;
     this.connected = true;
     mqttConnected.set(1);
-    log.info({ url: redact(this.settings.url), queued: this.queue.length, dropped: this.dropped }, wasConnected ? 'MQTT reconnected' : 'MQTT connected');
+    log.info({ url: redactSecrets(this.settings.url), queued: this.queue.length, dropped: this.dropped }, wasConnected ? 'MQTT reconnected' : 'MQTT connected');
     // Ahead of the queue: what a subscriber needs to read the rest.
     const ahead: Message[] = [{ topic: this.statusTopic, payload: 'online', retain: true }];
     if (this.settings.discovery.enabled) for (const camera of this.cameraStates.keys()) ahead.push(...this.discoveryMessages(camera));
@@ -168,7 +169,7 @@ export class MqttPublisher {
     if (!this.connected) return;
     this.connected = false;
     mqttConnected.set(0);
-    if (!this.closing) log.warn({ url: redact(this.settings.url) }, 'MQTT broker unreachable: queueing messages until it is back');
+    if (!this.closing) log.warn({ url: redactSecrets(this.settings.url) }, 'MQTT broker unreachable: queueing messages until it is back');
   }
 
   private enqueue(message: Message): void {
@@ -263,13 +264,3 @@ function withoutImages(alert: AlertMessage): Omit<AlertMessage, 'faceJpeg' | 'in
   return copy as Omit<AlertMessage, 'faceJpeg' | 'inpaintedJpeg' | 'occlusionMaskPng'>;
 }
 
-/** The URL without its credentials, for the log. */
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.username || u.password) (u.username = '***'), (u.password = '');
-    return u.toString();
-  } catch {
-    return 'an unparsable URL';
-  }
-}

@@ -73,6 +73,26 @@ export const subscribersDropped = new Counter({
   registers: [registry],
 });
 
+export const subscribersRefused = new Counter({
+  name: 'unmask_subscribers_refused_total',
+  help: 'WebSocket upgrades refused, per reason (origin, limit)',
+  labelNames: ['reason'] as const,
+  registers: [registry],
+});
+
+export const authFailures = new Counter({
+  name: 'unmask_auth_failures_total',
+  help: 'Requests refused for their API key, per result: refused (401, a wrong or missing key, counted per address) or throttled (429, the address is past server.maxFailedAuth)',
+  labelNames: ['result'] as const,
+  registers: [registry],
+});
+
+export const enrollmentsRefused = new Counter({
+  name: 'unmask_enrollments_refused_busy_total',
+  help: 'Enrollment uploads refused with 503 because gallery.enrollConcurrency photos ran and gallery.enrollQueue waited',
+  registers: [registry],
+});
+
 export const galleryFaces = new Gauge({
   name: 'unmask_gallery_faces',
   help: 'Face samples in the in-memory gallery index',

@@ -10,6 +10,7 @@ import { ALERTS_PATH, type AlertHub } from '../alert/hub.ts';
 import { stageLogger, type Logger } from '../observe/log.ts';
 import { registry } from '../observe/metrics.ts';
 import { authorize, unauthorizedBody } from './auth.ts';
+import { AuthBrake } from './auth-brake.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -36,6 +37,7 @@ export interface CameraHealth {
 export interface HealthReport {
   /** 'degraded' when any enabled camera is not live; served with 503 then. */
   status: 'ok' | 'degraded';
+  /** Without the API key: states and counts only (no camera's last error). */
   uptimeSec: number;
   /** By camera name. */
   cameras: Record<string, CameraHealth>;
@@ -49,6 +51,12 @@ export interface HealthReport {
 
 /** What the caller reports; the server decides the status from it and the config. */
 export type HealthSnapshot = Omit<HealthReport, 'status'>;
+
+/** What /healthz shows without the key: states and counts, not the cameras' last errors. */
+export function publicHealth(snapshot: HealthSnapshot): HealthSnapshot {
+  const cameras = Object.fromEntries(Object.entries(snapshot.cameras).map(([name, { lastError: _needsTheKey, ...camera }]) => [name, camera]));
+  return { ...snapshot, cameras };
+}
 
 /** ok only when every camera enabled in the config is live (a camera missing from the report is not). */
 function healthStatus(config: Config, cameras: HealthSnapshot['cameras']): HealthReport['status'] {
@@ -86,15 +94,23 @@ export function buildServer(opts: ServerOptions): UnmaskServer {
     logController: new LogController({ disableRequestLogging: (request) => PROBE_PATHS.has(pathOf(request.url)) }),
   });
 
+  const brake = new AuthBrake(app as unknown as FastifyInstance, config.server);
   app.addHook('onRequest', async (request, reply) => {
     if (request.routeOptions.config.public) return;
+    const braked = await brake.braked(request.raw);
+    if (braked) return reply.code(429).header('retry-after', String(braked.retryAfterSec)).send(braked);
     const auth = authorize(request.raw, apiKey);
-    if (!auth.ok) return reply.code(401).send(unauthorizedBody(auth.message));
+    if (!auth.ok) {
+      await brake.failed(request.raw);
+      return reply.code(401).send(unauthorizedBody(auth.message));
+    }
   });
 
-  app.get('/healthz', { config: { public: true } }, async (_request, reply) => {
+  app.get('/healthz', { config: { public: true } }, async (request, reply) => {
     const snapshot = await opts.health();
-    const report: HealthReport = { ...snapshot, status: healthStatus(config, snapshot.cameras) };
+    // Errors can name paths and hosts: they need the key (a wrong key here is not counted: probes are public).
+    const shown = authorize(request.raw, apiKey).ok ? snapshot : publicHealth(snapshot);
+    const report: HealthReport = { ...shown, status: healthStatus(config, snapshot.cameras) };
     return reply.code(report.status === 'ok' ? 200 : 503).send(report);
   });
 
@@ -112,7 +128,13 @@ export function buildServer(opts: ServerOptions): UnmaskServer {
 
   for (const plugin of opts.plugins ?? []) app.register(plugin);
 
-  hub.attach(app.server, (request) => authorize(request, apiKey));
+  hub.attach(app.server, async (request) => {
+    const braked = await brake.braked(request);
+    if (braked) return { ok: false, status: 429, message: braked.message, headers: { 'Retry-After': String(braked.retryAfterSec) } };
+    const auth = authorize(request, apiKey);
+    if (!auth.ok) await brake.failed(request);
+    return auth;
+  });
   app.addHook('preClose', async () => {
     await hub.close();
   });

@@ -1,6 +1,17 @@
-// API-key authentication, shared by the HTTP routes and the /alerts WebSocket upgrade.
-import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
+// API-key authentication, shared by the HTTP routes and the /alerts WebSocket upgrade, and the
+// client address the failed-key brake counts by.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+
+/**
+ * The operator's page reaches the API through its own server (ui.ts), so every page request comes from
+ * that server's address. It passes on the browser's address in this header, with a secret of this
+ * process beside it: only a request that carries the secret (one the page's server forwarded) is taken
+ * at its word. Both servers run in one process.
+ */
+export const FORWARDED_CLIENT_HEADER = 'x-unmask-client';
+export const PROXY_SECRET_HEADER = 'x-unmask-proxy';
+export const PROXY_SECRET = randomBytes(24).toString('base64url');
 
 /** Where a client may put the key, in the order they are looked at. */
 export const KEY_LOCATIONS = 'header "X-API-Key: <key>", header "Authorization: Bearer <key>" or query parameter "api_key=<key>"';
@@ -36,6 +47,14 @@ function sameKey(presented: string, expected: string): boolean {
   const a = createHash('sha256').update(presented).digest();
   const b = createHash('sha256').update(expected).digest();
   return timingSafeEqual(a, b);
+}
+
+/** The address a request comes from: the browser's when the page's server forwarded it, else the socket's. */
+export function clientAddressOf(request: Pick<IncomingMessage, 'headers' | 'socket'>): string {
+  const secret = firstValue(request.headers[PROXY_SECRET_HEADER]);
+  const forwarded = firstValue(request.headers[FORWARDED_CLIENT_HEADER]);
+  if (secret !== undefined && forwarded && sameKey(secret, PROXY_SECRET)) return forwarded;
+  return request.socket.remoteAddress ?? 'unknown';
 }
 
 /** Checks the key of a request (HTTP or upgrade) against the key in force. */

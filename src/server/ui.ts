@@ -14,6 +14,7 @@ import { build } from 'esbuild';
 import { ALERTS_PATH } from '../alert/hub.ts';
 import { ConfigError } from '../config.ts';
 import { stageLogger } from '../observe/log.ts';
+import { FORWARDED_CLIENT_HEADER, PROXY_SECRET, PROXY_SECRET_HEADER } from './auth.ts';
 
 const log = stageLogger('ui');
 
@@ -94,8 +95,13 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   const assets = await bundlePage(options.webDir);
   const api = { host: reachableHost(options.api.host), port: options.api.port };
 
+  // The browser's address goes with each request (the API's failed-key brake counts by it), with the
+  // secret that makes the API believe it; whatever a client sent in these headers is replaced.
+  const forwarding = (req: IncomingMessage) => ({ [FORWARDED_CLIENT_HEADER]: req.socket.remoteAddress ?? 'unknown', [PROXY_SECRET_HEADER]: PROXY_SECRET });
+
   const proxyRequest = (req: IncomingMessage, res: ServerResponse) => {
-    const upstream = httpRequest({ host: api.host, port: api.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+    const headers = { ...req.headers, ...forwarding(req) };
+    const upstream = httpRequest({ host: api.host, port: api.port, method: req.method, path: req.url, headers }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
     });
@@ -138,7 +144,10 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     upstream.on('connect', () => {
       connected = true;
       const headers: string[] = [];
-      for (let i = 0; i < req.rawHeaders.length; i += 2) headers.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      const replaced = new Set([FORWARDED_CLIENT_HEADER, PROXY_SECRET_HEADER]);
+      for (let i = 0; i < req.rawHeaders.length; i += 2)
+        if (!replaced.has(req.rawHeaders[i].toLowerCase())) headers.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      for (const [name, value] of Object.entries(forwarding(req))) headers.push(`${name}: ${value}`);
       upstream.write(`${req.method} ${req.url} HTTP/${req.httpVersion}\r\n${headers.join('\r\n')}\r\n\r\n`);
       if (head.length) upstream.write(head);
       socket.pipe(upstream).pipe(socket);

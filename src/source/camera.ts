@@ -10,6 +10,7 @@ import { BehaviorSubject, Subject, type Observable } from 'rxjs';
 import type { CameraConfig, Config } from '../config.ts';
 import { cameraRestarts, cameraState, framesIn } from '../observe/metrics.ts';
 import { stageLogger, type Logger } from '../observe/log.ts';
+import { redactSecrets } from '../observe/redact.ts';
 import type { Frame } from '../pipeline/messages.ts';
 import { ffmpegPath } from './ffmpeg-path.ts';
 
@@ -45,8 +46,8 @@ export function sourceKind(url: string): SourceKind {
   if (scheme === 'rtsp' || scheme === 'rtsps') return 'rtsp';
   if (scheme === 'http' || scheme === 'https') return 'http';
   if (scheme === 'udp') return 'udp';
-  if (scheme === 'demo') throw new Error(`camera URL "${url}": demo: must be resolved to the demo video file before the source starts`);
-  throw new Error(`camera URL "${url}": unsupported scheme "${scheme}:" (expected a file path, file:, rtsp(s)://, http(s)://, udp://)`);
+  if (scheme === 'demo') throw new Error(`camera URL "${redactSecrets(url)}": demo: must be resolved to the demo video file before the source starts`);
+  throw new Error(`camera URL "${redactSecrets(url)}": unsupported scheme "${scheme}:" (expected a file path, file:, rtsp(s)://, http(s)://, udp://)`);
 }
 
 /** What differs between the ffmpeg builds we may run (the system's 5.x, the bundled 4.x). */
@@ -169,11 +170,14 @@ export class FrameCutter {
 /** ffmpeg stderr noise that says nothing about the cause. */
 const UNINFORMATIVE_STDERR = /^(Conversion failed!?|Exiting normally.*|Error opening input files?:.*|Error opening input file .*\.)$/;
 
-/** The cause in an ffmpeg stderr line, without the "[tcp @ 0x55d…]" instance address; undefined when it has none. */
+/**
+ * The cause in an ffmpeg stderr line, without the "[tcp @ 0x55d…]" instance address and without the
+ * credentials of any URL in it (ffmpeg names the input URL as given); undefined when it has none.
+ */
 export function meaningfulStderr(line: string): string | undefined {
   const text = line.trim().replace(/^\[([\w.-]+) @ 0x[0-9a-f]+\]\s*/i, '$1: ');
   if (!text || UNINFORMATIVE_STDERR.test(text)) return undefined;
-  return text;
+  return redactSecrets(text);
 }
 
 /** How ffmpeg ended, from the child's own record (fluent-ffmpeg's message appends all of stderr). */
@@ -330,7 +334,7 @@ export class CameraSource {
       connection.process = child;
       runningFfmpeg.add(child);
       child.once('exit', () => runningFfmpeg.delete(child));
-      this.log.debug({ pid: child.pid, commandLine }, 'ffmpeg started');
+      this.log.debug({ pid: child.pid, commandLine: redactSecrets(commandLine) }, 'ffmpeg started');
       if (connection.abandoned) child.kill('SIGKILL');
     });
     command.on('stderr', (line: string) => {
@@ -413,7 +417,8 @@ export class CameraSource {
     const delayMs = Math.min(this.settings.backoffInitialMs * 2 ** Math.min(this.failures, 30), this.settings.backoffMaxMs);
     this.failures++;
     this.current.restarts++;
-    this.current.lastError = connection.lastStderr ? `${message}: ${connection.lastStderr}` : message;
+    // Served by /api/cameras, published on MQTT and logged: never with a URL's credentials.
+    this.current.lastError = redactSecrets(connection.lastStderr ? `${message}: ${connection.lastStderr}` : message);
     this.current.retryDelayMs = delayMs;
     cameraRestarts.inc({ camera: this.camera.name, reason });
     this.setState('retrying');

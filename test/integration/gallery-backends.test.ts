@@ -17,6 +17,13 @@ import { FakeDetector, FakeRecognizer, landmarksFor, makePhoto, tempDir, TEST_SE
 
 if (!havePostgres) console.warn(`gallery on PostgreSQL: skipped, ${noPostgresReason} (the SQLite half runs)`);
 
+/** A unit vector of its own per identity (a radian apart), so that no two people's photos are near-duplicates. */
+function embeddingOf(identityId: number): Float32Array {
+  if (identityId === 1) return Float32Array.from([0.6, 0.8, 0]);
+  const angle = Math.atan2(0.8, 0.6) + (identityId - 1);
+  return Float32Array.from([Math.cos(angle), Math.sin(angle), 0]);
+}
+
 function sample(identityId: number, overrides: Partial<NewSample> = {}): NewSample {
   const box = { x: 10, y: 20, width: 100, height: 100 };
   return {
@@ -26,7 +33,7 @@ function sample(identityId: number, overrides: Partial<NewSample> = {}): NewSamp
     score: 0.9,
     recognizerId: 'rec',
     recognizerVersion: 'v1',
-    embedding: Float32Array.from([0.6, 0.8, 0]),
+    embedding: embeddingOf(identityId),
     thumbnailJpeg: Buffer.from('thumb'),
     source: { jpeg: Buffer.from('source'), landmarks: landmarksFor(box) },
     ...overrides,
@@ -177,6 +184,46 @@ describe.each(backends)('the gallery on %s', (_name, available, make) => {
     // Another face of the same (group) photo may be someone else.
     expect((await store.addSample(sample(bob.id, { box: { x: 300, y: 20, width: 90, height: 90 } }))).duplicate).toBe(false);
     expect(await store.countSamples()).toBe(2);
+  });
+
+  test('compares names by their key: case, Unicode forms and invisible characters', async () => {
+    const asa = await store.createIdentity('Åsa Lind');
+    expect((await store.findIdentityByName('ÅSA LIND'))?.id).toBe(asa.id);
+    expect((await store.findIdentityByName('A\u030asa Lind'))?.id).toBe(asa.id); // NFD
+    expect((await store.findIdentityByName('Åsa\u200b Lind'))?.id).toBe(asa.id); // zero-width space
+    await expectGalleryError(() => store.createIdentity('åsa lind'), 'identity_exists', 409);
+    await expectGalleryError(() => store.createIdentity(42), 'invalid_name', 400);
+  });
+
+  test('refuses the same photo re-encoded for another identity, with the similarity', async () => {
+    const ada = await store.createIdentity('Ada');
+    const bob = await store.createIdentity('Bob');
+    await store.addSample(sample(ada.id));
+    const near = Float32Array.from([0.6, 0.79, 0.05]).map((v, _, a) => v / Math.hypot(...a));
+    const refused = await expectGalleryError(() => store.addSample(sample(bob.id, { imageSha256: 'f'.repeat(64), embedding: near })), 'photo_of_other_identity', 409);
+    expect(refused.details.similarity).toBeGreaterThanOrEqual(0.98);
+    expect(await store.countSamples()).toBe(1);
+  });
+
+  test('creates an identity with its first photo at once, or neither', async () => {
+    const { identity, sample: first } = await store.createIdentityWithSample('Ada', sample(0));
+    expect(identity).toMatchObject({ name: 'Ada', sampleCount: 1 });
+    expect(first.identityId).toBe(identity.id);
+    // The photo is refused (the same face as Ada's): Bob is not created either.
+    await expectGalleryError(() => store.createIdentityWithSample('Bob', sample(0)), 'photo_of_other_identity', 409);
+    expect((await store.listIdentities()).map((i) => i.name)).toEqual(['Ada']);
+  });
+
+  test('keeps a sample without its face source, and the secondary embeddings made at enrollment', async () => {
+    const ada = await store.createIdentity('Ada');
+    const { sample: s } = await store.addSample({
+      ...sample(ada.id),
+      source: undefined,
+      secondaryEmbeddings: [{ recognizerId: 'upper', recognizerVersion: 'u1', embedding: Float32Array.from([0, 0, 1]) }],
+    });
+    expect(await store.faceSource(s.id)).toBeUndefined();
+    expect((await store.embeddings('upper', 'u1')).map((e) => [e.sampleId, Array.from(e.embedding)])).toEqual([[s.id, [0, 0, 1]]]);
+    expect(await store.staleSampleIds('upper', 'u1')).toEqual([]);
   });
 
   test('lets the latest word on a photo win: a photo of Ada, then "not Ada", and back', async () => {
@@ -371,7 +418,7 @@ describe.skipIf(!havePostgres)('PostgreSQL only', () => {
       (e: Error) => e,
     );
     expect(err).toBeInstanceOf(GalleryError);
-    expect(err!.message).toMatch(/cannot open the gallery postgres:\/\/unmask:\*\*\*@127\.0\.0\.1/);
+    expect(err!.message).toMatch(/cannot open the gallery postgres:\/\/\*\*\*@127\.0\.0\.1/);
     expect(err!.message).not.toContain('s3cret-pass');
   });
 });

@@ -182,8 +182,8 @@ describe('server', () => {
     it('/healthz is 200 when every enabled camera is live and 503 when one is not', async () => {
       const live: CameraHealth = { state: 'live', since: new Date().toISOString(), restarts: 0, framesIn: 10, framesDropped: 0 };
       const stopped: CameraHealth = { ...live, state: 'stopped' };
-      const healthz = async () => {
-        const response = await fetch(`http://${server.base}/healthz`);
+      const healthz = async (headers: Record<string, string> = {}) => {
+        const response = await fetch(`http://${server.base}/healthz`, { headers });
         return { status: response.status, body: await response.json() };
       };
 
@@ -192,10 +192,14 @@ describe('server', () => {
       expect(await healthz()).toMatchObject({ status: 200, body: { status: 'ok', subscribers: 0, cameras: { door: { state: 'live' } } } });
 
       server.setCameras({ door: live, hall: { ...live, state: 'retrying', lastError: 'ffmpeg exited with code 1', restarts: 2 } });
-      expect(await healthz()).toMatchObject({
+      // A camera's last error needs the key (issue 19: it can name hosts and paths); states and counts do not.
+      expect(await healthz({ 'X-API-Key': API_KEY })).toMatchObject({
         status: 503,
         body: { status: 'degraded', cameras: { hall: { state: 'retrying', lastError: 'ffmpeg exited with code 1' } } },
       });
+      const anonymous = await healthz();
+      expect(anonymous).toMatchObject({ status: 503, body: { status: 'degraded', cameras: { hall: { state: 'retrying', restarts: 2 } } } });
+      expect(anonymous.body.cameras.hall).not.toHaveProperty('lastError');
 
       // An enabled camera that the report leaves out is not live either.
       server.setCameras({ door: live });

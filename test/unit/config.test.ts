@@ -1,7 +1,22 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { apiKeyOf, ConfigError, eventsPathOf, loadConfig, mqttCredentialsOf, parseConfig, RECOGNIZER_THRESHOLDS, workerCount } from '../../src/config.ts';
+import {
+  apiKeyOf,
+  checkEnvironment,
+  closestKey,
+  ConfigError,
+  dataPathProblem,
+  eventsPathOf,
+  keyDistance,
+  loadConfig,
+  mqttCredentialsOf,
+  parseConfig,
+  RECOGNIZER_THRESHOLDS,
+  workerCount,
+} from '../../src/config.ts';
 import { parseSourceFlag } from '../../src/cli/options.ts';
 import { runConfig } from '../../src/cli/run.ts';
 
@@ -70,9 +85,9 @@ describe('config', () => {
   });
 
   it('takes the API key from the environment first', () => {
-    const config = parseConfig({ server: { apiKey: 'from-the-file' } });
-    expect(apiKeyOf(config, { UNMASK_API_KEY: 'from-the-env' })).toBe('from-the-env');
-    expect(apiKeyOf(config, {})).toBe('from-the-file');
+    const config = parseConfig({ server: { apiKey: 'from-the-file-0123' } });
+    expect(apiKeyOf(config, { UNMASK_API_KEY: 'from-the-env-0123' })).toBe('from-the-env-0123');
+    expect(apiKeyOf(config, {})).toBe('from-the-file-0123');
     expect(apiKeyOf(parseConfig({}), {})).toBeUndefined();
   });
 
@@ -92,6 +107,58 @@ describe('config', () => {
   it('uses one worker per core unless told', () => {
     expect(workerCount(parseConfig({}), 2)).toBe(2);
     expect(workerCount(parseConfig({ detect: { workers: 3 } }), 2)).toBe(3);
+  });
+});
+
+describe('config strictness', () => {
+  it('measures how far a typo is from a key: case, "_" and "-" are free, a swap of neighbours costs one', () => {
+    expect(keyDistance('api_key', 'apiKey')).toBe(0);
+    expect(keyDistance('enabeld', 'enabled')).toBe(1);
+    expect(keyDistance('modle', 'model')).toBe(1);
+    expect(keyDistance('urll', 'url')).toBe(1);
+    expect(keyDistance('threshold', 'cooldownSec')).toBeGreaterThan(5);
+    expect(closestKey('subscriberQeue', ['subscriberQueue', 'heartbeatSec'])).toBe('subscriberQueue');
+    expect(closestKey('colour', ['enabled', 'host', 'port'])).toBeUndefined();
+    expect(closestKey('x', ['y'])).toBe('y');
+  });
+
+  it('refuses an unknown key at every depth, naming the one it probably meant', () => {
+    const refusal = (raw: unknown) => {
+      try {
+        parseConfig(raw);
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        return (err as Error).message;
+      }
+      throw new Error('accepted');
+    };
+    expect(refusal({ recognize: { batch: { maxbatch: 4 } } })).toContain('recognize.batch.maxbatch: unknown key; did you mean "maxBatch"?');
+    expect(refusal({ mqtt: { discovery: { prefx: 'ha' } } })).toContain('mqtt.discovery.prefx: unknown key; did you mean "prefix"?');
+    expect(refusal({ log: { levl: 'info' } })).toContain('log.levl: unknown key; did you mean "level"?');
+    expect(refusal({ gallery: { colour: 'red' } })).toMatch(/gallery\.colour: unknown key \(known here: path, maxImageBytes/);
+  });
+
+  it('applies the key rules to UNMASK_API_KEY and UNMASK_LOG_LEVEL too (an empty variable is unset)', () => {
+    expect(() => checkEnvironment({ UNMASK_API_KEY: 'a' })).toThrow(/UNMASK_API_KEY: at least 16 characters/);
+    expect(() => apiKeyOf(parseConfig({}), { UNMASK_API_KEY: 'fifteen-chars-x' })).toThrow(ConfigError);
+    expect(() => checkEnvironment({ UNMASK_LOG_LEVEL: 'verbose' })).toThrow(/UNMASK_LOG_LEVEL: Invalid option/);
+    expect(() => checkEnvironment({ UNMASK_API_KEY: '', UNMASK_LOG_LEVEL: '' })).not.toThrow();
+    expect(apiKeyOf(parseConfig({}), { UNMASK_API_KEY: 'sixteen-chars-xy' })).toBe('sixteen-chars-xy');
+    expect(() => parseConfig({ server: { apiKey: 'short-key' } })).toThrow(/server\.apiKey: at least 16 characters/);
+  });
+
+  it('says in words why a data path cannot be used', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'unmask-config-'));
+    try {
+      const file = join(dir, 'plain');
+      writeFileSync(file, 'x');
+      expect(dataPathProblem(dir)).toBe(`${dir} is a folder: give a file in it, such as ${join(dir, 'gallery.db')}`);
+      expect(dataPathProblem(join(file, 'gallery.db'))).toBe(`cannot create ${join(file, 'gallery.db')}: ${file} is a file, not a folder`);
+      expect(dataPathProblem(join(dir, 'new', 'deeper', 'gallery.db'))).toBeUndefined();
+      expect(dataPathProblem(file)).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

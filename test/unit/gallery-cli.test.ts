@@ -122,6 +122,24 @@ describe('gallery CLI', () => {
     expect(stdout).toContain('has no identities yet');
   });
 
+  it('purges: rewrites the file, and with --face-sources erases the kept face sources', async () => {
+    const file = await photoFile('a.jpg', 640, [{ x: 250, y: 100, size: 180, person: 1 }]);
+    await unmask('enroll', '--name', 'Alice', '--gallery', gallery, file);
+    stdout = '';
+    expect(await unmask('gallery', 'purge', '--gallery', gallery)).toBe(0);
+    expect(stdout).toMatch(new RegExp(`^${gallery}: rewritten without free pages, [\\d.]+ MB → [\\d.]+ MB\\n$`));
+    const before = GalleryStore.open(gallery, { create: false });
+    expect(before.faceSource(1)).toBeDefined();
+    before.close();
+    stdout = '';
+    expect(await unmask('gallery', 'purge', '--face-sources', '--gallery', gallery)).toBe(0);
+    expect(stdout).toContain('; 1 face source erased');
+    const after = GalleryStore.open(gallery, { create: false });
+    expect(after.faceSource(1)).toBeUndefined();
+    expect(after.listIdentities()).toMatchObject([{ name: 'Alice', sampleCount: 1 }]);
+    after.close();
+  });
+
   it('reports a missing gallery or config file as an error, without creating anything', async () => {
     const absent = tmp.file('nowhere/gallery.db');
     expect(await unmask('gallery', 'list', '--gallery', absent)).toBe(1);

@@ -5,6 +5,13 @@ import { GalleryError } from '../../src/gallery/errors.ts';
 import { GalleryStore, SCHEMA_VERSION, type GalleryChange, type NewSample } from '../../src/gallery/store.ts';
 import { landmarksFor, tempDir } from './gallery-fakes.ts';
 
+/** A unit vector of its own per identity (a radian apart), so that no two people's photos are near-duplicates. */
+function embeddingOf(identityId: number): Float32Array {
+  if (identityId === 1) return Float32Array.from([0.6, 0.8, 0]);
+  const angle = Math.atan2(0.8, 0.6) + (identityId - 1);
+  return Float32Array.from([Math.cos(angle), Math.sin(angle), 0]);
+}
+
 function sample(identityId: number, overrides: Partial<NewSample> = {}): NewSample {
   const box = { x: 10, y: 20, width: 100, height: 100 };
   return {
@@ -14,7 +21,7 @@ function sample(identityId: number, overrides: Partial<NewSample> = {}): NewSamp
     score: 0.9,
     recognizerId: 'rec',
     recognizerVersion: 'v1',
-    embedding: Float32Array.from([0.6, 0.8, 0]),
+    embedding: embeddingOf(identityId),
     thumbnailJpeg: Buffer.from('thumb'),
     source: { jpeg: Buffer.from('source'), landmarks: landmarksFor(box) },
     ...overrides,

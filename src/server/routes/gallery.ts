@@ -16,6 +16,13 @@ export interface GalleryRouteDeps {
 }
 
 const FACES_ROUTE = '/api/identities/:id/faces';
+/** Room for the JSON around a base64 photo ({"image": "data:image/jpeg;base64,…"}). */
+export const JSON_ENVELOPE_BYTES = 64 * 1024;
+
+/** The largest JSON body a photo of `maxImageBytes` comes in: base64 is 4/3 of the bytes, plus the envelope. */
+export function jsonBodyLimit(maxImageBytes: number): number {
+  return Math.ceil(maxImageBytes / 3) * 4 + JSON_ENVELOPE_BYTES;
+}
 
 const idParams = {
   type: 'object',
@@ -51,19 +58,27 @@ export function galleryRoutes({ store, index, enroller, onIdentityDeleted }: Gal
 
   return async (app: FastifyInstance) => {
     const { maxImageBytes } = enroller.settings;
+    const jsonLimit = jsonBodyLimit(maxImageBytes);
 
     // Photos arrive as the raw body. Scoped to this plugin: other routes keep fastify's parsers.
     for (const contentType of ['application/octet-stream', /^image\/[\w.+-]+$/])
       app.addContentTypeParser(contentType, { parseAs: 'buffer', bodyLimit: maxImageBytes }, (_request, body, done) =>
         done(null, body),
       );
+    // …or as base64 in JSON: fastify's 1 MiB JSON limit would refuse most photos the gallery allows.
+    app.removeContentTypeParser('application/json');
+    app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: jsonLimit }, app.getDefaultJsonParser('error', 'error'));
 
     app.setErrorHandler((error: FastifyError, request, reply) => {
-      if (error instanceof GalleryError)
+      if (error instanceof GalleryError) {
+        if (error.code === 'busy') reply.header('retry-after', String(error.details.retryAfterSec));
         return reply.code(error.status).send({ error: error.code, message: error.message, ...error.details });
+      }
       if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-        const message =
-          request.routeOptions.url === FACES_ROUTE
+        const json = /^application\/json\b/i.test(request.headers['content-type'] ?? '');
+        const message = json
+          ? `image too large: the JSON body exceeds ${jsonLimit} bytes, the limit in force (gallery.maxImageBytes ${maxImageBytes} as base64, plus ${JSON_ENVELOPE_BYTES} for the JSON around it)`
+          : request.routeOptions.url === FACES_ROUTE
             ? `image too large: the body exceeds gallery.maxImageBytes (${maxImageBytes} bytes)`
             : error.message;
         return reply.code(413).send({ error: 'image_too_large', message });
@@ -80,11 +95,12 @@ export function galleryRoutes({ store, index, enroller, onIdentityDeleted }: Gal
       return reply.code(500).send({ error: 'internal', message: 'internal error: see the server log' });
     });
 
-    app.post<{ Body: { name: string } }>(
+    app.post<{ Body: { name: unknown } }>(
       '/api/identities',
       {
         schema: {
-          body: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] },
+          // No type for the name: the validator would turn 5 into "5". The store checks it (names.ts).
+          body: { type: 'object', properties: { name: {} }, required: ['name'] },
         },
       },
       async (request, reply) => reply.code(201).send(await store.createIdentity(request.body.name)),
