@@ -1,8 +1,10 @@
 // `unmask run --role ingest|infer|gateway`: one role of the cluster in this process, on the Redis of
 // cluster.redis (docs/scaling.md). `--role all` is the single process of service.ts.
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import type { Redis } from 'ioredis';
-import { apiKeyOf, type Config } from '../config.ts';
+import { apiKeyOf, checkDataPaths, checkEnvironment, type Config } from '../config.ts';
+import { upperFaceView } from '../embed/upper-face.ts';
 import { loadModels, loadServiceModels } from '../models/registry.ts';
 import { setLogLevel, stageLogger } from '../observe/log.ts';
 import type { HealthSnapshot } from '../server/app.ts';
@@ -41,6 +43,8 @@ export interface RunningRole {
 /** Starts one role; on a failure part-way, closes what was started and rethrows. */
 export async function startRole(config: Config, role: Role, options: RoleOptions = {}): Promise<RunningRole> {
   setLogLevel(config.log.level);
+  checkEnvironment();
+  if (role === 'gateway') checkDataPaths(config);
   const url = redisUrlOf(config, role);
   const id = workerIdOf(config, role);
   const keys = new ClusterKeys(config.cluster.prefix);
@@ -142,10 +146,15 @@ async function startInfer(config: Config, w: Wiring, cleanup: Cleanup, options: 
 async function startGateway(config: Config, w: Wiring, cleanup: Cleanup, options: RoleOptions): Promise<Started> {
   const configuredKey = apiKeyOf(config);
   const apiKey = configuredKey ?? randomBytes(18).toString('base64url');
-  // The models enrollment needs: the detector on photos, the recognizer.
+  // The models enrollment needs: the detector on photos, the recognizer, and the upper-face view when
+  // the infer workers match covered faces on it (its embedding is made at enrollment, as by one process).
   const models = await loadModels(config);
   cleanup.push(() => models.close());
-  const gallery = await openGallery(config, { enrollDetector: models.enrollDetector, recognizer: models.recognizer }, cleanup, { seedDemo: true });
+  const upperFace =
+    config.match.upperFace.enabled && existsSync(config.occlusion.model)
+      ? { recognizer: upperFaceView(models.arcFace, config.match.upperFace.visibleHeight) }
+      : undefined;
+  const gallery = await openGallery(config, { enrollDetector: models.enrollDetector, recognizer: models.recognizer, upperFace }, cleanup, { seedDemo: true });
   const front = await openFront(config, gallery, cleanup, options.onAlert);
   const cameraNames = config.cameras.filter((c) => c.enabled).map((c) => c.name);
   const cameras = new ClusterCameras(w.redis, w.keys, cameraNames, 3 * config.cluster.leaseMs);
