@@ -227,6 +227,13 @@ const gallery = strict({
    * thumbnail and the embeddings are kept (docs/security.md says what stops working).
    */
   keepFaceSources: z.boolean().default(true),
+  /**
+   * Where the gallery lives: sqlite, the file at `path` (one machine); postgres, the database at `url`
+   * (a cluster's workers share it: docs/scaling.md).
+   */
+  store: z.enum(['sqlite', 'postgres']).default('sqlite'),
+  /** With store postgres: postgres://user:password@host:5432/db; the environment variable UNMASK_GALLERY_URL wins. */
+  url: z.string().regex(/^postgres(ql)?:\/\/./, 'a postgres:// or postgresql:// URL').optional(),
 });
 
 const events = strict({
@@ -334,6 +341,34 @@ const inpaint = strict({
     .prefault({}),
 });
 
+/**
+ * Several processes on Redis Streams (docs/scaling.md): `unmask run --role ingest|infer|gateway`.
+ * `--role all` (the default, `npm start`) runs everything in one process and ignores this section.
+ */
+const cluster = strict({
+  /** The Redis every role of the cluster shares, e.g. redis://10.0.0.2:6379/0; required by ingest, infer and gateway. */
+  redis: z.string().regex(/^rediss?:\/\/./, 'a redis:// or rediss:// URL').optional(),
+  /** First segment of every Redis key: two clusters can share one Redis under different prefixes. */
+  prefix: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." or "-"').default('unmask'),
+  /** This worker's name in Redis (leases, consumer group, a gateway's stream position); default: role-hostname. Keep it across restarts. */
+  id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." or "-"').max(64).optional(),
+  /** A camera lease lasts this long unless renewed (every third of it): a dead ingest worker's cameras move within this time. */
+  leaseMs: z.number().int().min(500).max(600_000).default(5000),
+  /** A face entry an infer worker has held this long unacknowledged is taken over by another (XAUTOCLAIM). */
+  claimIdleMs: z.number().int().min(500).max(600_000).default(5000),
+  /** Face entries an infer worker has in flight at once: what its recognizer and inpainter batches are drawn from. */
+  inferConcurrency: z.number().int().min(1).max(256).default(16),
+  /**
+   * How the part of the frame around a face travels to the infer workers: raw RGB (recognised exactly as
+   * by the single process) or JPEG at quality 95 (about a tenth of the bytes; measured in docs/scaling.md).
+   */
+  regionEncoding: z.enum(['raw', 'jpeg']).default('raw'),
+  /** Face entries waiting in the stream at most (trimmed approximately; each is deleted once done): one trimmed before an infer worker read it is lost. */
+  facesMaxLen: z.number().int().min(100).max(10_000_000).default(10_000),
+  /** Alert and attempt entries kept for the gateways (a gateway down longer than this many entries misses the oldest). */
+  eventsMaxLen: z.number().int().min(100).max(10_000_000).default(10_000),
+});
+
 export const configSchema = strict({
     cameras: z.array(camera).default([]),
     source: source.prefault({}),
@@ -348,6 +383,7 @@ export const configSchema = strict({
     inpaint: inpaint.prefault({}),
     events: events.prefault({}),
     mqtt: mqtt.prefault({}),
+    cluster: cluster.prefault({}),
     log: strict({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info') }).prefault({}),
   })
   .superRefine((c, ctx) => {
@@ -420,6 +456,7 @@ const environment = z.object({
     .min(MIN_API_KEY_LENGTH, `at least ${MIN_API_KEY_LENGTH} characters, as server.apiKey (a random one: openssl rand -base64 24)`)
     .optional(),
   UNMASK_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional(),
+  UNMASK_GALLERY_URL: z.string().regex(/^postgres(ql)?:\/\/./, 'a postgres:// or postgresql:// URL, as gallery.url').optional(),
 });
 
 /** Refuses a bad UNMASK_* variable with the reason; an empty one counts as unset. */
@@ -466,7 +503,7 @@ export function dataPathProblem(path: string): string | undefined {
 /** Refuses unusable gallery and events paths with a plain message before anything is opened. */
 export function checkDataPaths(config: Pick<Config, 'events' | 'gallery'>): void {
   const problems = [
-    ['gallery.path', config.gallery.path],
+    ...(config.gallery.store === 'sqlite' ? [['gallery.path', config.gallery.path]] : []),
     ...(config.events.enabled ? [['events.path', eventsPathOf(config)]] : []),
   ].flatMap(([key, path]) => {
     const problem = dataPathProblem(path);

@@ -6,6 +6,8 @@ import { EventHistory } from './events/index.ts';
 import { MqttPublisher } from './mqtt/publisher.ts';
 import { Enroller } from './gallery/enroll.ts';
 import { seedDemoGallery } from './gallery/demo.ts';
+import type { Gallery } from './gallery/gallery.ts';
+import { openGalleryStore } from './gallery/open.ts';
 import { GalleryStore } from './gallery/store.ts';
 import { GalleryIndex } from './match/gallery-index.ts';
 import type { GalleryMatcher } from './match/policy.ts';
@@ -14,7 +16,7 @@ import { loadServiceModels, type ServiceModels } from './models/registry.ts';
 import { setLogLevel, stageLogger } from './observe/log.ts';
 import { Pipeline, type PipelineDeps } from './pipeline/index.ts';
 import { buildServer, type CameraHealth, type HealthSnapshot, type UnmaskServer } from './server/app.ts';
-import { cameraRoutes, CameraWatch } from './server/routes/cameras.ts';
+import { cameraRoutes, CameraWatch, type CameraDirectory } from './server/routes/cameras.ts';
 import { disabledEventRoutes, eventRoutes } from './server/routes/events.ts';
 import { galleryRoutes } from './server/routes/gallery.ts';
 import { startUiServer } from './server/ui.ts';
@@ -49,12 +51,12 @@ export interface RunningService {
   events?: EventHistory;
   /** The MQTT publisher; absent without mqtt.url. */
   mqtt?: MqttPublisher;
-  health(): HealthSnapshot;
+  health(): Promise<HealthSnapshot>;
   stop(): Promise<void>;
 }
 
 /** Steps to undo, last first: what a failed start or a stop runs. */
-class Cleanup {
+export class Cleanup {
   private readonly steps: (() => Promise<void> | void)[] = [];
 
   push(step: () => Promise<void> | void): void {
@@ -86,15 +88,9 @@ export async function startService(config: Config, options: ServiceOptions = {})
     const cameraConfigs = await resolveCameras(config.cameras.filter((c) => c.enabled), options.demoDir ?? 'var/demo');
     const models = await loadServiceModels(config);
     cleanup.push(() => models.close());
-    const gallery = await openGallery(config, models, cleanup);
-    // Closed after the pipeline stops (steps undo last first): what is queued is still written.
-    const events = config.events.enabled ? EventHistory.open(eventsPathOf(config), config.events, gallery.store, gallery.enroller) : undefined;
-    if (events) cleanup.push(() => events.close());
-    const mqttUrl = config.mqtt.url;
-    const mqtt = mqttUrl ? new MqttPublisher({ ...config.mqtt, url: mqttUrl }, mqttCredentialsOf(config)) : undefined;
-    if (mqtt) cleanup.push(() => mqtt.close());
-
-    const hub = new AlertHub(config.server);
+    const gallery = await openGallery(config, models, cleanup, { seedDemo: true });
+    const front = await openFront(config, gallery, cleanup, options.onAlert);
+    const { hub, events, mqtt } = front;
     const pipeline = new Pipeline({
       config,
       detector: models.detector,
@@ -102,11 +98,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
       repairer: models.repairer,
       upperFace: models.upperFace,
       gallery: gallery.matcher,
-      publish: (alert) => {
-        hub.publish(alert);
-        mqtt?.publishAlert(alert);
-        options.onAlert?.(alert);
-      },
+      publish: front.publish,
       events: events?.recorder,
       onStageTime: options.onStageTime,
       onAlertLatency: options.onAlertLatency,
@@ -114,33 +106,16 @@ export async function startService(config: Config, options: ServiceOptions = {})
     cleanup.push(() => pipeline.stop());
 
     const cameras = new Map<string, CameraSource>();
-    const health = (): HealthSnapshot => ({
+    const health = async (): Promise<HealthSnapshot> => ({
       uptimeSec: Math.round((Date.now() - started) / 1000),
       cameras: camerasHealth(cameras, pipeline),
       subscribers: hub.subscriberCount,
-      gallery: { identities: gallery.store.listIdentities().length, samples: gallery.store.countSamples() },
+      gallery: await galleryHealth(gallery.store),
       models: models.status(),
     });
     const cameraWatch = new CameraWatch((name) => pipeline.stats()[name]?.framesDropped ?? 0);
     cleanup.push(() => cameraWatch.close());
-    const server = buildServer({
-      config,
-      apiKey,
-      health,
-      hub,
-      plugins: [
-        galleryRoutes({
-          store: gallery.store,
-          index: gallery.index,
-          enroller: gallery.enroller,
-          onIdentityDeleted: (id) => events?.identityDeleted(id),
-        }),
-        events ? eventRoutes({ events: events.store, feedback: events.feedback }) : disabledEventRoutes(),
-        cameraRoutes(cameraWatch),
-      ],
-    });
-    cleanup.push(() => server.close());
-    const { url, uiUrl } = await listen(config, server, cleanup);
+    const { server, url, uiUrl } = await serveFront(config, apiKey, front, gallery, cameraWatch, health, cleanup);
 
     for (const camera of cameraConfigs) {
       const source = new CameraSource(camera, config.source);
@@ -179,8 +154,13 @@ export async function startService(config: Config, options: ServiceOptions = {})
  * recognizer's, and the upper face's when it is on); the demo people are enrolled into an empty
  * gallery when a demo camera plays.
  */
-async function openGallery(config: Config, models: ServiceModels, cleanup: Cleanup) {
-  const store = GalleryStore.open(config.gallery.path);
+export async function openGallery(
+  config: Config,
+  models: Pick<ServiceModels, 'enrollDetector' | 'recognizer' | 'upperFace'>,
+  cleanup: Cleanup,
+  { seedDemo }: { seedDemo: boolean },
+) {
+  const store = await openGalleryStore(config);
   cleanup.push(() => store.close());
   const enroller = new Enroller({
     store,
@@ -189,7 +169,7 @@ async function openGallery(config: Config, models: ServiceModels, cleanup: Clean
     settings: config.gallery,
     secondary: models.upperFace?.recognizer,
   });
-  if (config.cameras.some((c) => c.enabled && c.url === DEMO_URL) && store.listIdentities().length === 0) {
+  if (seedDemo && config.cameras.some((c) => c.enabled && c.url === DEMO_URL) && (await store.listIdentities()).length === 0) {
     log.info('empty gallery and a demo camera: enrolling the people of the demo photos (first start only, about a minute)');
     const seeded = await seedDemoGallery(enroller);
     log.info({ identities: seeded }, 'empty gallery: enrolled the demo people');
@@ -209,9 +189,77 @@ async function openGallery(config: Config, models: ServiceModels, cleanup: Clean
   const matcher: GalleryMatcher = {
     search: (e, k) => index.search(e, k),
     ...(upperFaceIndex ? { searchUpperFace: (e: Float32Array, k: number) => upperFaceIndex.index.search(e, k) } : {}),
-    identity: (id) => store.getIdentity(id),
+    // SQLite answers at once, with the identity as stored; another store's names come from the index, which follows it.
+    identity: (id) => (store instanceof GalleryStore ? store.getIdentity(id) : index.identity(id)),
   };
   return { store, enroller, index, matcher };
+}
+
+/** What /healthz says of the gallery. */
+export async function galleryHealth(store: Gallery): Promise<HealthSnapshot['gallery']> {
+  const [identities, samples] = await Promise.all([store.listIdentities(), store.countSamples()]);
+  return { identities: identities.length, samples };
+}
+
+type OpenedGallery = Awaited<ReturnType<typeof openGallery>>;
+
+/** Where alerts go besides the pipeline: the WebSocket hub, the event history, MQTT (a cluster's gateways have these). */
+export interface Front {
+  hub: AlertHub;
+  events?: EventHistory;
+  mqtt?: MqttPublisher;
+  /** Hands an alert to the subscribers, MQTT and `onAlert`; never blocks. */
+  publish(alert: AlertMessage): void;
+}
+
+export async function openFront(config: Config, gallery: OpenedGallery, cleanup: Cleanup, onAlert?: (alert: AlertMessage) => void): Promise<Front> {
+  // Closed after the pipeline stops (steps undo last first): what is queued is still written.
+  const events = config.events.enabled ? await EventHistory.open(eventsPathOf(config), config.events, gallery.store, gallery.enroller) : undefined;
+  if (events) cleanup.push(() => events.close());
+  const mqttUrl = config.mqtt.url;
+  const mqtt = mqttUrl ? new MqttPublisher({ ...config.mqtt, url: mqttUrl }, mqttCredentialsOf(config)) : undefined;
+  if (mqtt) cleanup.push(() => mqtt.close());
+  const hub = new AlertHub(config.server);
+  return {
+    hub,
+    events,
+    mqtt,
+    publish: (alert) => {
+      hub.publish(alert);
+      mqtt?.publishAlert(alert);
+      onAlert?.(alert);
+    },
+  };
+}
+
+/** The API (gallery, events, cameras) and the /alerts WebSocket on their port, and the page on its own. */
+export async function serveFront(
+  config: Config,
+  apiKey: string,
+  { hub, events }: Front,
+  gallery: OpenedGallery,
+  cameras: CameraDirectory,
+  health: () => Promise<HealthSnapshot> | HealthSnapshot,
+  cleanup: Cleanup,
+): Promise<{ server: UnmaskServer; url: string; uiUrl?: string }> {
+  const server = buildServer({
+    config,
+    apiKey,
+    health,
+    hub,
+    plugins: [
+      galleryRoutes({
+        store: gallery.store,
+        index: gallery.index,
+        enroller: gallery.enroller,
+        onIdentityDeleted: (id) => events?.identityDeleted(id),
+      }),
+      events ? eventRoutes({ events: events.store, feedback: events.feedback }) : disabledEventRoutes(),
+      cameraRoutes(cameras),
+    ],
+  });
+  cleanup.push(() => server.close());
+  return { server, ...(await listen(config, server, cleanup)) };
 }
 
 /** Each camera's state and counters, for /healthz. */
@@ -234,7 +282,7 @@ function camerasHealth(cameras: Map<string, CameraSource>, pipeline: Pipeline): 
 }
 
 /** The API on its port, and the operator's page on its own when it is on. */
-async function listen(config: Config, server: UnmaskServer, cleanup: Cleanup): Promise<{ url: string; uiUrl?: string }> {
+export async function listen(config: Config, server: UnmaskServer, cleanup: Cleanup): Promise<{ url: string; uiUrl?: string }> {
   await server.listen({ host: config.server.host, port: config.server.port });
   const address = server.server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
@@ -246,7 +294,7 @@ async function listen(config: Config, server: UnmaskServer, cleanup: Cleanup): P
 }
 
 /** `demo:` cameras play the demo video, built on first use. */
-async function resolveCameras(cameras: CameraConfig[], demoDir: string): Promise<CameraConfig[]> {
+export async function resolveCameras(cameras: CameraConfig[], demoDir: string): Promise<CameraConfig[]> {
   if (!cameras.some((c) => c.url === DEMO_URL)) return cameras;
   const video = await ensureDemoVideo(demoDir);
   return cameras.map((c) => (c.url === DEMO_URL ? { ...c, url: video } : c));

@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { benchMarkdown, runBench } from '../bench/bench.ts';
 import { runSoak, soakMarkdown, soakSvg } from '../bench/soak.ts';
 import { ConfigError } from '../../src/config.ts';
+import { clusterBenchCommand } from './bench-cluster.ts';
 import { inpaintBenchCommand } from './bench-inpaint.ts';
 import { configFrom } from '../../src/cli/options.ts';
 
@@ -24,7 +25,7 @@ interface BenchFlags {
 export function registerBenchCommand(program: Command): void {
   const bench = program
     .command('bench')
-    .description('measure: ffmpeg decode ceiling, a plain face-api loop, the service with N cameras, latencies (`bench inpaint`: the generator alone)')
+    .description('measure: ffmpeg decode ceiling, a plain face-api loop, the service with N cameras, latencies (`bench inpaint`: the generator alone; `bench cluster`: the roles on Redis)')
     // Not requiredOption: commander would then ask `bench inpaint` for bench's own --out too.
     .option('-o, --out <file>', 'JSON results; the markdown table goes beside it (.md) (required)')
     // Options after `inpaint` are the subcommand's (its own --out).
@@ -63,6 +64,7 @@ export function registerBenchCommand(program: Command): void {
       console.error(`bench: wrote ${out} and ${mdFile}`);
     });
   bench.addCommand(inpaintBenchCommand());
+  bench.addCommand(clusterBenchCommand());
   bench.addCommand(soakCommand());
 }
 

@@ -7,6 +7,8 @@ import { ConfigError, type Config } from '../config.ts';
 import { configFrom } from './options.ts';
 import { Enroller } from '../gallery/enroll.ts';
 import { GalleryError, imageTooLarge } from '../gallery/errors.ts';
+import type { Gallery } from '../gallery/gallery.ts';
+import { openGalleryStore } from '../gallery/open.ts';
 import { GalleryStore, validIdentityName, type IdentityRecord } from '../gallery/store.ts';
 import type { Detector, Recognizer } from '../models/types.ts';
 
@@ -109,6 +111,11 @@ function galleryPathOf(options: FileOptions, config: Config): string {
   return options.gallery ?? config.gallery.path;
 }
 
+/** The file of --gallery, else the gallery of the config (gallery.store: its file, or its PostgreSQL database). */
+function openCliGallery(options: FileOptions, config: Config, { create }: { create: boolean }): Promise<Gallery> | Gallery {
+  return options.gallery ? GalleryStore.open(options.gallery, { create }) : openGalleryStore(config, { create });
+}
+
 /** The photo's bytes; its size is checked before reading, so a huge file is refused without loading it. */
 async function readPhoto(file: string, maxImageBytes: number): Promise<Buffer> {
   let size: number;
@@ -130,7 +137,7 @@ async function enrollCommand(
 ): Promise<void> {
   const config = configOf(options);
   const name = validIdentityName(options.name); // before the models take seconds to load
-  const store = GalleryStore.open(galleryPathOf(options, config));
+  const store = await openCliGallery(options, config, { create: true });
   let models: GalleryCliModels | undefined;
   const progress = new cliProgress.MultiBar(
     { stream: process.stderr, format: 'enrolling {bar} {value}/{total} {file}', hideCursor: true, clearOnComplete: true },
@@ -158,7 +165,7 @@ async function enrollCommand(
       settings: config.gallery,
       secondary: models.secondary,
     });
-    const existing = store.findIdentityByName(name);
+    const existing = await store.findIdentityByName(name);
     // A new identity is created with its first accepted photo, in one transaction: killed at any
     // moment, the command leaves no identity without photos.
     let identity: IdentityRecord | undefined = existing;
@@ -199,14 +206,14 @@ async function enrollCommand(
   } finally {
     stopBar();
     await models?.close();
-    store.close();
+    await store.close();
   }
 }
 
-function listCommand(options: FileOptions): void {
-  const store = GalleryStore.open(galleryPathOf(options, configOf(options)), { create: false });
+async function listCommand(options: FileOptions): Promise<void> {
+  const store = await openCliGallery(options, configOf(options), { create: false });
   try {
-    const identities = store.listIdentities();
+    const identities = await store.listIdentities();
     if (!identities.length) {
       process.stdout.write(`the gallery ${store.path} has no identities yet\n`);
       return;
@@ -219,7 +226,7 @@ function listCommand(options: FileOptions): void {
       process.stdout.write(`${cells.join('  ').trimEnd()}\n`);
     }
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -238,14 +245,14 @@ function purgeCommand(options: FileOptions & { faceSources?: boolean }): void {
   }
 }
 
-function removeCommand(id: number, options: FileOptions): void {
-  const store = GalleryStore.open(galleryPathOf(options, configOf(options)), { create: false });
+async function removeCommand(id: number, options: FileOptions): Promise<void> {
+  const store = await openCliGallery(options, configOf(options), { create: false });
   try {
-    const { identity, sampleIds } = store.deleteIdentity(id);
+    const { identity, sampleIds } = await store.deleteIdentity(id);
     process.stdout.write(
       `removed identity ${identity.id} "${identity.name}" and its ${sampleIds.length} face sample${sampleIds.length === 1 ? '' : 's'} from ${store.path}\n`,
     );
   } finally {
-    store.close();
+    await store.close();
   }
 }

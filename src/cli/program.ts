@@ -4,6 +4,7 @@ import { ConfigError } from '../config.ts';
 import { GalleryError } from '../gallery/errors.ts';
 import { registerGalleryCommands } from './enroll.ts';
 import { registerInpaintCommand } from './inpaint.ts';
+import { registerMigrateCommand } from './migrate.ts';
 import { registerRunCommand } from './run.ts';
 
 /** The program with the service's commands (run, enroll, gallery, inpaint); lab/cli adds the offline ones. */
@@ -16,6 +17,7 @@ export function serviceProgram(): Command {
     .exitOverride();
   registerRunCommand(program);
   registerGalleryCommands(program);
+  registerMigrateCommand(program);
   registerInpaintCommand(program);
   return program;
 }

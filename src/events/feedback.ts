@@ -7,7 +7,7 @@
 //   when the photo is refused).
 import type { Enroller, EnrollResult } from '../gallery/enroll.ts';
 import { identityNotFound } from '../gallery/errors.ts';
-import type { GalleryStore } from '../gallery/store.ts';
+import type { Gallery } from '../gallery/gallery.ts';
 import type { EventFeedback, EventRecord, EventStore, FeedbackAction } from './store.ts';
 
 export class EventError extends Error {
@@ -39,7 +39,7 @@ export interface FeedbackResult {
 
 export class FeedbackService {
   constructor(
-    private readonly deps: { events: EventStore; gallery: GalleryStore; enroller: Enroller },
+    private readonly deps: { events: EventStore; gallery: Gallery; enroller: Enroller },
   ) {}
 
   async apply(eventId: number, request: FeedbackRequest): Promise<FeedbackResult> {
@@ -57,14 +57,14 @@ export class FeedbackService {
       const identityId = request.identityId ?? event.identity?.id;
       if (identityId === undefined)
         throw new EventError('no_identity', 400, `event ${eventId} names nobody: say which identity the face is not (identityId)`);
-      if (!gallery.getIdentity(identityId)) throw identityNotFound(identityId);
+      if (!(await gallery.getIdentity(identityId))) throw identityNotFound(identityId);
       result = await enroller.addNegative(identityId, { ...source, score: source.detectorScore });
     } else {
-      const identity = gallery.createIdentity(request.name);
+      const identity = await gallery.createIdentity(request.name);
       try {
         result = await enroller.enroll(identity.id, source.jpeg, { near: source.box });
       } catch (err) {
-        gallery.deleteIdentity(identity.id);
+        await gallery.deleteIdentity(identity.id);
         throw err;
       }
       action = 'new';

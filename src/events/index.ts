@@ -2,7 +2,7 @@
 // into the gallery, and retention enforced at start and on a timer.
 import type { Config } from '../config.ts';
 import type { Enroller } from '../gallery/enroll.ts';
-import type { GalleryStore } from '../gallery/store.ts';
+import type { Gallery } from '../gallery/gallery.ts';
 import { eventsDeleted } from '../observe/metrics.ts';
 import { stageLogger } from '../observe/log.ts';
 import { FeedbackService } from './feedback.ts';
@@ -20,7 +20,7 @@ export class EventHistory {
   private constructor(
     path: string,
     private readonly settings: Config['events'],
-    private readonly gallery: GalleryStore,
+    private readonly gallery: Gallery,
     enroller: Enroller,
   ) {
     this.store = EventStore.open(path);
@@ -29,18 +29,18 @@ export class EventHistory {
   }
 
   /** Opens the history, enforces retention once, then every sweepIntervalSec. */
-  static open(path: string, settings: Config['events'], gallery: GalleryStore, enroller: Enroller): EventHistory {
+  static async open(path: string, settings: Config['events'], gallery: Gallery, enroller: Enroller): Promise<EventHistory> {
     const history = new EventHistory(path, settings, gallery, enroller);
-    history.sweep();
-    history.timer = setInterval(() => history.sweep(), settings.sweepIntervalSec * 1000);
+    await history.sweep();
+    history.timer = setInterval(() => void history.sweep(), settings.sweepIntervalSec * 1000);
     history.timer.unref();
     return history;
   }
 
   /** Retention now: age, counts, and the events of identities gone from the gallery. */
-  sweep(now = Date.now()): SweepReport | undefined {
+  async sweep(now = Date.now()): Promise<SweepReport | undefined> {
     try {
-      const ids = this.gallery.listIdentities().map((i) => i.id);
+      const ids = (await this.gallery.listIdentities()).map((i) => i.id);
       const report = this.store.sweep(this.settings, now, ids);
       if (report.expired) eventsDeleted.inc({ reason: 'retention' }, report.expired);
       if (report.overLimit) eventsDeleted.inc({ reason: 'limit' }, report.overLimit);

@@ -11,6 +11,9 @@ import type { PipelineEvents } from '../pipeline/index.ts';
 import type { RgbImage } from '../types.ts';
 import type { EventRecord, EventStore, NewEvent } from './store.ts';
 
+/** The face source an event keeps (gallery/enroll.ts faceSourceOf). */
+export type FaceSourceCut = NonNullable<NewEvent['source']>;
+
 const JPEG_QUALITY = 85;
 const log = stageLogger('events');
 
@@ -39,47 +42,14 @@ export class EventRecorder implements PipelineEvents {
   }
 
   alert(alert: AlertMessage, decision: TrackDecision): void {
-    this.enqueue('alert', async () => {
+    this.record('alert', async () => {
       const { observation } = decision.identification;
-      return {
-        ...common(observation),
-        kind: 'alert',
-        identity: alert.identity,
-        known: alert.known,
-        score: alert.score,
-        votes: alert.votes,
-        matchedOn: alert.matchedOn,
-        ...(alert.occludedFraction === undefined ? {} : { occludedFraction: alert.occludedFraction }),
-        faceJpeg: Buffer.from(alert.faceJpeg, 'base64'),
-        ...(alert.inpaintedJpeg ? { inpaintedJpeg: Buffer.from(alert.inpaintedJpeg, 'base64') } : {}),
-        ...(alert.occlusionMaskPng ? { maskPng: Buffer.from(alert.occlusionMaskPng, 'base64') } : {}),
-        ...(decision.frameImage ? { source: await faceSourceOf(decision.frameImage, observation.face) } : {}),
-      };
+      return alertEvent(alert, observation, decision.frameImage && (await faceSourceOf(decision.frameImage, observation.face)));
     });
   }
 
   attempt(attempt: RecognitionAttempt): void {
-    if (this.settings.keepAttempts === 0) return;
-    this.enqueue('attempt', async () => {
-      const [faceJpeg, repaired, source] = await Promise.all([
-        jpeg(attempt.crop),
-        repairedImages(attempt.occlusion),
-        faceSourceOf(attempt.frameImage, attempt.observation.face),
-      ]);
-      return {
-        ...common(attempt.observation),
-        kind: 'attempt',
-        identity: attempt.closest,
-        known: attempt.known,
-        score: Math.round(attempt.score * 10_000) / 10_000,
-        votes: attempt.votes,
-        matchedOn: attempt.matchedOn,
-        ...(attempt.occlusion ? { occludedFraction: Math.round(attempt.occlusion.fraction * 10_000) / 10_000 } : {}),
-        faceJpeg,
-        ...repaired,
-        source,
-      };
-    });
+    this.record('attempt', () => attemptEvent(attempt));
   }
 
   /** Resolves once everything queued so far is written. */
@@ -93,8 +63,9 @@ export class EventRecorder implements PipelineEvents {
     await this.chain;
   }
 
-  private enqueue(kind: NewEvent['kind'], build: () => Promise<NewEvent>): void {
-    if (this.closed) return;
+  /** Queues an event built elsewhere (a cluster gateway's, from the broker); attempts only when they are kept. */
+  record(kind: NewEvent['kind'], build: () => Promise<NewEvent> | NewEvent): void {
+    if (this.closed || (kind === 'attempt' && this.settings.keepAttempts === 0)) return;
     if (this.pending >= this.settings.queue) {
       eventsDropped.inc({ kind });
       return;
@@ -113,6 +84,46 @@ export class EventRecorder implements PipelineEvents {
       }
     });
   }
+}
+
+/** The event of an alert sent: its fields and crops, and the face source cut from the frame when there is one. */
+export function alertEvent(alert: AlertMessage, observation: FaceObservation, source?: FaceSourceCut): NewEvent {
+  return {
+    ...common(observation),
+    kind: 'alert',
+    identity: alert.identity,
+    known: alert.known,
+    score: alert.score,
+    votes: alert.votes,
+    matchedOn: alert.matchedOn,
+    ...(alert.occludedFraction === undefined ? {} : { occludedFraction: alert.occludedFraction }),
+    faceJpeg: Buffer.from(alert.faceJpeg, 'base64'),
+    ...(alert.inpaintedJpeg ? { inpaintedJpeg: Buffer.from(alert.inpaintedJpeg, 'base64') } : {}),
+    ...(alert.occlusionMaskPng ? { maskPng: Buffer.from(alert.occlusionMaskPng, 'base64') } : {}),
+    ...(source ? { source } : {}),
+  };
+}
+
+/** The event of an attempt that raised no alert, its crops encoded; the face source is cut from the attempt's frame unless given. */
+export async function attemptEvent(attempt: RecognitionAttempt, faceSource?: FaceSourceCut): Promise<NewEvent> {
+  const [faceJpeg, repaired, source] = await Promise.all([
+    jpeg(attempt.crop),
+    repairedImages(attempt.occlusion),
+    faceSource ?? faceSourceOf(attempt.frameImage, attempt.observation.face),
+  ]);
+  return {
+    ...common(attempt.observation),
+    kind: 'attempt',
+    identity: attempt.closest,
+    known: attempt.known,
+    score: Math.round(attempt.score * 10_000) / 10_000,
+    votes: attempt.votes,
+    matchedOn: attempt.matchedOn,
+    ...(attempt.occlusion ? { occludedFraction: Math.round(attempt.occlusion.fraction * 10_000) / 10_000 } : {}),
+    faceJpeg,
+    ...repaired,
+    source,
+  };
 }
 
 function common(observation: FaceObservation) {

@@ -22,7 +22,8 @@ import {
   notAnImage,
   type FaceChoice,
 } from './errors.ts';
-import { validIdentityName, type FaceSource, type GalleryStore, type IdentityRecord, type NewSample, type SampleRecord } from './store.ts';
+import type { Gallery } from './gallery.ts';
+import { validIdentityName, type FaceSource, type IdentityRecord, type NewSample, type SampleRecord } from './store.ts';
 
 type GallerySettings = Config['gallery'];
 /** The gallery settings enrollment uses; those after the first four take their config defaults when left out. */
@@ -108,7 +109,7 @@ export class Enroller {
   readonly settings: EnrollSettings & typeof DEFAULT_SETTINGS;
   /** Decodes and enrollments at once, and those waiting (gallery.enrollConcurrency, enrollQueue). */
   readonly gate: EnrollmentGate;
-  private readonly store: GalleryStore;
+  private readonly store: Gallery;
   private readonly detector: Detector;
   private readonly recognizer: Recognizer;
   private readonly secondary?: Recognizer;
@@ -117,7 +118,7 @@ export class Enroller {
    * `secondary`: a recognizer whose embeddings sit beside the main ones (the upper-face view); made at
    * enrollment when no face source is kept to make them from later.
    */
-  constructor(deps: { store: GalleryStore; detector: Detector; recognizer: Recognizer; settings: EnrollSettings; secondary?: Recognizer }) {
+  constructor(deps: { store: Gallery; detector: Detector; recognizer: Recognizer; settings: EnrollSettings; secondary?: Recognizer }) {
     this.store = deps.store;
     this.detector = deps.detector;
     this.recognizer = deps.recognizer;
@@ -127,16 +128,16 @@ export class Enroller {
   }
 
   async enroll(identityId: number, bytes: Uint8Array, options: EnrollOptions = {}): Promise<EnrollResult> {
-    const record = this.store.getIdentity(identityId);
+    const record = await this.store.getIdentity(identityId);
     if (!record) throw identityNotFound(identityId);
     const identity = { id: record.id, name: record.name };
     const imageSha256 = this.checkedHash(bytes);
-    const earlier = this.store.findSampleByHash(identityId, imageSha256);
+    const earlier = await this.store.findSampleByHash(identityId, imageSha256);
     if (earlier && !earlier.negative) return { identity, sample: earlier, duplicate: true };
 
     return this.gate.run(async () => {
       const { fields, dominant } = await this.prepare(bytes, imageSha256, options);
-      const { sample, duplicate, replaced } = this.store.addSample({ ...fields, identityId });
+      const { sample, duplicate, replaced } = await this.store.addSample({ ...fields, identityId });
       return { identity, sample, duplicate, ...(dominant ? { chosen: dominant } : {}), ...(replaced ? { replaced } : {}) };
     });
   }
@@ -147,12 +148,12 @@ export class Enroller {
    */
   async enrollNew(name: unknown, bytes: Uint8Array, options: EnrollOptions = {}): Promise<EnrollResult & { identity: IdentityRecord }> {
     const canonical = validIdentityName(name);
-    const existing = this.store.findIdentityByName(canonical);
+    const existing = await this.store.findIdentityByName(canonical);
     if (existing) throw identityExists(existing);
     const imageSha256 = this.checkedHash(bytes);
     return this.gate.run(async () => {
       const { fields, dominant } = await this.prepare(bytes, imageSha256, options);
-      const { identity, sample } = this.store.createIdentityWithSample(canonical, fields);
+      const { identity, sample } = await this.store.createIdentityWithSample(canonical, fields);
       return { identity, sample, duplicate: false, ...(dominant ? { chosen: dominant } : {}) };
     });
   }
@@ -218,7 +219,7 @@ export class Enroller {
    * behind a mask is still what was wrongly named); it is embedded as a gallery photo is.
    */
   async addNegative(identityId: number, source: FaceSource & { box: Box; score: number }): Promise<EnrollResult> {
-    const record = this.store.getIdentity(identityId);
+    const record = await this.store.getIdentity(identityId);
     if (!record) throw identityNotFound(identityId);
     const identity = { id: record.id, name: record.name };
     if (source.landmarks.length !== 68) throw noFace(`the face source has ${source.landmarks.length} landmarks, 68 are needed`);
@@ -228,7 +229,7 @@ export class Enroller {
       const [embedding] = await embedCrops(this.recognizer, [alignToTemplate(image, source.landmarks, this.recognizer.template).crop]);
       const thumbnailJpeg = await toJpeg(alignToTemplate(image, source.landmarks, THUMBNAIL_TEMPLATE).crop, THUMBNAIL_QUALITY);
       const kept = await this.keptOf(image, source.landmarks, async () => source);
-      const { sample, duplicate, replaced } = this.store.addSample({
+      const { sample, duplicate, replaced } = await this.store.addSample({
         identityId,
         imageSha256,
         box: source.box,
@@ -332,12 +333,12 @@ export function dominantFace(faces: readonly { box: Box }[], width: number, heig
  * `secondary` recognizer's embeddings are added beside the main ones (the samples never embedded by it).
  */
 export async function reembedStaleSamples(
-  store: GalleryStore,
+  store: Gallery,
   recognizer: Recognizer,
   onProgress?: ReembedProgress,
   secondary = false,
 ): Promise<ReembedReport> {
-  const staleIds = store.staleSampleIds(recognizer.id, recognizer.version);
+  const staleIds = await store.staleSampleIds(recognizer.id, recognizer.version);
   const report: ReembedReport = { total: staleIds.length, reembedded: 0, failed: [] };
   if (!staleIds.length) return report;
   log.info({ samples: staleIds.length, recognizer: recognizer.id, version: recognizer.version }, 're-embedding gallery samples');
@@ -346,10 +347,10 @@ export async function reembedStaleSamples(
     const batchIds = staleIds.slice(start, start + REEMBED_BATCH);
     const ready: { sampleId: number; crop: RgbImage }[] = [];
     for (const sampleId of batchIds) {
-      const source = store.faceSource(sampleId);
+      const source = await store.faceSource(sampleId);
       if (!source) {
         // Removed meanwhile, or enrolled without a face source (gallery.keepFaceSources: false).
-        if (store.getSample(sampleId)) {
+        if (await store.getSample(sampleId)) {
           report.failed.push(sampleId);
           log.warn({ sampleId }, 'cannot re-embed a gallery sample: no face source was kept (gallery.keepFaceSources); enroll the photo again');
         }
@@ -364,9 +365,8 @@ export async function reembedStaleSamples(
       }
     }
     const embeddings = await embedCrops(recognizer, ready.map((r) => r.crop));
-    ready.forEach(({ sampleId }, i) => {
-      if (store.updateEmbedding(sampleId, recognizer.id, recognizer.version, embeddings[i], secondary)) report.reembedded++;
-    });
+    for (const [i, { sampleId }] of ready.entries())
+      if (await store.updateEmbedding(sampleId, recognizer.id, recognizer.version, embeddings[i], secondary)) report.reembedded++;
     onProgress?.(Math.min(start + REEMBED_BATCH, staleIds.length), staleIds.length);
   }
   return report;

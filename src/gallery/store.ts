@@ -298,6 +298,28 @@ export class GalleryStore {
     return this.db.pragma('data_version', { simple: true }) as number;
   }
 
+  /**
+   * Another process's commits, as `reload` (the gallery interface's external change, gallery.ts): the
+   * file's data version is asked every `pollIntervalMs` (0: never). The version seen at the call is the baseline.
+   */
+  onExternalChange(listener: (change: { type: 'reload' }) => void, pollIntervalMs: number): () => void {
+    if (pollIntervalMs <= 0) return () => undefined;
+    let seen = this.externalDataVersion();
+    const timer = setInterval(() => {
+      let version: number;
+      try {
+        version = this.externalDataVersion();
+      } catch {
+        return; // closed meanwhile
+      }
+      if (version === seen) return;
+      seen = version;
+      listener({ type: 'reload' });
+    }, pollIntervalMs);
+    timer.unref(); // never keeps the process alive on its own
+    return () => clearInterval(timer);
+  }
+
   /** Whether deleted rows are overwritten on this connection (1). */
   secureDelete(): number {
     return this.db.pragma('secure_delete', { simple: true }) as number;

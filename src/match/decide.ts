@@ -56,6 +56,11 @@ export function alertVerdict(vote: VoteSummary, policy: AlertPolicy): AlertVerdi
   return null;
 }
 
+export interface TrackAlertsState {
+  identities: number[];
+  unknown: boolean;
+}
+
 /**
  * Per track: raises each alert once. A track alerts at most once per known identity (a second one
  * only if the tracker swapped people and the vote moved to them) and at most once as unknown.
@@ -64,6 +69,18 @@ export function alertVerdict(vote: VoteSummary, policy: AlertPolicy): AlertVerdi
 export class TrackAlerts {
   private readonly alertedIdentities = new Set<number>();
   private alertedUnknown = false;
+
+  /** What has been alerted, as plain data (the cluster keeps it in Redis). */
+  state(): TrackAlertsState {
+    return { identities: [...this.alertedIdentities], unknown: this.alertedUnknown };
+  }
+
+  static from(state: TrackAlertsState): TrackAlerts {
+    const alerts = new TrackAlerts();
+    for (const id of state.identities) alerts.alertedIdentities.add(id);
+    alerts.alertedUnknown = state.unknown;
+    return alerts;
+  }
 
   /** The alert to send now for this vote, or null; an alert returned here is never returned again. */
   next(vote: VoteSummary, policy: AlertPolicy): AlertVerdict | null {

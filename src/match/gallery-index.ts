@@ -6,7 +6,8 @@ import { galleryFaces } from '../observe/metrics.ts';
 import { stageLogger } from '../observe/log.ts';
 import type { Identity } from '../types.ts';
 import { l2Normalised, reembedStaleSamples, type ReembedProgress, type ReembedReport } from '../gallery/enroll.ts';
-import type { GalleryChange, GalleryStore } from '../gallery/store.ts';
+import type { ExternalChange, Gallery } from '../gallery/gallery.ts';
+import type { GalleryChange, GalleryStore, StoredEmbedding } from '../gallery/store.ts';
 
 export interface SearchHit {
   identity: Identity;
@@ -47,9 +48,11 @@ export class GalleryIndex {
    */
   negativeMargin = 0;
 
-  private unsubscribe: (() => void) | undefined;
-  private pollTimer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void)[] = [];
   private seenDataVersion = -1;
+  /** While a reload reads the store, the changes that come in meanwhile wait here, to be applied after it. */
+  private waiting: GalleryChange[] | undefined;
+  private reloading: Promise<void> = Promise.resolve();
 
   /** `secondary`: the index of a recognizer whose embeddings sit beside each sample's main one. */
   constructor(
@@ -65,11 +68,12 @@ export class GalleryIndex {
   /**
    * Re-embeds the store's samples made by another recognizer (version), loads the index, and keeps it
    * in step with the store: with this process's changes at once, and with other processes' (e.g.
-   * `unmask enroll` while the service runs) by polling every `pollIntervalMs` (0: never). A
-   * `secondary` recognizer's embeddings are stored beside the samples' main ones.
+   * `unmask enroll` while the service runs, a cluster's gateways) as the store tells them (SQLite:
+   * asked every `pollIntervalMs`, 0: never; PostgreSQL: notified). A `secondary` recognizer's
+   * embeddings are stored beside the samples' main ones.
    */
   static async open(
-    store: GalleryStore,
+    store: Gallery,
     recognizer: Recognizer,
     options: { pollIntervalMs?: number; onReembedProgress?: ReembedProgress; secondary?: boolean; negativeMargin?: number } = {},
   ): Promise<{ index: GalleryIndex; reembed: ReembedReport }> {
@@ -77,12 +81,23 @@ export class GalleryIndex {
     const reembed = await reembedStaleSamples(store, recognizer, options.onReembedProgress, secondary);
     const index = new GalleryIndex(recognizer, secondary);
     index.negativeMargin = options.negativeMargin ?? 0;
-    index.follow(store, options.pollIntervalMs ?? 0);
+    await index.follow(store, options.pollIntervalMs ?? 0);
     return { index, reembed };
   }
 
   get size(): number {
     return this.count;
+  }
+
+  /** An identity with a sample in the index (the names a vote's leader is given), or undefined. */
+  identity(identityId: number): Identity | undefined {
+    const slot = this.slotOfIdentity.get(identityId);
+    return slot === undefined ? undefined : this.slots[slot]!.identity;
+  }
+
+  /** Identities with a sample in the index. */
+  get identityCount(): number {
+    return this.slotOfIdentity.size;
   }
 
   has(sampleId: number): boolean {
@@ -225,39 +240,59 @@ export class GalleryIndex {
 
   /** Stops following the store. */
   close(): void {
-    this.unsubscribe?.();
-    this.unsubscribe = undefined;
-    if (this.pollTimer) clearInterval(this.pollTimer);
-    this.pollTimer = undefined;
+    for (const unsubscribe of this.unsubscribe) unsubscribe();
+    this.unsubscribe = [];
   }
 
-  /** Reloads from the store when another process has committed to it since the last load. */
+  /** Reloads from a SQLite store when another process has committed to it since the last load. */
   syncExternalChanges(store: GalleryStore): boolean {
-    if (store.externalDataVersion() === this.seenDataVersion) return false;
-    this.reload(store);
+    const version = store.externalDataVersion();
+    if (version === this.seenDataVersion) return false;
+    this.seenDataVersion = version;
+    this.load(store.embeddings(this.recognizerId, this.recognizerVersion));
     return true;
   }
 
-  private follow(store: GalleryStore, pollIntervalMs: number): void {
-    this.reload(store);
-    this.unsubscribe = store.onChange((change) => this.apply(change));
-    if (pollIntervalMs > 0) {
-      this.pollTimer = setInterval(() => {
-        try {
-          if (this.syncExternalChanges(store)) log.info({ samples: this.count }, 'gallery changed by another process: index reloaded');
-        } catch (err) {
-          log.warn({ err }, 'cannot reload the gallery index; keeping the loaded one');
-        }
-      }, pollIntervalMs);
-      this.pollTimer.unref(); // never keeps the process alive on its own
-    }
+  private async follow(store: Gallery, pollIntervalMs: number): Promise<void> {
+    this.unsubscribe.push(
+      store.onChange((change) => this.receive(change)),
+      store.onExternalChange((change: ExternalChange) => {
+        if (change.type !== 'reload') return this.receive(change);
+        this.reload(store)
+          .then(() => log.info({ samples: this.count }, 'gallery changed by another process: index reloaded'))
+          .catch((err: Error) => log.warn({ err: err.message }, 'cannot reload the gallery index; keeping the loaded one'));
+      }, pollIntervalMs),
+    );
+    await this.reload(store);
   }
 
-  private reload(store: GalleryStore): void {
-    // Read the version first: a commit that lands during the load is then picked up by the next poll.
-    this.seenDataVersion = store.externalDataVersion();
+  /** A change now, or after the reload under way (which may not have seen it). */
+  private receive(change: GalleryChange): void {
+    if (this.waiting) this.waiting.push(change);
+    else this.apply(change);
+  }
+
+  /** One reload at a time; the changes that arrive while the store is read are applied after it. */
+  private reload(store: Gallery): Promise<void> {
+    this.reloading = this.reloading.then(async () => {
+      this.waiting = [];
+      try {
+        // Read the version first: a commit that lands during the load is then picked up by the next poll.
+        const version = (store as Partial<GalleryStore>).externalDataVersion?.() ?? -1;
+        this.load(await store.embeddings(this.recognizerId, this.recognizerVersion));
+        this.seenDataVersion = version;
+      } finally {
+        const waiting = this.waiting;
+        this.waiting = undefined;
+        for (const change of waiting) this.apply(change);
+      }
+    });
+    return this.reloading;
+  }
+
+  private load(rows: StoredEmbedding[]): void {
     this.clear();
-    for (const { sampleId, identity, embedding, negative } of store.embeddings(this.recognizerId, this.recognizerVersion))
+    for (const { sampleId, identity, embedding, negative } of rows)
       if (negative) this.addNegative(sampleId, identity, embedding);
       else this.add(sampleId, identity, embedding);
   }

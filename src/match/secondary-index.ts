@@ -1,46 +1,41 @@
 // The gallery as a secondary recognizer sees it (the upper-face view): its embeddings are made from
 // each sample's stored face source, kept beside the main ones, and caught up whenever samples arrive —
-// enrolled by this process (at once) or by another one (`unmask enroll`, at the next poll).
+// enrolled by this process (at once) or by another one (`unmask enroll` at the next poll, a cluster's
+// gateway when PostgreSQL notifies).
 import type { Recognizer } from '../models/types.ts';
 import { stageLogger } from '../observe/log.ts';
 import { reembedStaleSamples } from '../gallery/enroll.ts';
 import { GalleryIndex } from './gallery-index.ts';
-import type { GalleryStore } from '../gallery/store.ts';
+import type { Gallery } from '../gallery/gallery.ts';
 
 const log = stageLogger('gallery');
 
 export class SecondaryGallery {
   private running: Promise<void> = Promise.resolve();
   private pending = false;
-  private unsubscribe: (() => void) | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private seenDataVersion = -1;
+  private unsubscribe: (() => void)[] = [];
 
   private constructor(
-    private readonly store: GalleryStore,
+    private readonly store: Gallery,
     private readonly recognizer: Recognizer,
     readonly index: GalleryIndex,
   ) {}
 
   /** Embeds the samples this recognizer has not seen yet, then follows the store. */
-  static async open(store: GalleryStore, recognizer: Recognizer, pollIntervalMs: number, negativeMargin = 0): Promise<SecondaryGallery> {
+  static async open(store: Gallery, recognizer: Recognizer, pollIntervalMs: number, negativeMargin = 0): Promise<SecondaryGallery> {
     const { index, reembed } = await GalleryIndex.open(store, recognizer, { pollIntervalMs, secondary: true, negativeMargin });
     if (reembed.total > 0) log.info({ ...reembed, recognizer: recognizer.id }, 'embedded gallery samples for the secondary recognizer');
     const gallery = new SecondaryGallery(store, recognizer, index);
-    gallery.unsubscribe = store.onChange((change) => {
-      if (change.type === 'sample-embedded' && !change.secondary) gallery.catchUp();
-    });
-    gallery.seenDataVersion = store.externalDataVersion();
-    if (pollIntervalMs > 0) {
-      // Only when another process has committed: a sample that cannot be embedded is not retried every tick.
-      gallery.timer = setInterval(() => {
-        const version = store.externalDataVersion();
-        if (version === gallery.seenDataVersion) return;
-        gallery.seenDataVersion = version;
-        void gallery.catchUp();
-      }, pollIntervalMs);
-      gallery.timer.unref();
-    }
+    gallery.unsubscribe.push(
+      store.onChange((change) => {
+        if (change.type === 'sample-embedded' && !change.secondary) void gallery.catchUp();
+      }),
+      // Only when another process has committed a sample (or SQLite says "something"): a sample that
+      // cannot be embedded is not retried every tick.
+      store.onExternalChange((change) => {
+        if (change.type === 'reload' || (change.type === 'sample-embedded' && !change.secondary)) void gallery.catchUp();
+      }, pollIntervalMs),
+    );
     return gallery;
   }
 
@@ -60,8 +55,7 @@ export class SecondaryGallery {
   }
 
   async close(): Promise<void> {
-    this.unsubscribe?.();
-    if (this.timer) clearInterval(this.timer);
+    for (const unsubscribe of this.unsubscribe) unsubscribe();
     this.index.close();
     await this.running;
   }

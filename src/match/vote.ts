@@ -36,6 +36,12 @@ interface Support {
   count: number;
 }
 
+/** A vote as plain data, for a vote kept outside the process (the cluster keeps it in Redis). */
+export interface TrackVoteState {
+  /** Per identity voted for (null: unknown): its summed weight, summed score and attempts. */
+  tally: [identityId: number | null, weight: number, scoreSum: number, count: number][];
+}
+
 /**
  * The quality-weighted vote of one track. Holds one tally per identity voted for (at most one per
  * attempt, and the scheduler caps attempts). Ties in weight go to more votes, then the higher mean
@@ -58,6 +64,22 @@ export class TrackVote {
     this.tally.set(attempt.identityId, support);
     this.totalWeight += weight;
     this.votes++;
+  }
+
+  state(): TrackVoteState {
+    return { tally: [...this.tally].map(([id, s]) => [id, s.weight, s.scoreSum, s.count]) };
+  }
+
+  /** The vote a `state()` was taken of. */
+  static from(state: TrackVoteState): TrackVote {
+    const vote = new TrackVote();
+    for (const [id, weight, scoreSum, count] of state.tally) {
+      if (!(weight > 0 && Number.isFinite(scoreSum) && Number.isInteger(count) && count > 0)) throw new RangeError(`TrackVote: bad tally entry for ${id}`);
+      vote.tally.set(id, { weight, scoreSum, count });
+      vote.totalWeight += weight;
+      vote.votes += count;
+    }
+    return vote;
   }
 
   summary(): VoteSummary {

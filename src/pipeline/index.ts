@@ -1,6 +1,6 @@
 // The stream processor: per camera, frames behind a bounded drop-oldest queue through
 // detect → track → align → repair → embed → match → alert. This file only composes the stages.
-import { of, pipe, tap, Subscription, type Observable } from 'rxjs';
+import { of, pipe, tap, Subscription, type Observable, type OperatorFunction } from 'rxjs';
 import type { AlertMessage } from '../alert/message.ts';
 import { alertStage, type AlertSink } from '../alert/stage.ts';
 import { alignStage } from '../align/stage.ts';
@@ -19,7 +19,7 @@ import { repairStage } from '../repair/stage.ts';
 import { trackStage, TrackAttempts } from '../track/stage.ts';
 import { dropOldest } from './backpressure.ts';
 import type { StageClock } from './clock.ts';
-import type { Frame, RecognitionAttempt, TrackDecision } from './messages.ts';
+import type { EmbeddedFace, FaceObservation, Frame, FrameFaces, RecognitionAttempt, TrackDecision } from './messages.ts';
 
 export interface PipelineDeps {
   config: Config;
@@ -68,6 +68,67 @@ export function heldBackAttempt(decision: TrackDecision): RecognitionAttempt | u
   };
 }
 
+/**
+ * A camera's frames counted in, one at a time through `work`, behind a queue of `capacity` frames
+ * whose oldest is dropped (and counted) when the work falls behind.
+ */
+export function cameraQueue<R>(camera: string, counters: CameraCounters, capacity: number, work: (frame: Frame) => Observable<R>): OperatorFunction<Frame, R> {
+  return pipe(
+    tap(() => counters.framesIn++),
+    dropOldest(
+      {
+        capacity,
+        onDrop: () => {
+          counters.framesDropped++;
+          framesDropped.inc({ camera });
+        },
+      },
+      work,
+    ),
+  );
+}
+
+/**
+ * detect → track: a camera's frames to the faces worth an attempt. Needs the frame; in a cluster, what
+ * an ingest worker runs (src/cluster/ingest.ts).
+ */
+export function cameraStages(
+  deps: Pick<PipelineDeps, 'config' | 'detector'>,
+  tracks: TrackAttempts,
+  counters: CameraCounters,
+  clock: StageClock,
+): OperatorFunction<Frame, FrameFaces<FaceObservation>> {
+  return pipe(
+    detectStage(deps.detector, deps.config.detect.minFaceSize, clock),
+    tap(({ frame, faces }) => {
+      counters.framesProcessed++;
+      counters.facesDetected += faces.length;
+      facesDetected.inc({ camera: frame.camera }, faces.length);
+    }),
+    trackStage(tracks, clock),
+  );
+}
+
+/**
+ * align → repair → embed: the attempted faces to their embeddings. Needs only the part of the frame
+ * around the faces; in a cluster, what an infer worker runs on the faces that came over the wire.
+ */
+export function faceStages(
+  deps: Pick<PipelineDeps, 'config' | 'recognizer' | 'repairer' | 'upperFace' | 'gallery'>,
+  clock: StageClock,
+): OperatorFunction<FrameFaces<FaceObservation>, FrameFaces<EmbeddedFace>> {
+  const { config, recognizer, repairer } = deps;
+  const upperFace = repairer && deps.gallery.searchUpperFace ? deps.upperFace : undefined;
+  return pipe(
+    alignStage(recognizer.template, clock),
+    repairStage(repairer, recognizer.template, clock),
+    embedStage(recognizer, clock, {
+      withUnrepaired: config.match.matchUnrepaired,
+      upperFace: upperFace && { recognizer: upperFace.recognizer, cutter: new UpperFaceCutter(upperFace.recognizer, upperFace.landmarker) },
+    }),
+  );
+}
+
 export interface CameraCounters {
   framesIn: number;
   framesDropped: number;
@@ -110,43 +171,21 @@ export class Pipeline {
   /** Starts processing one camera's frames. */
   addCamera(camera: string, frames$: Observable<Frame>): void {
     if (this.subscriptions.has(camera)) throw new Error(`camera "${camera}" is already in the pipeline`);
-    const { config, detector, recognizer, gallery, repairer } = this.deps;
-    const upperFace = repairer && gallery.searchUpperFace ? this.deps.upperFace : undefined;
+    const { config, gallery } = this.deps;
     const counters: CameraCounters = { framesIn: 0, framesDropped: 0, framesProcessed: 0, facesDetected: 0, alerts: 0 };
     this.counters.set(camera, counters);
     const tracks = new TrackAttempts(config.track);
     const clock = this.clock;
 
     const stages = pipe(
-      detectStage(detector, config.detect.minFaceSize, clock),
-      tap(({ faces }) => {
-        counters.framesProcessed++;
-        counters.facesDetected += faces.length;
-        facesDetected.inc({ camera }, faces.length);
-      }),
-      trackStage(tracks, clock),
-      alignStage(recognizer.template, clock),
-      repairStage(repairer, recognizer.template, clock),
-      embedStage(recognizer, clock, {
-        withUnrepaired: config.match.matchUnrepaired,
-        upperFace: upperFace && { recognizer: upperFace.recognizer, cutter: new UpperFaceCutter(upperFace.recognizer, upperFace.landmarker) },
-      }),
+      cameraStages(this.deps, tracks, counters, clock),
+      faceStages(this.deps, clock),
       matchStage(gallery, new TrackVotes(), tracks, matchPolicy(config), clock, this.onAttempt),
     );
 
     const subscription = frames$
       .pipe(
-        tap(() => counters.framesIn++),
-        dropOldest(
-          {
-            capacity: config.source.bufferFrames,
-            onDrop: () => {
-              counters.framesDropped++;
-              framesDropped.inc({ camera });
-            },
-          },
-          (frame: Frame) => of(frame).pipe(stages),
-        ),
+        cameraQueue(camera, counters, config.source.bufferFrames, (frame) => of(frame).pipe(stages)),
         alertStage(this.cooldown, this.sink, clock),
       )
       .subscribe({

@@ -30,6 +30,8 @@ export interface CameraHealth {
   framesDropped: number;
   /** ISO-8601 time of the last frame received, if any. */
   lastFrameAt?: string;
+  /** In a cluster: the ingest worker holding the camera's lease (null: none). */
+  heldBy?: string | null;
 }
 
 export interface HealthReport {
@@ -43,6 +45,8 @@ export interface HealthReport {
   gallery: { identities: number; samples: number };
   /** Model names, versions and backends, as the caller reports them. */
   models?: ModelStatus;
+  /** A cluster gateway: its id, its Redis connection's state, and the live workers of each role. */
+  cluster?: { id: string; redis: string; workers: Record<string, string[]> };
 }
 
 /** What the caller reports; the server decides the status from it and the config. */
@@ -65,7 +69,7 @@ export interface ServerOptions {
   config: Config;
   /** The key in force (apiKeyOf(config)); required by everything but /healthz and /metrics. */
   apiKey: string;
-  health: () => HealthSnapshot;
+  health: () => HealthSnapshot | Promise<HealthSnapshot>;
   hub: AlertHub;
   /** Route plugins (e.g. the gallery API), registered behind the API key. */
   plugins?: FastifyPluginAsync[];
@@ -103,7 +107,7 @@ export function buildServer(opts: ServerOptions): UnmaskServer {
   });
 
   app.get('/healthz', { config: { public: true } }, async (request, reply) => {
-    const snapshot = opts.health();
+    const snapshot = await opts.health();
     // Errors can name paths and hosts: they need the key (a wrong key here is not counted: probes are public).
     const shown = authorize(request.raw, apiKey).ok ? snapshot : publicHealth(snapshot);
     const report: HealthReport = { ...shown, status: healthStatus(config, snapshot.cameras) };

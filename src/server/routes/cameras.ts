@@ -59,8 +59,21 @@ interface Watched {
   subscription: Subscription;
 }
 
+/** Where the cameras API finds the cameras: this process's (CameraWatch), or a cluster's, reported through Redis. */
+export interface CameraDirectory {
+  list(): CameraView[] | Promise<CameraView[]>;
+  /** The camera's latest frame as JPEG; null before its first frame, undefined when there is no such camera. */
+  latestJpeg(name: string): Promise<{ jpeg: Buffer; time: number } | null | undefined>;
+}
+
+/** The latest frame as the cameras API serves it. */
+export async function frameJpeg(frame: Frame): Promise<{ jpeg: Buffer; time: number }> {
+  const { data, width, height } = frame.image;
+  return { jpeg: await sharp(data, { raw: { width, height, channels: 3 } }).jpeg({ quality: FRAME_JPEG_QUALITY }).toBuffer(), time: frame.time };
+}
+
 /** Keeps every camera's latest frame and recent arrival times; `framesDropped` comes from the pipeline's counters. */
-export class CameraWatch {
+export class CameraWatch implements CameraDirectory {
   private readonly cameras = new Map<string, Watched>();
 
   constructor(private readonly framesDropped: (camera: string) => number) {}
@@ -100,8 +113,20 @@ export class CameraWatch {
     return this.cameras.has(name);
   }
 
+  /** Stops watching a camera (a cluster's ingest worker lost its lease). */
+  remove(name: string): void {
+    this.cameras.get(name)?.subscription.unsubscribe();
+    this.cameras.delete(name);
+  }
+
   latestFrame(name: string): Frame | undefined {
     return this.cameras.get(name)?.recent.latest;
+  }
+
+  async latestJpeg(name: string): Promise<{ jpeg: Buffer; time: number } | null | undefined> {
+    if (!this.has(name)) return undefined;
+    const frame = this.latestFrame(name);
+    return frame ? frameJpeg(frame) : null;
   }
 
   close(): void {
@@ -110,26 +135,24 @@ export class CameraWatch {
   }
 }
 
-export function cameraRoutes(watch: CameraWatch): FastifyPluginAsync {
+export function cameraRoutes(cameras: CameraDirectory): FastifyPluginAsync {
   return async (app: FastifyInstance) => {
-    app.get('/api/cameras', async () => ({ cameras: watch.list() }));
+    app.get('/api/cameras', async () => ({ cameras: await cameras.list() }));
 
     app.get<{ Params: { name: string } }>('/api/cameras/:name/frame.jpg', async (request, reply) => {
       const { name } = request.params;
-      if (!watch.has(name))
+      const frame = await cameras.latestJpeg(name);
+      if (frame === undefined)
         return reply.code(404).send({ error: 'camera_not_found', message: `no camera named "${name}" in this service` });
-      const frame = watch.latestFrame(name);
       if (!frame)
         return reply
           .code(404)
           .send({ error: 'no_frame_yet', message: `camera "${name}" has not delivered a frame yet: see its state in /api/cameras` });
-      const { data, width, height } = frame.image;
-      const jpeg = await sharp(data, { raw: { width, height, channels: 3 } }).jpeg({ quality: FRAME_JPEG_QUALITY }).toBuffer();
       return reply
         .type('image/jpeg')
         .header('cache-control', 'no-store')
         .header('x-frame-time', new Date(frame.time).toISOString())
-        .send(jpeg);
+        .send(frame.jpeg);
     });
   };
 }

@@ -4,10 +4,11 @@ import type { FastifyError, FastifyInstance, FastifyPluginAsync } from 'fastify'
 import type { Enroller } from '../../gallery/enroll.ts';
 import { GalleryError, identityNotFound, sampleNotFound, unsupportedMediaType } from '../../gallery/errors.ts';
 import type { GalleryIndex } from '../../match/gallery-index.ts';
-import type { GalleryStore, SampleRecord } from '../../gallery/store.ts';
+import type { Gallery } from '../../gallery/gallery.ts';
+import type { SampleRecord } from '../../gallery/store.ts';
 
 export interface GalleryRouteDeps {
-  store: GalleryStore;
+  store: Gallery;
   index: GalleryIndex;
   enroller: Enroller;
   /** Told after an identity is deleted (its events are deleted with it). */
@@ -102,20 +103,21 @@ export function galleryRoutes({ store, index, enroller, onIdentityDeleted }: Gal
           body: { type: 'object', properties: { name: {} }, required: ['name'] },
         },
       },
-      async (request, reply) => reply.code(201).send(store.createIdentity(request.body.name)),
+      async (request, reply) => reply.code(201).send(await store.createIdentity(request.body.name)),
     );
 
-    app.get('/api/identities', async () => ({ identities: store.listIdentities() }));
+    app.get('/api/identities', async () => ({ identities: await store.listIdentities() }));
 
     app.get<{ Params: { id: number } }>('/api/identities/:id', { schema: { params: idParams } }, async (request) => {
-      const identity = store.getIdentity(request.params.id);
+      const identity = await store.getIdentity(request.params.id);
       if (!identity) throw identityNotFound(request.params.id);
       // Negative samples ("this is not X", from an event) are not photos of the identity: listed apart.
-      return { ...identity, samples: store.listSamples(identity.id).map(sampleJson), negatives: store.listSamples(identity.id, { negatives: true }).map(sampleJson) };
+      const [samples, negatives] = await Promise.all([store.listSamples(identity.id), store.listSamples(identity.id, { negatives: true })]);
+      return { ...identity, samples: samples.map(sampleJson), negatives: negatives.map(sampleJson) };
     });
 
     app.delete<{ Params: { id: number } }>('/api/identities/:id', { schema: { params: idParams } }, async (request) => {
-      const { identity, sampleIds } = store.deleteIdentity(request.params.id);
+      const { identity, sampleIds } = await store.deleteIdentity(request.params.id);
       onIdentityDeleted?.(identity.id);
       return { id: identity.id, name: identity.name, removedSamples: sampleIds.length };
     });
@@ -146,7 +148,7 @@ export function galleryRoutes({ store, index, enroller, onIdentityDeleted }: Gal
       `${FACES_ROUTE}/:faceId`,
       { schema: { params: sampleParams } },
       async (request) => {
-        const removed = store.deleteSample(request.params.id, request.params.faceId);
+        const removed = await store.deleteSample(request.params.id, request.params.faceId);
         return { id: removed.id, identityId: removed.identityId };
       },
     );
@@ -155,7 +157,7 @@ export function galleryRoutes({ store, index, enroller, onIdentityDeleted }: Gal
       '/api/faces/:faceId/thumbnail.jpg',
       { schema: { params: faceIdParams } },
       async (request, reply) => {
-        const jpeg = store.thumbnail(request.params.faceId);
+        const jpeg = await store.thumbnail(request.params.faceId);
         if (!jpeg) throw sampleNotFound(request.params.faceId);
         // Sample ids are never reused and a sample's thumbnail never changes.
         return reply.type('image/jpeg').header('cache-control', 'private, max-age=31536000, immutable').send(jpeg);
