@@ -15,7 +15,7 @@ export class ModelError extends Error {
   }
 }
 
-/** A tensor of the contract: N×channels×size×size float32, N free. */
+/** A tensor of the contract: N×channels×size×size float32, N free (or fixed at 1: a model of one face at a time). */
 export interface TensorContract {
   name: string;
   channels: number;
@@ -48,6 +48,8 @@ export interface LoadedModel {
   session: InferenceSession;
   version: string;
   batchSize: number;
+  /** The graph takes one face per run (its batch is fixed at 1): batches are run face by face. */
+  oneFaceAtATime: boolean;
   provider: ExecutionProvider;
   fallbacks: ProviderFallback[];
 }
@@ -63,17 +65,23 @@ export async function loadOnnxModel(path: string, contract: ModelContract, optio
     howToGet: contract.howToGet,
     error: (m) => new ModelError(m),
   });
+  let oneFaceAtATime: boolean;
   try {
-    checkContract(opened.session, path, contract);
+    oneFaceAtATime = checkContract(opened.session, path, contract) === 'one-face';
   } catch (err) {
     await opened.session.release();
     throw err;
   }
-  return { ...opened, batchSize };
+  return { ...opened, batchSize: oneFaceAtATime ? 1 : batchSize, oneFaceAtATime };
 }
 
-/** Throws unless every input and output of the contract is there: batch free, C×size×size float32. */
-export function checkContract(session: InferenceSession, path: string, contract: ModelContract): void {
+/**
+ * Throws unless every input and output of the contract is there: C×size×size float32, the batch free
+ * ('batch') or fixed at 1 in every tensor ('one-face': a graph whose work differs per face, such as
+ * the face prior's, which picks the basis columns of each face's own hole).
+ */
+export function checkContract(session: InferenceSession, path: string, contract: ModelContract): 'batch' | 'one-face' {
+  const batches: (number | string)[] = [];
   const check = (meta: InferenceSession.ValueMetadata | undefined, role: string, { name, channels }: TensorContract) => {
     if (!meta) {
       const names = (role === 'input' ? session.inputNames : session.outputNames).join(', ') || 'none';
@@ -85,11 +93,16 @@ export function checkContract(session: InferenceSession, path: string, contract:
     const sizeOk = shape.length === 4 && shape[1] === channels && shape[2] === contract.size && shape[3] === contract.size;
     if (!sizeOk || meta.type !== 'float32')
       throw new ModelError(`${path}: ${role} "${name}" is [${shape.join(', ')}] ${meta.type}, expected ${expected} (the ${contract.size}×${contract.size} inpainting space); ${contract.reexport}`);
-    if (typeof shape[0] === 'number')
-      throw new ModelError(`${path}: ${role} "${name}" has a fixed batch of ${shape[0]}, the service needs a free batch dimension; ${contract.reexport}`);
+    if (typeof shape[0] === 'number' && shape[0] !== 1)
+      throw new ModelError(`${path}: ${role} "${name}" has a fixed batch of ${shape[0]}, the service needs a free batch dimension (or one face a run); ${contract.reexport}`);
+    batches.push(shape[0]);
   };
   for (const input of contract.inputs) check(session.inputMetadata.find((m) => m.name === input.name), 'input', input);
   for (const output of contract.outputs) check(session.outputMetadata.find((m) => m.name === output.name), 'output', output);
+  const fixed = batches.filter((b) => b === 1).length;
+  if (fixed > 0 && fixed < batches.length)
+    throw new ModelError(`${path}: some tensors have a free batch and others a batch of 1; ${contract.reexport}`);
+  return fixed > 0 ? 'one-face' : 'batch';
 }
 
 /** A model of the contract, loaded: runs batches of tensors laid out as it takes them. */
@@ -99,6 +112,7 @@ export abstract class OnnxModel {
   readonly provider: ExecutionProvider;
   readonly fallbacks: ProviderFallback[];
   protected readonly batchSize: number;
+  private readonly oneFaceAtATime: boolean;
   private readonly session: InferenceSession;
 
   protected constructor(
@@ -110,22 +124,34 @@ export abstract class OnnxModel {
     this.provider = loaded.provider;
     this.fallbacks = loaded.fallbacks;
     this.batchSize = loaded.batchSize;
+    this.oneFaceAtATime = loaded.oneFaceAtATime;
   }
 
   get size(): number {
     return this.contract.size;
   }
 
-  /** One run on tensors of `count` faces: every input of the contract in, every output out. */
+  /** Tensors of `count` faces in, every output of the contract out: one run, or one per face for a one-face graph. */
   async runTensors(inputs: Record<string, Float32Array>, count: number): Promise<Record<string, Float32Array>> {
     const plane = this.size * this.size;
-    const feeds: Feeds = {};
     for (const { name, channels } of this.contract.inputs) {
       const data = inputs[name];
       if (!data || data.length !== count * channels * plane)
         throw new RangeError(`input "${name}" for ${count} faces needs ${count * channels * plane} values, got ${data?.length ?? 'none'}`);
-      feeds[name] = { data, dims: [count, channels, this.size, this.size] };
     }
+    if (!this.oneFaceAtATime || count === 1) return this.run(inputs, count);
+    const outputs = Object.fromEntries(this.contract.outputs.map(({ name, channels }) => [name, new Float32Array(count * channels * plane)]));
+    for (let n = 0; n < count; n++) {
+      const face = Object.fromEntries(this.contract.inputs.map(({ name, channels }) => [name, inputs[name].subarray(n * channels * plane, (n + 1) * channels * plane)]));
+      const result = await this.run(face, 1);
+      for (const { name, channels } of this.contract.outputs) outputs[name].set(result[name], n * channels * plane);
+    }
+    return outputs;
+  }
+
+  private async run(inputs: Record<string, Float32Array>, count: number): Promise<Record<string, Float32Array>> {
+    const feeds: Feeds = {};
+    for (const { name, channels } of this.contract.inputs) feeds[name] = { data: inputs[name], dims: [count, channels, this.size, this.size] };
     const results = fromOrt(await this.session.run(toOrt(feeds)));
     return Object.fromEntries(this.contract.outputs.map(({ name }) => [name, results[name].data]));
   }

@@ -142,9 +142,24 @@ onnx.save(m, sys.argv[1])`;
     await expect(load).rejects.toThrow(/input "image" is \[batch, 3, 64, 64\] float32, expected \[batch, 3, 128, 128\] float32/);
   });
 
-  it('is refused when its batch is fixed', async () => {
-    const fixed = model('fixed.onnx', [1, 3, 128, 128], [1, 1, 128, 128]);
-    await expect(OnnxInpainter.load(fixed)).rejects.toThrow(/input "image" has a fixed batch of 1, the service needs a free batch/);
+  it('is refused when its batch is fixed at more than one face, or fixed in some tensors only', async () => {
+    const fixed = model('fixed.onnx', [2, 3, 128, 128], [2, 1, 128, 128]);
+    await expect(OnnxInpainter.load(fixed)).rejects.toThrow(/input "image" has a fixed batch of 2, the service needs a free batch dimension \(or one face a run\)/);
+    const mixed = model('mixed.onnx', [1, 3, 128, 128], ['batch', 1, 128, 128]);
+    await expect(OnnxInpainter.load(mixed)).rejects.toThrow(/some tensors have a free batch and others a batch of 1/);
+  });
+
+  it('runs a graph of one face at a time (batch fixed at 1) face by face, each face its own output', async () => {
+    const oneFace = model('one-face.onnx', [1, 3, 128, 128], [1, 1, 128, 128]);
+    const inpainter = await OnnxInpainter.load(oneFace);
+    try {
+      const plane = 128 * 128;
+      const image = Float32Array.from({ length: 3 * 3 * plane }, (_, i) => Math.floor(i / (3 * plane)) / 4 + (i % 7) / 100);
+      const { inpainted } = await inpainter.runTensors({ image, mask: new Float32Array(3 * plane) }, 3);
+      expect(inpainted).toEqual(image);
+    } finally {
+      await inpainter.close();
+    }
   });
 
   it('accepts the generator’s signature', async () => {
