@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from idgan.data import AlignedFaces, fixed_holes, psnr  # noqa: E402
 from idgan.holes import fill_white, hole_masks  # noqa: E402
 from idgan.networks import InpaintNet, generator_config  # noqa: E402
+from idgan.prior import load_prior  # noqa: E402
 from idgan.trainer import generator_state_from_onnx  # noqa: E402
 
 TELEA_RADIUS = 5
@@ -59,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--data', required=True, help='aligned set folder (index.csv + PNGs)')
     p.add_argument('--generator', action='append', default=[], metavar='NAME=CHECKPOINT',
                    help="a train.py checkpoint.pt or generator-best.pt, or an exported .onnx, named; repeatable")
+    p.add_argument('--prior', action='append', default=[], metavar='NAME=PRIOR',
+                   help='a face prior of training/fit_prior.py (.pt), scored as a method of its own; repeatable')
+    p.add_argument('--prior-components', type=int, help="use the priors' first N components (default: all)")
+    p.add_argument('--prior-noise', type=float, help="the priors' σ² (default: the one they were fitted with)")
     p.add_argument('--val-faces', type=int, default=500)
     p.add_argument('--skip-faces', type=int, default=0,
                    help='leave out the first N validation faces: train.py picks generator-best.pt on its first '
@@ -83,6 +88,14 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(path).is_file():
             p.error(f'--generator {name}: no file {path}')
         generators[name] = load_generator(path)
+    priors = {}
+    for spec in a.prior:
+        name, sep, path = spec.partition('=')
+        if not sep or not name or not path or name in generators:
+            p.error(f'--prior takes NAME=PRIOR with a name of its own, got {spec!r}')
+        if not Path(path).is_file():
+            p.error(f'--prior {name}: no file {path}')
+        priors[name] = load_prior(path, a.prior_components, a.prior_noise).eval()
 
     if a.skip_faces < 0 or a.val_faces < 1:
         p.error('--skip-faces must be 0 or more and --val-faces 1 or more')
@@ -94,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
                  else torch.stack([val[i]['hole'] for i in range(len(val))]))
     val_masks = all_masks[a.skip_faces:]
     val.records, val.labels = val.records[a.skip_faces:], val.labels[a.skip_faces:]
-    methods = ['OCC', 'Telea'] + list(generators)
+    methods = ['OCC', 'Telea'] + list(generators) + list(priors)
     scores = {m: {'psnr': [], 'ssim': []} | ({'arcface_cos': []} if a.identity else {}) for m in methods}
     arcface = None
     if a.identity:
@@ -112,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():
             for name, (net, _) in generators.items():
                 outputs[name] = to_np(net(occluded, masks))
+            for name, prior in priors.items():
+                outputs[name] = to_np(prior(occluded, masks))
         truth = to_np(images)
         if arcface is not None:
             landmarks = torch.stack([torch.from_numpy(val.records[i].landmarks) for i in range(start, start + count)])
@@ -135,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     report = {'val_faces': len(val), 'skipped_faces': a.skip_faces, 'hole': ('48x48 seeded (idgan.data.fixed_holes)' if a.holes == 'square'
                                                                      else 'occluder-shaped, fixed per face (idgan.occluder_holes)'), 'telea_radius': TELEA_RADIUS,
-              'metrics': summary, 'generators': {n: info for n, (_, info) in generators.items()}}
+              'metrics': summary, 'generators': {n: info for n, (_, info) in generators.items()},
+              'priors': {n: {'components': pr.components, 'noise': pr.noise} for n, pr in priors.items()}}
     (out / 'comparison.json').write_text(json.dumps(report, indent=2) + '\n')
     rows = [np.concatenate(list(np.concatenate(grid_rows[name], axis=0)), axis=1) for name in ['GT'] + methods]
     grid = (np.concatenate(rows, axis=0) * 255).round().astype(np.uint8)

@@ -1,0 +1,160 @@
+"""A Gaussian face prior: the coarse fill of a hole, in closed form, from the faces around it.
+
+The aligned training faces, shrunk to 64×64, are modelled as a Gaussian of rank n (PCA: mean μ,
+orthonormal basis B (n×D, D = 64·64·3) and the variances λ of its components). A face x with a hole is
+explained by the coefficients c that best fit its known pixels under that Gaussian (ridge regression
+with the prior's own variances, noise σ²):
+
+    (B Kᵀ K Bᵀ + σ² Λ⁻¹) c = B Kᵀ K (x − μ)        K: the known pixels, H: the hole's (K + H = I)
+
+and the hole gets μ + Bᵀc there, scaled back to 128×128. With B orthonormal, B Kᵀ K Bᵀ = I − B_H B_Hᵀ,
+so only the hole's columns of B are multiplied (n²·|H| operations, not n²·D). This is the conditional
+mean of the hole given the rest of the face: smooth by design, but it draws eyes, brows, nostrils and
+mouths where they belong, which the CPU-trained generator had not learnt (models/MODEL_CARD.md, round 4).
+
+Training and evaluation solve the system exactly (torch.linalg.solve). The ONNX export cannot (ONNX
+has no solver): `FacePrior.export_mode` switches to a fixed number of Jacobi-preconditioned conjugate
+gradient steps, unrolled into the graph; the export checks that both agree.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .holes import IMAGE_SIZE
+
+PRIOR_SIZE = 64
+DEFAULT_COMPONENTS = 800
+DEFAULT_NOISE = 0.01
+DEFAULT_CG_STEPS = 40
+
+
+def shrink(images: torch.Tensor) -> torch.Tensor:
+    """N×C×128×128 → N×C×64×64, each pixel the mean of its 2×2 block (as OpenCV's INTER_AREA)."""
+    return F.avg_pool2d(images, IMAGE_SIZE // PRIOR_SIZE)
+
+
+def shrink_hole(masks: torch.Tensor) -> torch.Tensor:
+    """N×1×128×128 → N×1×64×64: a 64×64 pixel is in the hole when any of its four pixels is."""
+    return F.max_pool2d(masks, IMAGE_SIZE // PRIOR_SIZE)
+
+
+def fit_prior(faces: np.ndarray, components: int = DEFAULT_COMPONENTS, seed: int = 0) -> dict:
+    """The prior of `faces` (N×64×64×3, float in [0, 1], HWC as read): mean, basis (components×D, rows
+    orthonormal, channel-first pixel order as the network's tensors) and the components' variances."""
+    if faces.ndim != 4 or faces.shape[1:] != (PRIOR_SIZE, PRIOR_SIZE, 3):
+        raise ValueError(f'expected N×{PRIOR_SIZE}×{PRIOR_SIZE}×3 faces, got {faces.shape}')
+    count = faces.shape[0]
+    if not 1 <= components < count:
+        raise ValueError(f'{components} components need more than {components} faces, got {count}')
+    data = torch.from_numpy(np.ascontiguousarray(faces.transpose(0, 3, 1, 2).reshape(count, -1), dtype=np.float32))
+    mean = data.mean(0)
+    torch.manual_seed(seed)
+    _, singular, v = torch.svd_lowrank(data - mean, q=components, niter=4)
+    return {'mean': mean, 'basis': v.T.contiguous(), 'variance': singular ** 2 / count, 'faces': count}
+
+
+class FacePrior(nn.Module):
+    """image (N×3×128×128, [0, 1]) and mask (N×1×128×128, 1 = hole) → the face with its hole filled by
+    the prior's conditional mean (known pixels unchanged)."""
+
+    def __init__(self, mean: torch.Tensor, basis: torch.Tensor, variance: torch.Tensor,
+                 noise: float = DEFAULT_NOISE, cg_steps: int = DEFAULT_CG_STEPS):
+        super().__init__()
+        if basis.ndim != 2 or basis.shape[1] != 3 * PRIOR_SIZE * PRIOR_SIZE or mean.shape != basis.shape[1:] \
+                or variance.shape != basis.shape[:1]:
+            raise ValueError(f'a prior needs mean (D), basis (n×D) and variance (n) with D = 3·{PRIOR_SIZE}², '
+                             f'got {tuple(mean.shape)}, {tuple(basis.shape)}, {tuple(variance.shape)}')
+        if not noise > 0:
+            raise ValueError(f'noise must be positive, got {noise}')
+        self.register_buffer('mean', mean.float())
+        self.register_buffer('basis', basis.float())
+        self.register_buffer('variance', variance.float())
+        self.noise = noise
+        self.cg_steps = cg_steps
+        self.export_mode = False
+
+    @property
+    def components(self) -> int:
+        return self.basis.shape[0]
+
+    def truncated(self, components: int) -> 'FacePrior':
+        """The same prior on its first `components` components (the strongest)."""
+        if not 1 <= components <= self.components:
+            raise ValueError(f'the prior has {self.components} components, asked for {components}')
+        return FacePrior(self.mean, self.basis[:components], self.variance[:components], self.noise, self.cg_steps)
+
+    def coefficients(self, face: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+        """One face's coefficients: face D values (hole pixels ignored), hole D booleans."""
+        centred = face - self.mean
+        hole_basis = self.basis[:, hole]                                   # n×|H|
+        rhs = self.basis @ centred - hole_basis @ centred[hole]           # B Kᵀ K (x − μ)
+        ridge = self.noise / self.variance
+        gram = torch.eye(self.components, dtype=face.dtype) - hole_basis @ hole_basis.T
+        if not self.export_mode:
+            return torch.linalg.solve(gram + torch.diag(ridge), rhs)
+        return conjugate_gradient(gram, ridge, rhs, self.cg_steps)
+
+    def estimate(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The prior's whole face (N×3×128×128, not composited): its conditional mean given the known pixels."""
+        faces = shrink(image * (1 - mask)).flatten(1)
+        holes = shrink_hole(mask).expand(-1, 3, -1, -1).flatten(1) > 0.5
+        # One face at a time: each hole picks other columns of the basis (the export traces batch 1).
+        rows = [self.mean + self.coefficients(faces[i], holes[i]) @ self.basis for i in range(image.shape[0])]
+        small = torch.stack(rows).view(-1, 3, PRIOR_SIZE, PRIOR_SIZE)
+        return F.interpolate(small, size=(IMAGE_SIZE, IMAGE_SIZE), mode='bicubic', align_corners=False).clamp(0, 1)
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return image * (1 - mask) + self.estimate(image, mask) * mask
+
+    def state(self) -> dict:
+        return {'mean': self.mean, 'basis': self.basis, 'variance': self.variance,
+                'noise': self.noise, 'cg_steps': self.cg_steps}
+
+
+def conjugate_gradient(matrix: torch.Tensor, ridge: torch.Tensor, rhs: torch.Tensor, steps: int) -> torch.Tensor:
+    """x with (matrix + diag(ridge)) x ≈ rhs, by `steps` Jacobi-preconditioned conjugate-gradient steps
+    (matrix symmetric positive semi-definite, ridge positive): only products and sums, so it unrolls
+    into an ONNX graph."""
+    diagonal = torch.diagonal(matrix) + ridge
+    x = torch.zeros_like(rhs)
+    residual = rhs
+    z = residual / diagonal
+    direction = z
+    rz = (residual * z).sum()
+    for _ in range(steps):
+        product = matrix @ direction + ridge * direction
+        alpha = rz / (direction * product).sum().clamp_min(1e-30)
+        x = x + alpha * direction
+        residual = residual - alpha * product
+        z = residual / diagonal
+        rz_next = (residual * z).sum()
+        direction = z + (rz_next / rz.clamp_min(1e-30)) * direction
+        rz = rz_next
+    return x
+
+
+def save_prior(prior: FacePrior, path: str | Path, info: dict | None = None) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + '.tmp')
+    torch.save({**prior.state(), 'info': info or {}}, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_prior(path: str | Path, components: int | None = None, noise: float | None = None) -> FacePrior:
+    """A prior written by training/fit_prior.py, optionally cut to its first `components` or with another noise."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'no face prior at {path}: fit one with training/fit_prior.py')
+    state = torch.load(path, map_location='cpu')
+    if not isinstance(state, dict) or 'basis' not in state:
+        raise ValueError(f'{path} is not a face prior written by training/fit_prior.py')
+    prior = FacePrior(state['mean'], state['basis'], state['variance'],
+                      noise if noise is not None else state['noise'], state.get('cg_steps', DEFAULT_CG_STEPS))
+    return prior.truncated(components) if components else prior

@@ -1,0 +1,128 @@
+"""The Gaussian face prior: fitting, the fill (exact and unrolled), and its ONNX export.
+
+Faces here are drawn from a known low-rank Gaussian, so the conditional mean is what must come back.
+"""
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from export_prior import export, main as export_main, solver_gap
+from idgan.holes import hole_masks
+from idgan.prior import PRIOR_SIZE, FacePrior, conjugate_gradient, fit_prior, load_prior, save_prior, shrink, shrink_hole
+
+D = 3 * PRIOR_SIZE * PRIOR_SIZE
+RANK = 12
+
+
+def low_rank_faces(count: int, seed: int = 0, noise: float = 0.002) -> np.ndarray:
+    """count×64×64×3 faces in [0, 1]: a smooth mean plus RANK smooth random patterns, little noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:PRIOR_SIZE, 0:PRIOR_SIZE] / PRIOR_SIZE
+    patterns = [np.sin((k + 1) * np.pi * xx + k) * np.cos((k % 4 + 1) * np.pi * yy) for k in range(RANK)]
+    basis = np.stack([np.stack([p * (1 + 0.3 * c) for c in range(3)], -1) for p in patterns])  # RANK×64×64×3
+    scales = 0.08 / np.arange(1, RANK + 1)
+    codes = rng.standard_normal((count, RANK)) * scales
+    faces = 0.5 + np.einsum('nk,khwc->nhwc', codes, basis) + rng.standard_normal((count, PRIOR_SIZE, PRIOR_SIZE, 3)) * noise
+    return faces.clip(0, 1).astype(np.float32)
+
+
+@pytest.fixture(scope='module')
+def prior() -> FacePrior:
+    fitted = fit_prior(low_rank_faces(300), components=RANK + 4)
+    return FacePrior(fitted['mean'], fitted['basis'], fitted['variance'], noise=1e-4, cg_steps=60)
+
+
+def big(faces: np.ndarray) -> torch.Tensor:
+    """64×64 faces at 128×128, as the aligned crops the prior is given (each pixel doubled)."""
+    return torch.from_numpy(faces).permute(0, 3, 1, 2).repeat_interleave(2, 2).repeat_interleave(2, 3)
+
+
+def mean_face_at_128(prior: FacePrior) -> torch.Tensor:
+    return prior.mean.view(1, 3, PRIOR_SIZE, PRIOR_SIZE).repeat_interleave(2, 2).repeat_interleave(2, 3)
+
+
+def test_fit_gives_an_orthonormal_basis_with_falling_variances(prior):
+    gram = prior.basis @ prior.basis.T
+    assert torch.allclose(gram, torch.eye(prior.components), atol=1e-4)
+    assert bool((prior.variance[:-1] >= prior.variance[1:]).all())
+    # The data has RANK patterns: the components past them carry only the noise.
+    assert float(prior.variance[RANK:].sum() / prior.variance.sum()) < 0.02
+
+
+def test_fit_refuses_what_it_cannot_fit():
+    with pytest.raises(ValueError, match='components need more than'):
+        fit_prior(low_rank_faces(10), components=10)
+    with pytest.raises(ValueError, match='expected N'):
+        fit_prior(np.zeros((20, 32, 32, 3), np.float32), components=4)
+
+
+def test_shrinking_averages_pixels_and_grows_the_hole():
+    image = torch.arange(4.0).view(1, 1, 2, 2).repeat(1, 3, 64, 64)
+    assert torch.allclose(shrink(image), torch.full((1, 3, 64, 64), 1.5))
+    mask = torch.zeros(1, 1, 128, 128)
+    mask[0, 0, 11, 21] = 1  # one pixel of the 128 grid: its whole 64-grid pixel is hole
+    small = shrink_hole(mask)
+    assert small.sum() == 1 and small[0, 0, 5, 10] == 1
+
+
+def test_the_hole_is_filled_with_the_faces_own_pattern_and_known_pixels_stay(prior):
+    faces = low_rank_faces(6, seed=1)
+    image = big(faces)
+    masks = hole_masks(torch.tensor([[8, 8], [40, 60], [70, 20], [0, 80], [60, 60], [20, 40]]))
+    with torch.no_grad():
+        filled = prior(image * (1 - masks) + masks, masks)
+        mean_only = image * (1 - masks) + mean_face_at_128(prior) * masks
+    assert torch.equal(filled * (1 - masks), image * (1 - masks))
+    error = ((filled - image) ** 2 * masks).sum() / masks.sum() / 3
+    mean_error = ((mean_only - image) ** 2 * masks).sum() / masks.sum() / 3
+    # The faces vary by RANK patterns the known pixels pin down: the fill is far closer than the mean face.
+    assert float(error) < 0.1 * float(mean_error)
+
+
+def test_the_unrolled_solve_matches_the_exact_one(prior):
+    assert solver_gap(prior, faces=4) < 1e-3
+    rng = torch.Generator().manual_seed(0)
+    a = torch.randn(30, 30, generator=rng)
+    matrix = a @ a.T
+    ridge = torch.rand(30, generator=rng) + 0.1
+    rhs = torch.randn(30, generator=rng)
+    exact = torch.linalg.solve(matrix + torch.diag(ridge), rhs)
+    assert torch.allclose(conjugate_gradient(matrix, ridge, rhs, 60), exact, atol=1e-4)
+
+
+def test_saved_prior_loads_cut_to_fewer_components_and_with_another_noise(prior, tmp_path):
+    path = save_prior(prior, tmp_path / 'prior.pt', {'faces': 300})
+    loaded = load_prior(path, components=5, noise=0.5)
+    assert loaded.components == 5 and loaded.noise == 0.5
+    assert torch.equal(loaded.basis, prior.basis[:5])
+    with pytest.raises(FileNotFoundError, match='fit_prior.py'):
+        load_prior(tmp_path / 'none.pt')
+    torch.save({'generator': {}}, tmp_path / 'other.pt')
+    with pytest.raises(ValueError, match='not a face prior'):
+        load_prior(tmp_path / 'other.pt')
+
+
+def test_export_is_a_one_face_graph_with_the_generators_names(prior, tmp_path):
+    model_path = export(prior, tmp_path / 'prior.onnx', {'unmask.prior': {'components': prior.components}})
+    model = onnx.load(str(model_path))
+
+    def shape(value):
+        return [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+
+    assert {v.name: shape(v) for v in model.graph.input} == {'image': [1, 3, 128, 128], 'mask': [1, 1, 128, 128]}
+    assert {v.name: shape(v) for v in model.graph.output} == {'inpainted': [1, 3, 128, 128]}
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert json.loads(meta['unmask.prior']) == {'components': prior.components}
+
+
+def test_export_script_writes_the_model_and_a_parity_fixture(prior, tmp_path, capsys):
+    path = save_prior(prior, tmp_path / 'prior.pt', {'faces': 300})
+    code = export_main(['--prior', str(path), '--out', str(tmp_path / 'p.onnx'), '--fixture', str(tmp_path / 'fx'),
+                        '--skip-node-check'])
+    assert code == 0
+    assert (tmp_path / 'p.onnx').is_file() and (tmp_path / 'fx' / 'meta.json').is_file()
+    assert 'unrolled solve' in capsys.readouterr().out
+    assert export_main(['--prior', str(tmp_path / 'none.pt'), '--out', str(tmp_path / 'q.onnx')]) == 1
