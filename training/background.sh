@@ -10,6 +10,7 @@
 # checkout on the same machine: ${UNMASK_CACHE:-$HOME/.cache/unmask}/
 #   celeba-aligned/        the aligned CelebA set (`npx unmask dataset align`, resumable)
 #   runs/parser/parser.pt  the face parser S (training/train_parser.py)
+#   runs/prior/prior.pt    the Gaussian face prior (training/fit_prior.py), the coarse fill G refines
 #   runs/RUN/              checkpoint.pt, generator-best.pt, log.jsonl, train.log, pid, args
 #   logs/                  the alignment's and the parser's output
 # RUN defaults to $IDGAN_RUN, else the name in runs/CURRENT, else the built-in default below. A run's
@@ -25,15 +26,17 @@ CACHE=${UNMASK_CACHE:-$HOME/.cache/unmask}
 DATA="$CACHE/celeba-aligned"
 CROPS=${UNMASK_CELEBA_CROPS:-$ROOT/../shared/data/celeba-crops}
 PARSER_DIR="$CACHE/runs/parser"
+PRIOR="$CACHE/runs/prior/prior.pt"
 LOGS="$CACHE/logs"
 mkdir -p "$CACHE/runs" "$LOGS"
 
-# The long run on the round-3 trials' winner (models/MODEL_CARD.md, round 3). Its arguments are only
-# read when the run folder has no `args` yet.
-DEFAULT_RUN=wid-r3-mirror
+# The long run of round 4 (models/MODEL_CARD.md): round 3's winner (--mirror) refining the face prior's
+# fill. Its arguments are only read when the run folder has no `args` yet.
+DEFAULT_RUN=wid-r4-prior
 DEFAULT_ARGS=(--identity-term diversity --width 32 --mirror --batch-size 8 --lr 5e-5 --warmup-steps 0
               --lambda-adv 3 --threads 2 --val-faces 250 --centre-faces 4 --eval-every 100
-              --sample-every 100 --checkpoint-every 50 --lr-warmup-steps 100)
+              --sample-every 100 --checkpoint-every 50 --lr-warmup-steps 100
+              --prior "$PRIOR" --prior-components 800 --prior-noise 0.02)
 
 cmd=${1:-status}
 RUN=${2:-${IDGAN_RUN:-$(cat "$CACHE/runs/CURRENT" 2>/dev/null || echo "$DEFAULT_RUN")}}
@@ -74,6 +77,11 @@ chain() {
     echo "parser: training S ($LOGS/parser.log)"
     nice -n 19 "$PY" -u training/train_parser.py --data "$DATA" --out "$PARSER_DIR" --time-budget "${IDGAN_PARSER_SECONDS:-600}" \
       >> "$LOGS/parser.log" 2>&1 || echo "parser training failed (see $LOGS/parser.log): L_S stays off" >&2
+  fi
+  if [ ! -f "$PRIOR" ] && grep -qx -- --prior "$OUT/args"; then
+    echo "prior: fitting the face prior ($LOGS/prior.log)"
+    nice -n 19 "$PY" -u training/fit_prior.py --data "$DATA" --out "$PRIOR" --components 1200 >> "$LOGS/prior.log" 2>&1 \
+      || { echo "fitting the face prior failed (see $LOGS/prior.log)" >&2; exit 1; }
   fi
   local args=()
   mapfile -t args < "$OUT/args"

@@ -99,10 +99,15 @@ def export(generator: InpaintNet, out: str | Path, metadata: dict | None = None)
     image = torch.rand(1, 3, IMAGE_SIZE, IMAGE_SIZE)
     mask = hole_masks(torch.tensor([[40, 40]]))
     buffer = io.BytesIO()
-    batch_free = {name: {0: 'batch'} for name in (*INPUT_NAMES, OUTPUT_NAME)}
+    # A generator on the face prior solves one face at a time (each hole its own basis columns): its
+    # graph takes one face a run, which the service runs face by face.
+    if generator.prior is not None:
+        generator.prior.export_mode = True
+    batch_free = {name: {0: 'batch'} for name in (*INPUT_NAMES, OUTPUT_NAME)} if generator.prior is None else None
     with torch.no_grad(), warnings.catch_warnings():
         # torch 1.13 warns about shape inference of constants it then exports correctly; parity below is the proof.
         warnings.filterwarnings('ignore', category=UserWarning, module=r'torch\.onnx')
+        warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
         torch.onnx.export(generator, (image, mask), buffer, input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME],
                           dynamic_axes=batch_free, opset_version=OPSET, do_constant_folding=True)
     model = onnx.load_from_string(buffer.getvalue())

@@ -64,6 +64,10 @@ def parse_args(argv: list[str] | None = None) -> TrainSettings:
                    help='the mirrored face and mask as extra input channels (flipped inside the network; '
                         'the ONNX export keeps its inputs)')
     p.add_argument('--skips', action='store_true', help='U-Net skip connections at 128×128 and 64×64')
+    p.add_argument('--prior', help='a face prior of training/fit_prior.py: it fills the hole first and the generator '
+                                   'refines its fill (round 4; the export then takes one face a run)')
+    p.add_argument('--prior-components', type=int, help="the prior's first N components (default: all)")
+    p.add_argument('--prior-noise', type=float, help="the prior's σ² (default: the one it was fitted with)")
     p.add_argument('--recognizer', choices=('faceapi', 'arcface'), default=defaults.recognizer,
                    help="R of eq. 5–6: face-api's 128-D net, or faceplugin's 512-D ArcFace (the service's)")
     p.add_argument('--arcface-model', help='fr_feature.onnx (default: models/faceplugin/, else the npm package\'s)')
@@ -94,7 +98,8 @@ def parse_args(argv: list[str] | None = None) -> TrainSettings:
         eval_every=a.eval_every, checkpoint_every=a.checkpoint_every, val_faces=a.val_faces, parser=a.parser,
         parser_classes=a.parser_classes, device=a.device, threads=a.threads, workers=a.workers,
         time_budget_s=a.time_budget, data_limit=a.data_limit, init_generator=a.init_generator, centre_faces=a.centre_faces,
-        holes=a.holes, mirror=a.mirror, skips=a.skips, recognizer=a.recognizer, arcface_model=a.arcface_model,
+        holes=a.holes, mirror=a.mirror, skips=a.skips, prior=a.prior, prior_components=a.prior_components,
+        prior_noise=a.prior_noise, recognizer=a.recognizer, arcface_model=a.arcface_model,
         lr_schedule=a.lr_schedule, lr_min_factor=a.lr_min_factor, d_warmup_steps=a.d_warmup_steps,
         lr_warmup_steps=a.lr_warmup_steps,
         init_total_steps=a.init_total_steps,

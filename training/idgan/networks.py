@@ -13,6 +13,11 @@ from torch import nn
 from torch.nn.utils import spectral_norm
 
 from .parts import NUM_CLASSES
+from .prior import DEFAULT_NOISE, PRIOR_SIZE, FacePrior
+
+# β = sigmoid(bias) where the prior switch starts: the output is 95 % the prior's fill, 5 % the network's,
+# so the network's weights feel the loss from the first step while the fill starts as good as the prior.
+_BLEND_START_BIAS = -3.0
 
 
 def _conv(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, dilation: int = 1) -> nn.Conv2d:
@@ -38,16 +43,23 @@ class InpaintNet(nn.Module):
     - `skips`: the encoder's 128×128 and 64×64 features are added (through 1×1 convolutions) to the
       decoder's at the same sizes, as a U-Net does: the known pixels, which L_I asks to be reproduced,
       no longer have to pass through the 32×32 bottleneck.
+
+    And one of round 4, `prior_components` (0: off): a Gaussian face prior (prior.py, fitted in closed
+    form, frozen) fills the hole coarsely; its fill joins the input (3 channels after the others) and the
+    output is a per-pixel blend (1−β)·prior + β·network, β from a 1×1 convolution on the last features.
+    The network refines the prior instead of drawing the face from nothing. The prior solves one face at
+    a time, so the ONNX export of such a generator takes one face a run.
     The new weights start at zero (`load_generator_weights`), so a generator trained without them
     starts with them switched on as exactly the function it was, and learns to use them from there.
     """
 
-    def __init__(self, width: int = 40, mirror: bool = False, skips: bool = False):
+    def __init__(self, width: int = 40, mirror: bool = False, skips: bool = False, prior_components: int = 0,
+                 prior_noise: float = DEFAULT_NOISE):
         super().__init__()
         self.width, self.mirror, self.skips = width, mirror, skips
         w1, w2, w4 = width, 2 * width, 4 * width
         self.encoder = nn.ModuleList([
-            _conv(8 if mirror else 4, w1, 5),
+            _conv((8 if mirror else 4) + (3 if prior_components else 0), w1, 5),
             _conv(w1, w2, 3, stride=2),
             _conv(w2, w2),
             _conv(w2, w4, 3, stride=2),
@@ -65,11 +77,31 @@ class InpaintNet(nn.Module):
             for conv in (self.skip64, self.skip128):
                 nn.init.zeros_(conv.weight)
                 nn.init.zeros_(conv.bias)
+        self.prior: FacePrior | None = None
+        if prior_components:
+            # Placeholders of the right shapes: the weights (a checkpoint, or use_prior) bring the values.
+            dims = 3 * PRIOR_SIZE * PRIOR_SIZE
+            self.prior = FacePrior(torch.zeros(dims), torch.zeros(prior_components, dims), torch.ones(prior_components),
+                                   noise=prior_noise)
+            self.blend = nn.Conv2d(w1 // 2, 1, 1)
+            nn.init.zeros_(self.blend.weight)
+            nn.init.constant_(self.blend.bias, _BLEND_START_BIAS)
 
+    def use_prior(self, prior: FacePrior) -> None:
+        """Takes the values of a fitted prior (the generator was built with as many components)."""
+        if self.prior is None or prior.components != self.prior.components:
+            raise ValueError(f'this generator was built for {self.prior.components if self.prior else 0} prior components, '
+                             f'the prior has {prior.components}')
+        for name in ('mean', 'basis', 'variance'):
+            getattr(self.prior, name).copy_(getattr(prior, name))
+        self.prior.noise = prior.noise
     @property
     def config(self) -> dict:
         """What rebuilds this architecture: InpaintNet(**config)."""
-        return {'width': self.width, 'mirror': self.mirror, 'skips': self.skips}
+        config = {'width': self.width, 'mirror': self.mirror, 'skips': self.skips}
+        if self.prior is not None:
+            config.update(prior_components=self.prior.components, prior_noise=self.prior.noise)
+        return config
 
     def raw(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """I(X̃, M): the network's own image for every pixel, before compositing."""
@@ -78,6 +110,13 @@ class InpaintNet(nn.Module):
         x = torch.cat([occluded * 2 - 1, mask], dim=1)
         if self.mirror:
             x = torch.cat([x, torch.flip(x, dims=[3])], dim=1)
+        estimate = None
+        if self.prior is not None:
+            with torch.no_grad():  # frozen, and no parameter of the network before it
+                # The face with its hole filled by the prior: outside the hole the face itself, so that
+                # the blend need not learn to undo the prior's blur of the known pixels.
+                estimate = self.prior(image, mask)
+            x = torch.cat([x, estimate * 2 - 1], dim=1)
         features = {}
         for i, layer in enumerate(self.encoder):
             x = F.elu(layer(x))
@@ -94,7 +133,11 @@ class InpaintNet(nn.Module):
             x = x + self.skip128(features[0])
         for layer in self.up2:
             x = F.elu(layer(x))
-        return torch.sigmoid(self.to_rgb(x))
+        drawn = torch.sigmoid(self.to_rgb(x))
+        if estimate is None:
+            return drawn
+        share = torch.sigmoid(self.blend(x))
+        return (1 - share) * estimate + share * drawn
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The composited face X = X̃⊙(1−M) + I(X̃, M)⊙M: known pixels pass through unchanged."""
@@ -112,6 +155,10 @@ def generator_config(state: dict) -> dict:
     config = {'width': source['width']}
     for switch in GENERATOR_SWITCHES:
         config[switch] = bool(source.get(switch, False))
+    weights = state.get('generator', {})
+    if 'prior.basis' in weights:  # the prior's size is its weights'
+        config['prior_components'] = int(weights['prior.basis'].shape[0])
+        config['prior_noise'] = float(source.get('prior_noise', DEFAULT_NOISE))
     return config
 
 
@@ -129,17 +176,26 @@ def load_generator_weights(net: InpaintNet, weights: dict[str, torch.Tensor]) ->
     merged = {}
     for name, tensor in own.items():
         if name not in weights:
-            if not name.startswith('skip'):
+            if name.startswith('skip'):
+                merged[name] = torch.zeros_like(tensor)
+            elif name.startswith(('prior.', 'blend.')):
+                merged[name] = tensor  # the prior's values (use_prior) and the blend's start, as built
+            else:
                 raise ValueError(f'the weights have no {name}')
-            merged[name] = torch.zeros_like(tensor)
             added.append(name)
             continue
         given = weights[name]
         if given.shape == tensor.shape:
             merged[name] = given
-        elif name == 'encoder.0.weight' and given.shape[1] == 4 and tensor.shape[1] == 8 and given.shape[0] == tensor.shape[0]:
-            merged[name] = torch.cat([given, torch.zeros_like(given)], dim=1)  # the mirror channels start unused
-            added.append('mirror channels of encoder.0.weight')
+        elif name == 'encoder.0.weight' and given.shape[1] in (4, 8) and tensor.shape[1] > given.shape[1] \
+                and given.shape[0] == tensor.shape[0]:
+            # The new input channels (mirror, prior) come after the saved ones and start unused.
+            merged[name] = torch.cat([given, tensor.new_zeros(tensor.shape[0], tensor.shape[1] - given.shape[1],
+                                                              *tensor.shape[2:])], dim=1)
+            if given.shape[1] == 4 and tensor.shape[1] in (8, 11):
+                added.append('mirror channels of encoder.0.weight')
+            if tensor.shape[1] in (7, 11):
+                added.append('prior channels of encoder.0.weight')
         else:
             raise ValueError(f'{name}: saved {tuple(given.shape)}, this generator has {tuple(tensor.shape)} '
                              '(another width, or a mirror generator into one without)')

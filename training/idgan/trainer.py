@@ -26,6 +26,7 @@ from .losses import (IdentityTerm, LossWeights, discount_weights, discriminator_
                      generator_loss, reconstruction_loss, recognition_loss, structure_loss)
 from .networks import (Discriminator, InpaintNet, ParsingNet, composite, generator_config, load_generator_weights,
                        load_parser)
+from .prior import load_prior
 from .recognizer import DEFAULT_MANIFEST
 from .teacher import load_teacher
 
@@ -75,6 +76,11 @@ class TrainSettings:
     # channels, and U-Net skips; off, the architecture is the rounds 1–2 one.
     mirror: bool = False
     skips: bool = False
+    # Round 4: a Gaussian face prior (idgan/prior.py, training/fit_prior.py) that fills the hole first,
+    # the generator refining it (networks.InpaintNet); its first prior_components components, σ² prior_noise.
+    prior: str | None = None
+    prior_components: int | None = None
+    prior_noise: float | None = None
     # R of eq. 5–6 (idgan/teacher.py): 'faceapi' (128-D, rounds 1–2) or 'arcface' (faceplugin's 512-D).
     recognizer: str = 'faceapi'
     arcface_model: str | None = None  # default: models/faceplugin/fr_feature.onnx, else the npm package's
@@ -98,9 +104,9 @@ class TrainSettings:
 # Settings a resumed run must share with the checkpoint: they change what the networks are. The
 # parser S is frozen and not part of the checkpoint: a run may go on with another one (or gain one
 # when it started without), and the log records the change.
-_FIXED_ON_RESUME = ('width', 'seed', 'mirror', 'skips', 'recognizer')
+_FIXED_ON_RESUME = ('width', 'seed', 'mirror', 'skips', 'recognizer', 'prior')
 # What a checkpoint written before a setting existed had: the setting's default then.
-_DEFAULT_BEFORE = {'mirror': False, 'skips': False, 'recognizer': 'faceapi'}
+_DEFAULT_BEFORE = {'mirror': False, 'skips': False, 'recognizer': 'faceapi', 'prior': None}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -153,7 +159,7 @@ class Trainer:
             raise ValueError(f'recognizer must be faceapi or arcface, got {settings.recognizer!r}')
         if settings.lr_schedule not in ('constant', 'cosine'):
             raise ValueError(f'lr_schedule must be constant or cosine, got {settings.lr_schedule!r}')
-        self.generator = InpaintNet(settings.width, mirror=settings.mirror, skips=settings.skips).to(self.device)
+        self.generator = self._new_generator().to(self.device)
         self.global_d = Discriminator(128).to(self.device)
         self.local_d = Discriminator(48).to(self.device)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=settings.lr, betas=(settings.g_beta1, 0.999))
@@ -175,6 +181,17 @@ class Trainer:
         self.centres = self._identity_centres()
 
     # --- set-up ------------------------------------------------------------------------------------
+
+    def _new_generator(self) -> InpaintNet:
+        s = self.settings
+        if not s.prior:
+            return InpaintNet(s.width, mirror=s.mirror, skips=s.skips)
+        prior = load_prior(s.prior, s.prior_components, s.prior_noise)
+        generator = InpaintNet(s.width, mirror=s.mirror, skips=s.skips, prior_components=prior.components,
+                               prior_noise=prior.noise)
+        generator.use_prior(prior)
+        print(f'face prior {s.prior}: {prior.components} components, σ² {prior.noise}')
+        return generator
 
     def _load_parser(self) -> ParsingNet | None:
         if not self.settings.parser:

@@ -119,3 +119,35 @@ def test_the_mirror_channels_are_the_flipped_face_and_mask():
     images, masks = batch()
     with torch.no_grad():
         assert torch.allclose(mirror.raw(images, masks), plain.raw(images.flip(3), masks.flip(3)), atol=1e-6)
+
+
+def test_the_prior_switch_starts_from_the_priors_fill_and_keeps_the_saved_generator():
+    from idgan.networks import generator_config, load_generator_weights
+    from idgan.prior import FacePrior
+    torch.manual_seed(4)
+    dims = 3 * 64 * 64
+    basis = torch.linalg.qr(torch.randn(dims, 6))[0].T.contiguous()
+    prior = FacePrior(torch.full((dims,), 0.5), basis, torch.linspace(1.0, 0.1, 6), noise=0.01)
+    old = InpaintNet(8, mirror=True).eval()
+    new = InpaintNet(8, mirror=True, prior_components=6, prior_noise=0.01).eval()
+    new.use_prior(prior)
+    added = load_generator_weights(new, old.state_dict())
+    assert 'prior channels of encoder.0.weight' in added and 'blend.weight' in added
+    assert 'mirror channels of encoder.0.weight' not in added
+    images, masks = batch()
+    with torch.no_grad():
+        fill = prior(images, masks)
+        blended = 0.95257 * fill + 0.04743 * old.raw(images, masks)  # sigmoid(-3) of the network's own drawing
+        out = new(images, masks)
+    assert torch.allclose(out, images * (1 - masks) + blended * masks, atol=1e-4)
+    assert torch.equal(out * (1 - masks), images * (1 - masks))
+    config = new.config
+    assert config == {'width': 8, 'mirror': True, 'skips': False, 'prior_components': 6, 'prior_noise': 0.01}
+    saved = {'generator': new.state_dict(), **config}
+    assert generator_config(saved) == config
+    again = InpaintNet(**generator_config(saved)).eval()
+    again.load_state_dict(saved['generator'])
+    with torch.no_grad():
+        assert torch.allclose(again(images, masks), out, atol=1e-6)
+    with pytest.raises(ValueError, match='built for 6 prior components'):
+        new.use_prior(prior.truncated(3))
