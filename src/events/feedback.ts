@@ -3,8 +3,8 @@
 //   repaired face) as a photo of X, through the same checks as an upload;
 // - "this is not X" stores it as a negative sample of X: a later face is X only when it is closer to
 //   X's photos than to X's negatives by match.negativeMargin;
-// - "new person" creates the identity and enrolls the face as its first photo (nothing is left behind
-//   when the photo is refused).
+// - "new person" creates the identity with the face as its first photo, in one transaction (nothing is
+//   left behind when the photo is refused).
 import type { Enroller, EnrollResult } from '../gallery/enroll.ts';
 import { identityNotFound } from '../gallery/errors.ts';
 import type { Gallery } from '../gallery/gallery.ts';
@@ -60,13 +60,8 @@ export class FeedbackService {
       if (!(await gallery.getIdentity(identityId))) throw identityNotFound(identityId);
       result = await enroller.addNegative(identityId, { ...source, score: source.detectorScore });
     } else {
-      const identity = await gallery.createIdentity(request.name);
-      try {
-        result = await enroller.enroll(identity.id, source.jpeg, { near: source.box });
-      } catch (err) {
-        await gallery.deleteIdentity(identity.id);
-        throw err;
-      }
+      // The identity and its first photo in one transaction: a refused face (or a crash) leaves no identity.
+      result = await enroller.enrollNew(request.name, source.jpeg, { near: source.box });
       action = 'new';
     }
     const feedback: EventFeedback = { action, identity: result.identity, sampleId: result.sample.id, at: new Date().toISOString() };
