@@ -10,6 +10,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { MatchedOn } from '../pipeline/messages.ts';
 import type { Box, Identity, Point } from '../types.ts';
+import { migrateSchema } from '../storage/sqlite.ts';
 
 export type EventKind = 'alert' | 'attempt';
 
@@ -26,7 +27,8 @@ export interface EventFeedback {
   at: string;
 }
 
-export interface NewEvent {
+/** What an event says of the face, as stored and as served. */
+interface EventFields {
   kind: EventKind;
   camera: string;
   trackId: number;
@@ -38,12 +40,15 @@ export interface NewEvent {
   votes: number;
   matchedOn: MatchedOn;
   occludedFraction?: number;
-  /** ms since epoch. */
-  frameTime: number;
   /** The face in the camera frame. */
   box: Box;
   /** The detector's confidence in the face. */
   detectorScore: number;
+}
+
+export interface NewEvent extends EventFields {
+  /** ms since epoch. */
+  frameTime: number;
   faceJpeg: Buffer;
   inpaintedJpeg?: Buffer;
   maskPng?: Buffer;
@@ -51,21 +56,10 @@ export interface NewEvent {
   source?: { jpeg: Buffer; box: Box; landmarks: Point[] };
 }
 
-export interface EventRecord {
+export interface EventRecord extends EventFields {
   id: number;
-  kind: EventKind;
-  camera: string;
-  trackId: number;
-  identity: Identity | null;
-  known: boolean;
-  score: number;
-  votes: number;
-  matchedOn: MatchedOn;
-  occludedFraction?: number;
   /** ISO-8601. */
   frameTime: string;
-  box: Box;
-  detectorScore: number;
   /** Which crops the event has. */
   images: { face: boolean; inpainted: boolean; mask: boolean; source: boolean };
   feedback?: EventFeedback;
@@ -231,7 +225,7 @@ export class EventStore {
       db.pragma('busy_timeout = 5000');
       // A deleted face's bytes are overwritten with zeros, not left in free pages.
       db.pragma('secure_delete = ON');
-      migrate(db);
+      migrateSchema(db, MIGRATIONS);
       return new EventStore(path, db);
     } catch (err) {
       db.close();
@@ -402,17 +396,5 @@ export class EventStore {
   /** Moves the log into the file and empties it: the overwritten pages replace the deleted ones there too. */
   private truncateLog(): void {
     this.db.pragma('wal_checkpoint(TRUNCATE)');
-  }
-}
-
-function migrate(db: Database.Database): void {
-  const current = db.pragma('user_version', { simple: true }) as number;
-  if (current > MIGRATIONS.length)
-    throw new Error(`its schema version ${current} is newer than this unmask knows (${MIGRATIONS.length}): upgrade unmask`);
-  for (let version = current; version < MIGRATIONS.length; version++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[version]);
-      db.pragma(`user_version = ${version + 1}`);
-    })();
   }
 }

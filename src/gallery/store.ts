@@ -20,6 +20,7 @@ import {
   sampleNotFound,
 } from './errors.ts';
 import { canonicalName, keysForExisting, nameKey } from './names.ts';
+import { migrateSchema, type Migration } from '../storage/sqlite.ts';
 
 export interface IdentityRecord extends Identity {
   createdAt: string;
@@ -111,7 +112,7 @@ export const NEAR_DUPLICATE_COSINE = 0.98;
 const log = stageLogger('gallery');
 
 // Each entry migrates the schema from version i to i + 1 (PRAGMA user_version). Append, never edit.
-const MIGRATIONS: readonly (string | ((db: Database.Database) => void))[] = [
+const MIGRATIONS: readonly Migration[] = [
   `
   CREATE TABLE identities (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,  -- ids are never reused: clients may cache by id
@@ -267,7 +268,7 @@ export class GalleryStore {
       db.pragma('busy_timeout = 5000'); // the CLI and the service may write at the same time
       // A deleted face's bytes are overwritten with zeros, not left in free pages.
       db.pragma('secure_delete = ON');
-      const from = migrate(db);
+      const from = migrateSchema(db, MIGRATIONS);
       if (from > 0 && from < SECURE_DELETE_SINCE) {
         // Faces deleted before secure_delete may still sit in free pages: rewrite the file once.
         db.exec('VACUUM');
@@ -646,20 +647,4 @@ export class GalleryStore {
   private emit(change: GalleryChange): void {
     for (const listener of this.listeners) listener(change);
   }
-}
-
-/** Brings the schema up to date; returns the version it was at. */
-function migrate(db: Database.Database): number {
-  const current = db.pragma('user_version', { simple: true }) as number;
-  if (current > MIGRATIONS.length)
-    throw new Error(`its schema version ${current} is newer than this unmask knows (${MIGRATIONS.length}): upgrade unmask`);
-  for (let version = current; version < MIGRATIONS.length; version++) {
-    db.transaction(() => {
-      const step = MIGRATIONS[version];
-      if (typeof step === 'string') db.exec(step);
-      else step(db);
-      db.pragma(`user_version = ${version + 1}`);
-    })();
-  }
-  return current;
 }
