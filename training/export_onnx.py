@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from idgan.holes import HOLE_SIZE, IMAGE_SIZE, fill_white, hole_masks, random_holes  # noqa: E402
 from idgan.networks import InpaintNet, generator_config  # noqa: E402
-from onnx_export import ExportError, verify_in_node  # noqa: E402
+from onnx_export import ExportError, round_to_half, store_large_weights_as_half, verify_in_node  # noqa: E402
 from onnx_export import check_in_node as check_in_node_with  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -103,6 +103,8 @@ def export(generator: InpaintNet, out: str | Path, metadata: dict | None = None)
     # graph takes one face a run, which the service runs face by face.
     if generator.prior is not None:
         generator.prior.export_mode = True
+        with torch.no_grad():
+            round_to_half(generator.prior.basis)  # stored at half precision below
     batch_free = {name: {0: 'batch'} for name in (*INPUT_NAMES, OUTPUT_NAME)} if generator.prior is None else None
     with torch.no_grad(), warnings.catch_warnings():
         # torch 1.13 warns about shape inference of constants it then exports correctly; parity below is the proof.
@@ -111,6 +113,7 @@ def export(generator: InpaintNet, out: str | Path, metadata: dict | None = None)
         torch.onnx.export(generator, (image, mask), buffer, input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME],
                           dynamic_axes=batch_free, opset_version=OPSET, do_constant_folding=True)
     model = onnx.load_from_string(buffer.getvalue())
+    store_large_weights_as_half(model, {'prior.basis'})
     model.doc_string = ('ID-GAN inpainting generator. image: N×3×128×128 RGB in [0,1], crop aligned with '
                         'INPAINT_TEMPLATE dlib-128-p0.35; mask: N×1×128×128, 1 = hole; inpainted: N×3×128×128 in [0,1], '
                         'composited (known pixels unchanged).')

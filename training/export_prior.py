@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from export_onnx import NODE_PARITY_TOOL, OPSET, PARITY_TOLERANCE, parity_inputs, write_parity_fixture  # noqa: E402
 from idgan.holes import IMAGE_SIZE, hole_masks  # noqa: E402
 from idgan.prior import FacePrior, load_prior  # noqa: E402
-from onnx_export import ExportError, verify_in_node  # noqa: E402
+from onnx_export import ExportError, round_to_half, store_large_weights_as_half, verify_in_node  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,6 +54,8 @@ def export(prior: FacePrior, out: Path, metadata: dict) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     prior = prior.eval()
     prior.export_mode = True
+    with torch.no_grad():
+        round_to_half(prior.basis)  # stored at half precision below: PyTorch computes on the same values
     image = torch.rand(1, 3, IMAGE_SIZE, IMAGE_SIZE)
     mask = hole_masks(torch.tensor([[40, 40]]))
     buffer = io.BytesIO()
@@ -63,6 +65,7 @@ def export(prior: FacePrior, out: Path, metadata: dict) -> Path:
         torch.onnx.export(prior, (image, mask), buffer, input_names=['image', 'mask'], output_names=['inpainted'],
                           opset_version=OPSET, do_constant_folding=True)
     model = onnx.load_from_string(buffer.getvalue())
+    store_large_weights_as_half(model, {'basis'})
     model.doc_string = ('Gaussian face prior (unmask training/idgan/prior.py): the hole filled with the conditional mean of a '
                         'rank-n Gaussian of aligned faces at 64×64. image: 1×3×128×128 RGB in [0,1], crop aligned with '
                         'INPAINT_TEMPLATE dlib-128-p0.35; mask: 1×1×128×128, 1 = hole; inpainted: composited. One face a run.')

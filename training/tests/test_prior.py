@@ -126,3 +126,23 @@ def test_export_script_writes_the_model_and_a_parity_fixture(prior, tmp_path, ca
     assert (tmp_path / 'p.onnx').is_file() and (tmp_path / 'fx' / 'meta.json').is_file()
     assert 'unrolled solve' in capsys.readouterr().out
     assert export_main(['--prior', str(tmp_path / 'none.pt'), '--out', str(tmp_path / 'q.onnx')]) == 1
+
+
+def test_large_weights_are_stored_at_half_precision_and_read_back_through_a_cast():
+    from onnx import TensorProto, helper, numpy_helper
+    from onnx_export import round_to_half, store_large_weights_as_half
+    weights = np.random.default_rng(0).standard_normal((1000, 1000)).astype(np.float32)
+    small = np.ones((3,), np.float32)
+    graph = helper.make_graph(
+        [helper.make_node('Identity', ['big'], ['out']), helper.make_node('Identity', ['small'], ['out2'])], 'g', [],
+        [helper.make_tensor_value_info('out', TensorProto.FLOAT, [1000, 1000]),
+         helper.make_tensor_value_info('out2', TensorProto.FLOAT, [3])],
+        [numpy_helper.from_array(weights, 'big'), numpy_helper.from_array(small, 'small')])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 17)])
+    assert store_large_weights_as_half(model, {'big', 'small'}) == ['big']  # 'small' is under a million values
+    onnx.checker.check_model(model, full_check=True)
+    stored = {i.name: i for i in model.graph.initializer}
+    assert stored['big.float16'].data_type == TensorProto.FLOAT16 and stored['small'].data_type == TensorProto.FLOAT
+    assert model.graph.node[0].op_type == 'Cast' and list(model.graph.node[0].output) == ['big']
+    rounded = round_to_half(torch.from_numpy(weights.copy())).numpy()
+    assert np.array_equal(numpy_helper.to_array(stored['big.float16']).astype(np.float32), rounded)
