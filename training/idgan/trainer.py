@@ -131,8 +131,12 @@ def generator_state_from_onnx(path: str | Path) -> dict:
     if 'unmask.training' not in meta:
         raise ValueError(f'{path} has no unmask.training metadata: it was not exported by training/export_onnx.py')
     training = json.loads(meta['unmask.training'])
-    weights = {init.name: torch.from_numpy(numpy_helper.to_array(init).copy()) for init in model.graph.initializer}
-    return {'generator': weights, **generator_config(training), 'step': training.get('step', 0),
+    weights = {}
+    for init in model.graph.initializer:
+        # A weight stored at half precision (onnx_export.store_large_weights_as_half) is NAME.float16.
+        name = init.name.removesuffix('.float16')
+        weights[name] = torch.from_numpy(numpy_helper.to_array(init).astype('float32'))
+    return {'generator': weights, **generator_config({**training, 'generator': weights}), 'step': training.get('step', 0),
             'total_steps': training.get('total_steps')}
 
 

@@ -179,6 +179,11 @@ def test_a_generator_on_the_face_prior_exports_as_one_face_a_run_and_matches_in_
     model = onnx.load(str(model_path))
     shapes = {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim] for v in model.graph.input}
     assert shapes == {'image': [1, 3, 128, 128], 'mask': [1, 1, 128, 128]}
+    # It loads back into PyTorch, prior and noise included (training resumes from a committed ONNX).
+    state = __import__('idgan.trainer', fromlist=['x']).generator_state_from_onnx(model_path)
+    reloaded = InpaintNet(**{k: state[k] for k in generator.config})
+    reloaded.load_state_dict(state['generator'])
+    assert reloaded.config == generator.config
     fixture = write_parity_fixture(generator, model_path, tmp_path / 'fixture')
     if shutil.which('npx') is None:
         pytest.skip('no node/npx to run onnxruntime-node')
