@@ -92,7 +92,8 @@ class FacePrior(nn.Module):
         """One face's coefficients: face D values (hole pixels ignored), hole D booleans."""
         centred = face - self.mean
         hole_basis = self.basis[:, hole]                                   # n×|H|
-        rhs = self.basis @ centred - hole_basis @ centred[hole]           # B Kᵀ K (x − μ)
+        # B Kᵀ K (x − μ); B times a column, not a vector: onnxruntime's MatMul by a 1-D vector is ~8× slower
+        rhs = (self.basis @ centred[:, None] - hole_basis @ centred[hole][:, None])[:, 0]
         ridge = self.noise / self.variance
         gram = torch.eye(self.components, dtype=face.dtype) - hole_basis @ hole_basis.T
         if not self.export_mode:
@@ -127,7 +128,7 @@ def conjugate_gradient(matrix: torch.Tensor, ridge: torch.Tensor, rhs: torch.Ten
     direction = z
     rz = (residual * z).sum()
     for _ in range(steps):
-        product = matrix @ direction + ridge * direction
+        product = direction @ matrix + ridge * direction  # = matrix @ direction: onnxruntime runs it ~8× faster
         alpha = rz / (direction * product).sum().clamp_min(1e-30)
         x = x + alpha * direction
         residual = residual - alpha * product
