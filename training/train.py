@@ -68,6 +68,8 @@ def parse_args(argv: list[str] | None = None) -> TrainSettings:
                                    'refines its fill (round 4; the export then takes one face a run)')
     p.add_argument('--prior-components', type=int, help="the prior's first N components (default: all)")
     p.add_argument('--prior-noise', type=float, help="the prior's σ² (default: the one it was fitted with)")
+    p.add_argument('--prior-residual', action='store_true',
+                   help="the generator also draws a correction on top of the prior's fill (zero at the start)")
     p.add_argument('--recognizer', choices=('faceapi', 'arcface'), default=defaults.recognizer,
                    help="R of eq. 5–6: face-api's 128-D net, or faceplugin's 512-D ArcFace (the service's)")
     p.add_argument('--arcface-model', help='fr_feature.onnx (default: models/faceplugin/, else the npm package\'s)')
@@ -99,7 +101,7 @@ def parse_args(argv: list[str] | None = None) -> TrainSettings:
         parser_classes=a.parser_classes, device=a.device, threads=a.threads, workers=a.workers,
         time_budget_s=a.time_budget, data_limit=a.data_limit, init_generator=a.init_generator, centre_faces=a.centre_faces,
         holes=a.holes, mirror=a.mirror, skips=a.skips, prior=a.prior, prior_components=a.prior_components,
-        prior_noise=a.prior_noise, recognizer=a.recognizer, arcface_model=a.arcface_model,
+        prior_noise=a.prior_noise, prior_residual=a.prior_residual, recognizer=a.recognizer, arcface_model=a.arcface_model,
         lr_schedule=a.lr_schedule, lr_min_factor=a.lr_min_factor, d_warmup_steps=a.d_warmup_steps,
         lr_warmup_steps=a.lr_warmup_steps,
         init_total_steps=a.init_total_steps,

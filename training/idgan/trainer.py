@@ -81,6 +81,7 @@ class TrainSettings:
     prior: str | None = None
     prior_components: int | None = None
     prior_noise: float | None = None
+    prior_residual: bool = False  # the network draws a correction of the prior's fill (networks.InpaintNet)
     # R of eq. 5–6 (idgan/teacher.py): 'faceapi' (128-D, rounds 1–2) or 'arcface' (faceplugin's 512-D).
     recognizer: str = 'faceapi'
     arcface_model: str | None = None  # default: models/faceplugin/fr_feature.onnx, else the npm package's
@@ -104,9 +105,9 @@ class TrainSettings:
 # Settings a resumed run must share with the checkpoint: they change what the networks are. The
 # parser S is frozen and not part of the checkpoint: a run may go on with another one (or gain one
 # when it started without), and the log records the change.
-_FIXED_ON_RESUME = ('width', 'seed', 'mirror', 'skips', 'recognizer', 'prior')
+_FIXED_ON_RESUME = ('width', 'seed', 'mirror', 'skips', 'recognizer', 'prior', 'prior_residual')
 # What a checkpoint written before a setting existed had: the setting's default then.
-_DEFAULT_BEFORE = {'mirror': False, 'skips': False, 'recognizer': 'faceapi', 'prior': None}
+_DEFAULT_BEFORE = {'mirror': False, 'skips': False, 'recognizer': 'faceapi', 'prior': None, 'prior_residual': False}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -189,10 +190,12 @@ class Trainer:
     def _new_generator(self) -> InpaintNet:
         s = self.settings
         if not s.prior:
+            if s.prior_residual:
+                raise ValueError('--prior-residual corrects the face prior\'s fill: give --prior too')
             return InpaintNet(s.width, mirror=s.mirror, skips=s.skips)
         prior = load_prior(s.prior, s.prior_components, s.prior_noise)
         generator = InpaintNet(s.width, mirror=s.mirror, skips=s.skips, prior_components=prior.components,
-                               prior_noise=prior.noise)
+                               prior_noise=prior.noise, prior_residual=s.prior_residual)
         generator.use_prior(prior)
         print(f'face prior {s.prior}: {prior.components} components, σ² {prior.noise}')
         return generator

@@ -164,17 +164,21 @@ def test_a_mirror_and_skips_generator_keeps_its_inputs_and_matches_in_node(tmp_p
     assert check_in_node(fixture) <= PARITY_TOLERANCE
 
 
-def test_a_generator_on_the_face_prior_exports_as_one_face_a_run_and_matches_in_node(tmp_path):
+@pytest.mark.parametrize('residual', [False, True], ids=['blend', 'blend+residual'])
+def test_a_generator_on_the_face_prior_exports_as_one_face_a_run_and_matches_in_node(tmp_path, residual):
     # The prior solves each face's own hole: the graph takes one face a run, and the service's model
     # base runs the fixture's batch of 3 face by face.
     from idgan.prior import FacePrior
     torch.manual_seed(6)
     dims = 3 * 64 * 64
     basis = torch.linalg.qr(torch.randn(dims, 8))[0].T.contiguous()
-    generator = InpaintNet(width=TINY_WIDTH, mirror=True, prior_components=8, prior_noise=0.01).eval()
+    generator = InpaintNet(width=TINY_WIDTH, mirror=True, prior_components=8, prior_noise=0.01,
+                           prior_residual=residual).eval()
     generator.use_prior(FacePrior(torch.full((dims,), 0.5), basis, torch.linspace(1.0, 0.1, 8), noise=0.01))
-    with torch.no_grad():  # give the blend weights, so that the parity covers both of its sides
+    with torch.no_grad():  # give the blend (and the correction) weights, so that the parity covers them
         generator.blend.weight.normal_(0, 0.1)
+        if residual:
+            generator.residual_head.weight.normal_(0, 0.05)
     model_path = export(generator, tmp_path / 'prior.onnx', {'unmask.training': {**generator.config, 'step': 1}})
     model = onnx.load(str(model_path))
     shapes = {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim] for v in model.graph.input}

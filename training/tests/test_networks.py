@@ -151,3 +151,33 @@ def test_the_prior_switch_starts_from_the_priors_fill_and_keeps_the_saved_genera
         assert torch.allclose(again(images, masks), out, atol=1e-6)
     with pytest.raises(ValueError, match='built for 6 prior components'):
         new.use_prior(prior.truncated(3))
+
+
+def test_the_prior_residual_starts_as_the_blend_it_corrects_and_needs_the_prior():
+    from idgan.networks import generator_config, load_generator_weights
+    from idgan.prior import FacePrior
+    torch.manual_seed(5)
+    dims = 3 * 64 * 64
+    basis = torch.linalg.qr(torch.randn(dims, 6))[0].T.contiguous()
+    prior = FacePrior(torch.full((dims,), 0.5), basis, torch.linspace(1.0, 0.1, 6), noise=0.01)
+    blend = InpaintNet(8, prior_components=6, prior_noise=0.01).eval()
+    blend.use_prior(prior)
+    with torch.no_grad():
+        blend.blend.weight.normal_(0, 0.1)
+    residual = InpaintNet(8, prior_components=6, prior_noise=0.01, prior_residual=True).eval()
+    added = load_generator_weights(residual, blend.state_dict())
+    assert added == ['residual_head.weight', 'residual_head.bias']
+    images, masks = batch()
+    with torch.no_grad():
+        assert torch.allclose(residual(images, masks), blend(images, masks), atol=1e-6)
+        residual.residual_head.bias.fill_(0.1)  # a correction moves the hole only, within [0, 1]
+        moved = residual(images, masks)
+    assert torch.equal(moved * (1 - masks), images * (1 - masks))
+    assert float(((moved - blend(images, masks)) * masks).abs().max()) > 0.05 and float(moved.max()) <= 1
+    config = residual.config
+    assert config['prior_residual'] is True and 'prior_residual' not in blend.config
+    assert generator_config({'generator': residual.state_dict(), **config}) == config
+    with pytest.raises(ValueError, match='needs prior_components'):
+        InpaintNet(8, prior_residual=True)
+    with pytest.raises(ValueError, match='more parts'):
+        load_generator_weights(InpaintNet(8, prior_components=6, prior_noise=0.01), residual.state_dict())
