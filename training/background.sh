@@ -30,13 +30,14 @@ PRIOR="$CACHE/runs/prior/prior.pt"
 LOGS="$CACHE/logs"
 mkdir -p "$CACHE/runs" "$LOGS"
 
-# The long run of round 4 (models/MODEL_CARD.md): round 3's winner (--mirror) refining the face prior's
-# fill. Its arguments are only read when the run folder has no `args` yet.
-DEFAULT_RUN=wid-r4-prior
+# The long run (models/MODEL_CARD.md, round 4): round 3's winner (--mirror) on the face prior's fill,
+# drawing a correction of it (--prior-residual), from the committed round-4 generator. Its arguments
+# are only read when the run folder has no `args` yet.
+DEFAULT_RUN=wid-r5-residual
 DEFAULT_ARGS=(--identity-term diversity --width 32 --mirror --batch-size 8 --lr 5e-5 --warmup-steps 0
               --lambda-adv 3 --threads 2 --val-faces 250 --centre-faces 4 --eval-every 100
               --sample-every 100 --checkpoint-every 50 --lr-warmup-steps 100
-              --prior "$PRIOR" --prior-components 800 --prior-noise 0.02)
+              --prior "$PRIOR" --prior-components 800 --prior-noise 0.02 --prior-residual)
 
 cmd=${1:-status}
 RUN=${2:-${IDGAN_RUN:-$(cat "$CACHE/runs/CURRENT" 2>/dev/null || echo "$DEFAULT_RUN")}}
