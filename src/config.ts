@@ -295,6 +295,8 @@ const server = strict({
   maxSubscribers: z.number().int().min(1).default(256),
   /** Alerts a subscriber may be behind (queued, or sent and not yet read) before it is closed with 4008. */
   subscriberQueue: z.number().int().min(1).default(64),
+  /** Alerts kept for subscribers that reconnect with ?after=<id> (the last alert they got); 0: no replay. */
+  replayAlerts: z.number().int().min(0).max(10_000).default(256),
   /** A subscriber's queue moves into its socket only while the socket holds fewer unsent bytes than this. */
   subscriberMaxBufferedBytes: z.number().int().min(1024).default(8 * 1024 * 1024),
   /** Ping interval of the /alerts heartbeat; a subscriber that misses a pong is dropped. */

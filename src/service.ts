@@ -208,8 +208,8 @@ export interface Front {
   hub: AlertHub;
   events?: EventHistory;
   mqtt?: MqttPublisher;
-  /** Hands an alert to the subscribers, MQTT and `onAlert`; never blocks. */
-  publish(alert: AlertMessage): void;
+  /** Hands an alert to the subscribers, MQTT and `onAlert`; never blocks. `id`: a cluster's events stream entry. */
+  publish(alert: AlertMessage, id?: string): void;
 }
 
 export async function openFront(config: Config, gallery: OpenedGallery, cleanup: Cleanup, onAlert?: (alert: AlertMessage) => void): Promise<Front> {
@@ -224,8 +224,8 @@ export async function openFront(config: Config, gallery: OpenedGallery, cleanup:
     hub,
     events,
     mqtt,
-    publish: (alert) => {
-      hub.publish(alert);
+    publish: (alert, id) => {
+      hub.publish(alert, id);
       mqtt?.publishAlert(alert);
       onAlert?.(alert);
     },

@@ -62,7 +62,7 @@ const booleanText = z.enum(['true', 'false', '1', '0'], { error: 'expected true 
 const scoreText = z.string().trim().min(1, 'expected a number between -1 and 1').transform(Number).pipe(score);
 
 /** Query parameters that are not filters but may appear on the /alerts URL. */
-const NON_FILTER_PARAMS = new Set(['api_key']);
+const NON_FILTER_PARAMS = new Set(['api_key', 'after']);
 const FILTER_PARAMS = ['cameras', 'identities', 'unknown', 'minScore'] as const;
 
 function describeIssues(error: z.ZodError, prefix = ''): string {

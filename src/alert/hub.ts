@@ -5,6 +5,8 @@
 // carries its number; the client's pong (every WebSocket client answers pings, browsers too) says it
 // has read up to there, since TCP keeps the order. That holds at any alert rate, where the socket's
 // buffered bytes alone fill only after megabytes.
+// Every alert carries an `id`; a subscriber that reconnects with ?after=<id> is first sent the alerts
+// it missed, from the last server.replayAlerts this hub keeps, so that a dropped connection loses nothing.
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
@@ -40,7 +42,12 @@ export interface AlertHubOptions {
   maxSubscribers?: number;
   /** Browser origins allowed besides the page's own (server.allowedOrigins). */
   allowedOrigins?: readonly string[];
+  /** Alerts kept for subscribers that reconnect with ?after=<id> (server.replayAlerts); 0: none. */
+  replayAlerts?: number;
 }
+
+/** Longest `after` accepted: the hub's ids and Redis stream ids are far shorter. */
+const MAX_ID_LENGTH = 64;
 
 /** A refused upgrade: the HTTP status, and headers (Retry-After) to send with the JSON body. */
 export type UpgradeRefusal = AuthResult & { ok: false; status?: number; headers?: Record<string, string> };
@@ -82,6 +89,13 @@ interface Outgoing {
   isAlert: boolean;
 }
 
+/** An alert kept for replay: what filters look at, and the text sent. */
+interface KeptAlert {
+  id: string;
+  fields: Pick<AlertMessage, 'camera' | 'identity' | 'score'>;
+  prepared: Outgoing;
+}
+
 interface Subscriber {
   ws: WebSocket;
   filter: AlertFilter;
@@ -98,6 +112,7 @@ interface Subscriber {
 type ControlMessage =
   | { type: 'hello'; schema: typeof ALERT_SCHEMA; filter: AlertFilter }
   | { type: 'subscribed'; filter: AlertFilter }
+  | { type: 'replay'; after: string; replayed: number; complete: boolean; message?: string }
   | { type: 'error'; message: string };
 
 const log = stageLogger('alert');
@@ -112,6 +127,11 @@ export class AlertHub {
   private attachedTo?: Server;
   private authorizeUpgrade?: UpgradeAuthorizer;
   private closing?: Promise<void>;
+  /** The last server.replayAlerts alerts, oldest first. */
+  private readonly kept: KeptAlert[] = [];
+  /** Ids of this hub's own alerts: unique across restarts of the process, in order within one. */
+  private readonly epoch = Date.now().toString(36);
+  private sequence = 0;
 
   constructor(private readonly options: AlertHubOptions) {
     if (!(options.subscriberQueue >= 1)) throw new RangeError(`subscriberQueue must be at least 1, got ${options.subscriberQueue}`);
@@ -138,17 +158,24 @@ export class AlertHub {
   /**
    * Queues `alert` for every subscriber whose filter matches it and returns how many that is.
    * Synchronous and never blocks: the alert is serialised once, and a subscriber whose queue is
-   * full is closed (code 4008) instead of waited for.
+   * full is closed (code 4008) instead of waited for. `id` names the alert to subscribers (a cluster
+   * gateway passes the events stream's entry id, the same on every gateway); without it the hub numbers it.
    */
-  publish(alert: AlertMessage): number {
+  publish(alert: AlertMessage, id = `${this.epoch}-${++this.sequence}`): number {
     const frameTime = Date.parse(alert.frameTime);
     if (Number.isFinite(frameTime)) frameToAlertSeconds.observe(Math.max(0, Date.now() - frameTime) / 1000);
 
+    const keep = this.options.replayAlerts ?? 0;
     let prepared: Outgoing | undefined;
+    if (keep > 0) {
+      prepared = prepareAlert(alert, id);
+      this.kept.push({ id, fields: { camera: alert.camera, identity: alert.identity, score: alert.score }, prepared });
+      if (this.kept.length > keep) this.kept.shift();
+    }
     let queued = 0;
     for (const subscriber of this.subscribers) {
       if (!matches(subscriber.filter, alert)) continue;
-      prepared ??= prepareAlert(alert);
+      prepared ??= prepareAlert(alert, id);
       if (this.enqueue(subscriber, prepared)) queued++;
     }
     return queued;
@@ -215,6 +242,11 @@ export class AlertHub {
       rejectUpgrade(socket, 400, { error: 'bad_request', message: err.message });
       return;
     }
+    const after = url.searchParams.get('after') ?? undefined;
+    if (after !== undefined && (after.length === 0 || after.length > MAX_ID_LENGTH)) {
+      rejectUpgrade(socket, 400, { error: 'bad_request', message: `after: the id of the last alert received (1 to ${MAX_ID_LENGTH} characters)` });
+      return;
+    }
     // Gone, or the server began to close, while the key was checked.
     if (socket.destroyed || this.closing) {
       socket.destroy();
@@ -232,11 +264,11 @@ export class AlertHub {
         ws.close(CLOSE_TOO_MANY_SUBSCRIBERS, `too many subscribers: server.maxSubscribers is ${max}; try again later`);
         return;
       }
-      this.addSubscriber(ws, filter, remote);
+      this.addSubscriber(ws, filter, remote, after);
     });
   }
 
-  private addSubscriber(ws: WebSocket, filter: AlertFilter, remote: string): void {
+  private addSubscriber(ws: WebSocket, filter: AlertFilter, remote: string, after?: string): void {
     const subscriber: Subscriber = { ws, filter, queue: [], alive: true, remote, sent: 0, read: 0 };
     this.sockets.add(ws);
     this.subscribers.add(subscriber);
@@ -260,6 +292,28 @@ export class AlertHub {
       log.info({ remote, code, reason: reason.toString(), subscribers: this.subscribers.size }, 'subscriber disconnected');
     });
     this.enqueue(subscriber, control({ type: 'hello', schema: ALERT_SCHEMA, filter }));
+    if (after !== undefined) this.replay(subscriber, after);
+  }
+
+  /**
+   * Sends a reconnecting subscriber the alerts after `after` that its filter takes: a `replay` message
+   * saying how many follow and whether that is all it missed, then the alerts. Synchronous, like
+   * publish, so no alert falls between the replay and the live ones. At most subscriberQueue − 2 are
+   * replayed (the newest), so that a replay never closes the subscriber as slow.
+   */
+  private replay(subscriber: Subscriber, after: string): void {
+    const at = this.kept.findIndex((alert) => alert.id === after);
+    const missed = at === -1 ? [] : this.kept.slice(at + 1).filter((alert) => matches(subscriber.filter, alert.fields));
+    const room = Math.max(0, this.options.subscriberQueue - 2);
+    const replayed = missed.slice(missed.length - Math.min(room, missed.length));
+    const left = missed.length - replayed.length;
+    let message: string | undefined;
+    if (at === -1)
+      message = `alert ${after} is not among the last ${this.kept.length} this server keeps (server.replayAlerts; it restarted, or more came since): what was missed is in GET /api/events`;
+    else if (left > 0) message = `the ${left} oldest of the ${missed.length} alerts missed are left out (server.subscriberQueue): they are in GET /api/events`;
+    log.info({ remote: subscriber.remote, after, replayed: replayed.length, left, found: at !== -1 }, 'replaying missed alerts');
+    this.enqueue(subscriber, control({ type: 'replay', after, replayed: replayed.length, complete: message === undefined, ...(message && { message }) }));
+    for (const alert of replayed) this.enqueue(subscriber, alert.prepared);
   }
 
   /** Stops delivering to `subscriber`; true when it was still a subscriber. */
@@ -363,10 +417,10 @@ export class AlertHub {
   }
 }
 
-/** Serialises an alert once for all its subscribers, leaving `sentTime` to be filled in at send. */
-function prepareAlert(alert: AlertMessage): Outgoing {
-  const { sentTime: _setAtSend, ...rest } = alert;
-  return { text: JSON.stringify(rest).slice(0, -1), isAlert: true };
+/** Serialises an alert once for all its subscribers, with its id, leaving `sentTime` to be filled in at send. */
+function prepareAlert(alert: AlertMessage, id: string): Outgoing {
+  const { sentTime: _setAtSend, id: _named, ...rest } = alert;
+  return { text: JSON.stringify({ id, ...rest }).slice(0, -1), isAlert: true };
 }
 
 function control(message: ControlMessage): Outgoing {

@@ -8,6 +8,11 @@ export const ALERT_SCHEMA = 1;
 export interface AlertMessage {
   schema: typeof ALERT_SCHEMA;
   type: 'alert';
+  /**
+   * Set by the server when it sends the alert: reconnect with ?after=<id> to be sent what came since
+   * (the same id on every gateway of a cluster).
+   */
+  id?: string;
   identity: Identity | null;
   known: boolean;
   /** Mean cosine similarity of the track's votes; an occluded face's votes count less match.occludedMargin. */

@@ -181,7 +181,7 @@ async function startGateway(config: Config, w: Wiring, cleanup: Cleanup, options
   });
   const { url, uiUrl } = await serveFront(config, apiKey, front, gallery, cameras, health, cleanup);
   const deliver = (entry: FeedEntry) => {
-    if (entry.alert) front.publish(entry.alert);
+    if (entry.alert) front.publish(entry.alert, entry.id);
     const event = entry.event;
     if (event) front.events?.recorder.record(entry.kind, () => event);
   };

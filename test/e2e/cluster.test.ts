@@ -230,4 +230,27 @@ describe.skipIf(missing.length > 0)('cluster end to end: 2 ingest, 2 infer, 2 ga
       expect(new Set(keys).size, `gateway ${g}: ${keys.join(', ')}`).toBe(keys.length);
     }
   }, 60_000);
+
+  it('names every alert by its events stream entry on both gateways: a subscriber moving to B with after=<id> is sent what came since', async () => {
+    const common = Math.min(alerts.a.length, alerts.b.length);
+    expect(common).toBeGreaterThan(1);
+    const ids = (g: 'a' | 'b') => alerts[g].slice(0, common).map((a) => a.id);
+    expect(ids('a')).toEqual(ids('b'));
+    expect(new Set(ids('a')).size).toBe(common);
+
+    const from = alerts.a[0]!.id!;
+    const ws = new WebSocket(`${gateway('b').url.replace('http', 'ws')}/alerts?api_key=${KEY}&after=${encodeURIComponent(from)}`);
+    sockets.push(ws);
+    const messages: Array<Record<string, unknown>> = [];
+    ws.on('message', (data) => messages.push(JSON.parse(String(data))));
+    await waitFor(() => {
+      const replay = messages.find((m) => m.type === 'replay');
+      return replay !== undefined && messages.filter((m) => m.type === 'alert').length >= (replay.replayed as number);
+    }, 10_000, 'the replay on gateway B');
+    const replay = messages.find((m) => m.type === 'replay')!;
+    expect(replay).toMatchObject({ after: from, complete: true });
+    const replayed = messages.filter((m) => m.type === 'alert').slice(0, replay.replayed as number).map((m) => m.id);
+    expect(replayed.length).toBeGreaterThan(0);
+    expect(replayed).toEqual(alerts.b.slice(1, 1 + replayed.length).map((a) => a.id));
+  }, 30_000);
 });

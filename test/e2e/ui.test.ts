@@ -297,11 +297,18 @@ describe.skipIf(!haveChromium)("operator's page: occluded faces and reconnects",
     await page.getByRole('group', { name: 'Alert filters' }).getByLabel('Camera', { exact: true }).selectOption('');
   });
 
-  it('reconnects by itself after the feed drops', async () => {
+  it('reconnects by itself after the feed drops, asking for the alerts after the last one it got', async () => {
+    const cards = await page.locator('.alert-card').count();
+    send({ ...(await occludedAlert()), id: 'epoch-41', trackId: 41 });
+    await page.waitForFunction((n) => document.querySelectorAll('.alert-card').length === n, cards + 1, { timeout: 5000 });
+    const upgrades: string[] = [];
+    alertSockets.on('connection', (_socket, request) => upgrades.push(request.url ?? ''));
     for (const client of alertSockets.clients) client.terminate();
     await page.locator('#banner').waitFor({ state: 'visible', timeout: 5000 });
     await page.locator('#banner').waitFor({ state: 'hidden', timeout: 10_000 });
     expect(await page.locator('#feed-status').textContent()).toBe('Alert feed: Live');
     expect(alertSockets.clients.size).toBe(1);
+    expect(upgrades).toHaveLength(1);
+    expect(new URL(upgrades[0]!, 'http://ui').searchParams.get('after')).toBe('epoch-41');
   });
 });

@@ -305,6 +305,56 @@ describe('server', () => {
       expect(trackIds(client)).toEqual([12]);
     });
 
+    it('a subscriber that reconnects with after=<id> is sent what it missed, then the live alerts, none twice', async () => {
+      const first = await connect(server.base, 'cameras=replaycam');
+      server.hub.publish(makeAlert('replaycam', alice, 0.97, 20));
+      server.hub.publish(makeAlert('replaycam', bob, 0.96, 21));
+      await barrier(first);
+      const ids = first.alerts().map((a) => a.id);
+      expect(new Set(ids).size).toBe(2);
+      first.ws.close();
+      await first.closed;
+
+      server.hub.publish(makeAlert('replaycam', alice, 0.95, 22));
+      server.hub.publish(makeAlert('othercam', alice, 0.95, 23));
+      server.hub.publish(makeAlert('replaycam', bob, 0.94, 24));
+      const again = await connect(server.base, `cameras=replaycam&after=${encodeURIComponent(ids[1]!)}`);
+      server.hub.publish(makeAlert('replaycam', alice, 0.93, 25));
+      await barrier(again);
+
+      expect(again.messages[1]).toEqual({ type: 'replay', after: ids[1], replayed: 2, complete: true });
+      expect(trackIds(again)).toEqual([22, 24, 25]);
+      expect(new Set(again.alerts().map((a) => a.id)).size).toBe(3);
+    });
+
+    it('says what it could not replay: an id it does not keep, and more missed than the queue takes', async () => {
+      const stranger = await connect(server.base, 'after=not-an-id');
+      await barrier(stranger);
+      expect(stranger.messages[1]).toMatchObject({ type: 'replay', after: 'not-an-id', replayed: 0, complete: false });
+      expect(stranger.messages[1]!.message).toContain('GET /api/events');
+
+      const watcher = await connect(server.base, 'cameras=burstcam');
+      server.hub.publish(makeAlert('burstcam', alice, 0.97, 30));
+      await barrier(watcher);
+      const last = watcher.alerts()[0]!.id!;
+      for (let track = 31; track <= 40; track++) server.hub.publish(makeAlert('burstcam', alice, 0.97, track));
+      // subscriberQueue is 8 here: the hello, the replay message and the 6 newest alerts.
+      const behind = await connect(server.base, `cameras=burstcam&after=${encodeURIComponent(last)}`);
+      await waitFor(() => behind.alerts().length === 6, 'six replayed alerts');
+      expect(behind.messages[1]).toMatchObject({ type: 'replay', replayed: 6, complete: false });
+      expect(behind.messages[1]!.message).toContain('4 oldest');
+      expect(trackIds(behind)).toEqual([35, 36, 37, 38, 39, 40]);
+      expect(behind.ws.readyState).toBe(WebSocket.OPEN);
+    });
+
+    it('refuses an empty or overlong after with 400', async () => {
+      for (const after of ['', 'x'.repeat(65)]) {
+        const { status, body } = await refusedUpgrade(`ws://${server.base}/alerts?after=${after}`, { 'x-api-key': API_KEY });
+        expect(status).toBe(400);
+        expect(body.message).toContain('after:');
+      }
+    });
+
     it('closes a slow subscriber with 4008 while another receives every alert', async () => {
       const slow = await connect(server.base, 'cameras=slowcam');
       const normal = await connect(server.base, 'cameras=slowcam');

@@ -95,6 +95,11 @@ describe('alertsUrl', () => {
     expect(alertsUrl({ protocol: 'http:', host: 'box:8081' }, 'k&y=1')).toBe('ws://box:8081/alerts?api_key=k%26y%3D1');
     expect(alertsUrl({ protocol: 'https:', host: 'ops.example' }, 'abc')).toBe('wss://ops.example/alerts?api_key=abc');
   });
+
+  it('asks for the alerts after the last one received when it has one', () => {
+    expect(alertsUrl({ protocol: 'http:', host: 'box' }, 'abc', 'lq3-7')).toBe('ws://box/alerts?api_key=abc&after=lq3-7');
+    expect(alertsUrl({ protocol: 'http:', host: 'box' }, 'abc', '1733-0+')).toBe('ws://box/alerts?api_key=abc&after=1733-0%2B');
+  });
 });
 
 describe('refusalMessage', () => {

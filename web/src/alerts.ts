@@ -32,6 +32,8 @@ export class AlertFeed {
   private alerts: ReceivedAlert[] = [];
   private readonly cards = new Map<number, HTMLElement>();
   private nextId = 1;
+  /** The server's id of the last alert received: a reconnect asks for what came after it. */
+  private lastAlertId?: string;
   private attempt = 0;
   private retryTimer?: number;
   private countdownTimer?: number;
@@ -95,7 +97,7 @@ export class AlertFeed {
   private connect(): void {
     if (this.stopped) return;
     this.setStatus('connecting', 'Connecting…');
-    const socket = new WebSocket(alertsUrl(location, this.apiKey));
+    const socket = new WebSocket(alertsUrl(location, this.apiKey, this.lastAlertId));
     this.socket = socket;
     socket.addEventListener('open', () => {
       this.attempt = 0;
@@ -152,8 +154,11 @@ export class AlertFeed {
       return; // The hub only sends JSON; anything else is not for us.
     }
     if (message.type === 'error') console.warn('alert feed:', message.message);
+    // A reconnect the server could not fully replay: the History tab has what is missing.
+    if (message.type === 'replay' && message.message) console.warn('alert feed:', message.message);
     if (message.type !== 'alert') return;
     const alert: ReceivedAlert = { ...(message as AlertMessage), localId: this.nextId++ };
+    if (alert.id) this.lastAlertId = alert.id;
     if (alert.identity) this.identityNames.set(String(alert.identity.id), alert.identity.name);
     this.alerts = keepNewest(this.alerts, alert, MAX_ALERTS);
     this.updateFilterMenus();

@@ -69,9 +69,10 @@ export function reconnectDelay(attempt: number, settings: BackoffSettings = RECO
 }
 
 /** ws:// or wss:// URL of the alert feed on the page's own origin (the UI server passes it to the API). */
-export function alertsUrl(location: { protocol: string; host: string }, apiKey: string): string {
+export function alertsUrl(location: { protocol: string; host: string }, apiKey: string, after?: string): string {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  return `${scheme}//${location.host}/alerts?api_key=${encodeURIComponent(apiKey)}`;
+  const resume = after ? `&after=${encodeURIComponent(after)}` : '';
+  return `${scheme}//${location.host}/alerts?api_key=${encodeURIComponent(apiKey)}${resume}`;
 }
 
 /** A refusal of the API, as its JSON body says it ({ error, message }), or what the page can say instead. */
