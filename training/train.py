@@ -60,6 +60,10 @@ def parse_args(argv: list[str] | None = None) -> TrainSettings:
     p.add_argument('--holes', choices=('square', 'occluder'), default=defaults.holes,
                    help="square: the paper's 48×48 holes; occluder: masks, hands, scarves, sunglasses and brims on "
                         "each face's landmarks, plus squares (what the service inpaints)")
+    p.add_argument('--max-rotation-deg', type=float, default=defaults.max_rotation_deg,
+                   help="training faces' random rotation, ± degrees (paper: 15; the service's faces are aligned)")
+    p.add_argument('--max-shift', type=float, default=defaults.max_shift,
+                   help="training faces' random shift, a fraction of the side (paper: 0.06)")
     p.add_argument('--mirror', action='store_true',
                    help='the mirrored face and mask as extra input channels (flipped inside the network; '
                         'the ONNX export keeps its inputs)')
@@ -92,6 +96,8 @@ def parse_args(argv: list[str] | None = None) -> TrainSettings:
         p.error('--d-warmup-steps and --lr-warmup-steps must be 0 or more')
     if not 0 < a.lr_min_factor <= 1:
         p.error('--lr-min-factor must be in (0, 1]')
+    if not (0 <= a.max_rotation_deg <= 45 and 0 <= a.max_shift <= 0.25):
+        p.error('--max-rotation-deg must be in [0, 45] and --max-shift in [0, 0.25]')
     if a.centre_faces is not None and a.centre_faces < 1:
         p.error('--centre-faces must be 1 or more')
     return TrainSettings(
@@ -100,7 +106,7 @@ def parse_args(argv: list[str] | None = None) -> TrainSettings:
         eval_every=a.eval_every, checkpoint_every=a.checkpoint_every, val_faces=a.val_faces, parser=a.parser,
         parser_classes=a.parser_classes, device=a.device, threads=a.threads, workers=a.workers,
         time_budget_s=a.time_budget, data_limit=a.data_limit, init_generator=a.init_generator, centre_faces=a.centre_faces,
-        holes=a.holes, mirror=a.mirror, skips=a.skips, prior=a.prior, prior_components=a.prior_components,
+        holes=a.holes, max_rotation_deg=a.max_rotation_deg, max_shift=a.max_shift, mirror=a.mirror, skips=a.skips, prior=a.prior, prior_components=a.prior_components,
         prior_noise=a.prior_noise, prior_residual=a.prior_residual, recognizer=a.recognizer, arcface_model=a.arcface_model,
         lr_schedule=a.lr_schedule, lr_min_factor=a.lr_min_factor, d_warmup_steps=a.d_warmup_steps,
         lr_warmup_steps=a.lr_warmup_steps,

@@ -72,6 +72,11 @@ class TrainSettings:
     # 'square': the paper's 48×48 holes (its benchmark); 'occluder': the shapes the service's segmenter
     # finds (idgan/occluder_holes.py), on training and validation faces alike.
     holes: str = 'square'
+    # The training faces' random rotation (±degrees) and shift (fraction of the side), paper §IV-A. The
+    # service's faces are aligned on landmarks, as the validation faces are: a prior-based generator
+    # learns from faces moved this much a correction of fills it never makes on aligned faces.
+    max_rotation_deg: float = 15.0
+    max_shift: float = 0.06
     # Round 3. The generator's switches (networks.InpaintNet): the mirrored face and mask as extra input
     # channels, and U-Net skips; off, the architecture is the rounds 1–2 one.
     mirror: bool = False
@@ -153,7 +158,9 @@ class Trainer:
         np.random.seed(settings.seed)
         torch.manual_seed(settings.seed)
 
-        self.train_set = AlignedFaces(settings.data, 'train', Augmentation(), seed=settings.seed, limit=settings.data_limit,
+        self.train_set = AlignedFaces(settings.data, 'train',
+                                      Augmentation(max_rotation_deg=settings.max_rotation_deg, max_shift=settings.max_shift),
+                                      seed=settings.seed, limit=settings.data_limit,
                                       holes=settings.holes)
         self.val_set = AlignedFaces(settings.data, 'val', None, limit=settings.val_faces, holes=settings.holes)
         # The same holes at every evaluation: seeded squares, or each validation face's own occluder.

@@ -136,6 +136,24 @@ def test_augmentation_flips_rotates_and_shifts_within_bounds_reproducibly():
     assert np.array_equal(a, augment(face, random.Random(7), Augmentation()))
 
 
+def test_the_training_faces_move_as_far_as_the_settings_say(aligned_set, tmp_path):
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from train import parse_args
+    settings = parse_args(['--data', str(aligned_set), '--out', str(tmp_path), '--max-rotation-deg', '0', '--max-shift', '0'])
+    assert (settings.max_rotation_deg, settings.max_shift) == (0, 0)
+    trainer = Trainer(TrainSettings(**{**settings.__dict__, 'threads': 1}))
+    # No rotation or shift: a training face is its aligned image, or that image mirrored.
+    stored = cv2.imread(str(trainer.train_set.records[0].image))[:, :, ::-1].astype(np.float32) / 255
+    for _ in range(6):
+        seen = trainer.train_set[0]['image'].permute(1, 2, 0).numpy()
+        assert np.allclose(seen, stored, atol=1 / 255) or np.allclose(seen, stored[:, ::-1], atol=1 / 255)
+    paper = parse_args(['--data', str(aligned_set), '--out', str(tmp_path)])
+    assert (paper.max_rotation_deg, paper.max_shift) == (15.0, 0.06)
+    with pytest.raises(SystemExit):
+        parse_args(['--data', str(aligned_set), '--out', str(tmp_path), '--max-shift', '0.5'])
+
+
 def test_an_ablation_branches_from_another_runs_generator(aligned_set, tmp_path):
     shared = TrainSettings(data=str(aligned_set), out=str(tmp_path / 'li'), steps=2, warmup_steps=100, batch_size=4,
                            width=8, log_every=1, sample_every=10, eval_every=10, checkpoint_every=1, val_faces=3,
