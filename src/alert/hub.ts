@@ -165,13 +165,7 @@ export class AlertHub {
     const frameTime = Date.parse(alert.frameTime);
     if (Number.isFinite(frameTime)) frameToAlertSeconds.observe(Math.max(0, Date.now() - frameTime) / 1000);
 
-    const keep = this.options.replayAlerts ?? 0;
-    let prepared: Outgoing | undefined;
-    if (keep > 0) {
-      prepared = prepareAlert(alert, id);
-      this.kept.push({ id, fields: { camera: alert.camera, identity: alert.identity, score: alert.score }, prepared });
-      if (this.kept.length > keep) this.kept.shift();
-    }
+    let prepared = this.keep(alert, id);
     let queued = 0;
     for (const subscriber of this.subscribers) {
       if (!matches(subscriber.filter, alert)) continue;
@@ -179,6 +173,14 @@ export class AlertHub {
       if (this.enqueue(subscriber, prepared)) queued++;
     }
     return queued;
+  }
+
+  /**
+   * Keeps an alert for replay without sending it: one a restarted cluster gateway had delivered
+   * before its restart (the events stream still holds it).
+   */
+  remember(alert: AlertMessage, id: string): void {
+    this.keep(alert, id);
   }
 
   /** Closes every socket with 1001 (cut after a short grace) and refuses new connections. Idempotent. */
@@ -293,6 +295,15 @@ export class AlertHub {
     });
     this.enqueue(subscriber, control({ type: 'hello', schema: ALERT_SCHEMA, filter }));
     if (after !== undefined) this.replay(subscriber, after);
+  }
+
+  /** Adds the alert to the last server.replayAlerts; its prepared text, or undefined when none are kept. */
+  private keep(alert: AlertMessage, id: string): Outgoing | undefined {
+    if (!(this.options.replayAlerts ?? 0)) return undefined;
+    const prepared = prepareAlert(alert, id);
+    this.kept.push({ id, fields: { camera: alert.camera, identity: alert.identity, score: alert.score }, prepared });
+    if (this.kept.length > this.options.replayAlerts!) this.kept.shift();
+    return prepared;
   }
 
   /**

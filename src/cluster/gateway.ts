@@ -1,12 +1,13 @@
 // The gateway's feed: every entry of the events stream, in order, from this gateway's own position,
 // which it stores in Redis after each entry it delivered. A gateway that restarts goes on from there:
 // the alerts that came while it was away are delivered, those it delivered before are not again.
+// Those are recalled instead (the last few), so that its subscribers can be replayed them on a reconnect.
 import type { Redis } from 'ioredis';
 import type { AlertMessage } from '../alert/message.ts';
 import type { NewEvent } from '../events/store.ts';
 import { stageLogger } from '../observe/log.ts';
 import { eventsDelivered } from './metrics.ts';
-import { readEntries, type ClusterKeys, type StreamEntry } from './redis.ts';
+import { entryList, readEntries, type ClusterKeys, type StreamEntry } from './redis.ts';
 import { decodeEvent } from './wire.ts';
 
 const log = stageLogger('gateway');
@@ -39,6 +40,16 @@ export function compareIds(a: string, b: string): number {
   return am === bm ? Number(as - bs) : am < bm ? -1 : 1;
 }
 
+/** How far back a starting gateway looks for alerts to recall, in entries per alert wanted (attempts come between). */
+const RECALL_SCAN_FACTOR = 8;
+const RECALL_PAGE = 200;
+
+export interface RecallOptions {
+  /** Alerts, the newest up to the starting position, handed to `recall` oldest first. */
+  count: number;
+  recall: (entry: FeedEntry) => void;
+}
+
 export class GatewayFeed {
   private running = false;
   private loop: Promise<void> = Promise.resolve();
@@ -52,6 +63,7 @@ export class GatewayFeed {
     private readonly keys: ClusterKeys,
     readonly id: string,
     private readonly deliver: (entry: FeedEntry) => void,
+    private readonly recallOptions?: RecallOptions,
   ) {}
 
   /**
@@ -70,8 +82,44 @@ export class GatewayFeed {
     if (stored && first && compareIds(first[0], stored) > 0 && compareIds(stored, '0-0') > 0)
       log.warn({ gateway: this.id, position: stored, oldest: first[0] }, 'the events stream was trimmed past this gateway\'s position: the entries in between are gone (raise cluster.eventsMaxLen)');
     log.info({ gateway: this.id, position: this.position, resumed: stored !== null }, 'following the events stream');
+    await this.recall();
     this.running = true;
     this.loop = this.run();
+  }
+
+  /**
+   * Hands the last alerts up to the position (delivered before a restart, or before a first start) to
+   * `recall`, oldest first. Looks back at most RECALL_SCAN_FACTOR entries per alert wanted; a failure
+   * costs only the recall.
+   */
+  private async recall(): Promise<void> {
+    const wanted = this.recallOptions?.count ?? 0;
+    if (wanted === 0 || this.position === '0-0') return;
+    const found: FeedEntry[] = [];
+    let scanned = 0;
+    let end = this.position;
+    try {
+      while (found.length < wanted && scanned < wanted * RECALL_SCAN_FACTOR) {
+        const reply = await this.redis.callBuffer('XREVRANGE', this.keys.events, end, '-', 'COUNT', RECALL_PAGE);
+        const page = entryList(reply as unknown[]);
+        for (const raw of page) {
+          scanned++;
+          try {
+            const entry = feedEntry(raw);
+            if (entry?.alert) found.push(entry);
+          } catch {
+            // unreadable: the live loop says so for new entries; an old one is just not recalled
+          }
+          if (found.length === wanted) break;
+        }
+        if (page.length < RECALL_PAGE) break;
+        end = `(${page[page.length - 1]!.id}`;
+      }
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'cannot recall the alerts before this gateway\'s position: a reconnecting subscriber is not replayed them');
+    }
+    for (const entry of found.reverse()) this.recallOptions!.recall(entry);
+    if (found.length) log.info({ gateway: this.id, alerts: found.length }, 'recalled the last alerts for replay');
   }
 
   private async run(): Promise<void> {

@@ -185,7 +185,10 @@ async function startGateway(config: Config, w: Wiring, cleanup: Cleanup, options
     const event = entry.event;
     if (event) front.events?.recorder.record(entry.kind, () => event);
   };
-  const feed = new GatewayFeed(w.redis, w.reader, w.keys, w.id, deliver);
+  const feed = new GatewayFeed(w.redis, w.reader, w.keys, w.id, deliver, {
+    count: config.server.replayAlerts,
+    recall: (entry) => entry.alert && front.hub.remember(entry.alert, entry.id),
+  });
   await feed.start();
   // Stopped before the history closes (steps undo last first), so that what it delivered is written.
   cleanup.push(() => feed.stop());

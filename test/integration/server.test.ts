@@ -347,6 +347,18 @@ describe('server', () => {
       expect(behind.ws.readyState).toBe(WebSocket.OPEN);
     });
 
+    it('replays alerts it was given to remember (a restarted gateway\'s, from the events stream) without sending them', async () => {
+      const watcher = await connect(server.base, 'cameras=recallcam');
+      server.hub.remember(makeAlert('recallcam', alice, 0.9, 50), '1700000000000-0');
+      server.hub.remember(makeAlert('recallcam', bob, 0.9, 51), '1700000000000-1');
+      const back = await connect(server.base, 'cameras=recallcam&after=1700000000000-0');
+      await barrier(back);
+      await barrier(watcher);
+      expect(watcher.alerts()).toEqual([]);
+      expect(back.messages[1]).toMatchObject({ type: 'replay', replayed: 1, complete: true });
+      expect(back.alerts().map((a) => [a.trackId, a.id])).toEqual([[51, '1700000000000-1']]);
+    });
+
     it('refuses an empty or overlong after with 400', async () => {
       for (const after of ['', 'x'.repeat(65)]) {
         const { status, body } = await refusedUpgrade(`ws://${server.base}/alerts?after=${after}`, { 'x-api-key': API_KEY });
