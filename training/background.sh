@@ -30,14 +30,16 @@ PRIOR="$CACHE/runs/prior/prior.pt"
 LOGS="$CACHE/logs"
 mkdir -p "$CACHE/runs" "$LOGS"
 
-# The long run (models/MODEL_CARD.md, round 4): round 3's winner (--mirror) on the face prior's fill,
-# drawing a correction of it (--prior-residual), from the committed round-4 generator. Its arguments
-# are only read when the run folder has no `args` yet.
-DEFAULT_RUN=wid-r5-residual
+# The long run (models/MODEL_CARD.md, rounds 4–6): round 3's winner (--mirror) on the face prior's
+# fill, drawing a correction of it (--prior-residual), on training faces moved no further than the
+# service's aligned faces are (round 6), from the committed round-4 generator. Its arguments are only
+# read when the run folder has no `args` yet.
+DEFAULT_RUN=wid-r6-aligned
 DEFAULT_ARGS=(--identity-term diversity --width 32 --mirror --batch-size 8 --lr 5e-5 --warmup-steps 0
-              --lambda-adv 3 --threads 2 --val-faces 250 --centre-faces 4 --eval-every 100
+              --lambda-adv 3 --threads 2 --val-faces 250 --centre-faces 4 --eval-every 50
               --sample-every 100 --checkpoint-every 50 --lr-warmup-steps 100
-              --prior "$PRIOR" --prior-components 800 --prior-noise 0.02 --prior-residual)
+              --prior "$PRIOR" --prior-components 800 --prior-noise 0.02 --prior-residual
+              --max-rotation-deg 3 --max-shift 0.02)
 
 cmd=${1:-status}
 RUN=${2:-${IDGAN_RUN:-$(cat "$CACHE/runs/CURRENT" 2>/dev/null || echo "$DEFAULT_RUN")}}
