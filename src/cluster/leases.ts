@@ -48,6 +48,8 @@ export class CameraLeases {
   private readonly held = new Map<string, number>();
   /** When each held lease was last taken or renewed (this process's clock). */
   private readonly renewedAt = new Map<string, number>();
+  /** Per held camera: stops it just before its lease can run out in Redis, unless renewed first. */
+  private readonly expiry = new Map<string, NodeJS.Timeout>();
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> = Promise.resolve();
 
@@ -83,7 +85,7 @@ export class CameraLeases {
     return this.ticking;
   }
 
-  /** Without Redis a lease cannot be renewed: once its time is surely out, another worker may hold the camera. */
+  /** Without Redis a lease cannot be renewed: once its time is out, another worker may hold the camera (the expiry timers act first). */
   private dropUnrenewed(): void {
     const now = Date.now();
     for (const camera of [...this.held.keys()]) if (now - (this.renewedAt.get(camera) ?? 0) >= this.leaseMs) this.drop(camera, 'expired');
@@ -94,7 +96,9 @@ export class CameraLeases {
     for (const camera of [...this.held.keys()]) {
       const asked = Date.now();
       const renewed = await this.redis.eval(RENEW, 1, this.keys.lease(camera), this.me, this.leaseMs);
-      if (renewed === 1) this.renewedAt.set(camera, asked);
+      // Stopped meanwhile (a reply that came after the lease's time): it stays stopped, the lease runs out.
+      if (!this.held.has(camera)) continue;
+      if (renewed === 1) this.renewed(camera, asked);
       else this.drop(camera, 'expired');
     }
     const holders = this.cameras.length ? await this.redis.mget(this.cameras.map((c) => this.keys.lease(c))) : [];
@@ -107,15 +111,34 @@ export class CameraLeases {
       if ((await this.redis.set(this.keys.lease(camera), this.me, 'PX', this.leaseMs, 'NX')) !== 'OK') continue;
       const epoch = await this.redis.incr(this.keys.epoch(camera));
       this.held.set(camera, epoch);
-      this.renewedAt.set(camera, asked);
+      this.renewed(camera, asked);
       log.info({ camera, epoch, worker: this.me }, 'camera lease taken');
       this.handlers.acquired(camera, epoch);
     }
   }
 
+  /**
+   * Notes a lease taken or renewed by a request sent at `asked`. Redis counts the lease from when the
+   * request reached it, so no other worker can take the camera before asked + leaseMs: the camera is
+   * stopped a margin before then, by a timer of its own, whether or not the rounds still run (a round
+   * waits as long as Redis does not answer).
+   */
+  private renewed(camera: string, asked: number): void {
+    this.renewedAt.set(camera, asked);
+    clearTimeout(this.expiry.get(camera));
+    const margin = Math.min(200, Math.floor(this.leaseMs / 10));
+    const timer = setTimeout(() => {
+      if (this.held.has(camera) && this.renewedAt.get(camera) === asked) this.drop(camera, 'expired');
+    }, Math.max(0, asked + this.leaseMs - margin - Date.now()));
+    timer.unref();
+    this.expiry.set(camera, timer);
+  }
+
   private drop(camera: string, reason: 'expired' | 'released'): void {
     this.held.delete(camera);
     this.renewedAt.delete(camera);
+    clearTimeout(this.expiry.get(camera));
+    this.expiry.delete(camera);
     if (reason === 'expired') log.warn({ camera, worker: this.me }, 'camera lease lost: the camera stops here');
     else log.info({ camera, worker: this.me }, 'camera lease let go for another worker');
     this.handlers.lost(camera, reason);

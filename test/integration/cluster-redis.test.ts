@@ -89,13 +89,20 @@ describe.skipIf(!haveRedis)('the cluster on a real Redis', () => {
     const cameras = ['door', 'lobby', 'yard'];
     const held: Record<string, Set<string>> = { a: new Set(), b: new Set() };
     const lost: string[] = [];
+    /** When each worker last took and last let go of each camera. */
+    const acquiredAt: Record<string, number> = {};
+    const lostAt: Record<string, number> = {};
     const leaseMs = 900;
     const worker = (name: 'a' | 'b', redis: Redis) =>
       new CameraLeases(redis, keys, `ingest-${name}`, cameras, leaseMs, {
-        acquired: (camera) => held[name].add(camera),
+        acquired: (camera) => {
+          held[name].add(camera);
+          acquiredAt[`${name}:${camera}`] = Date.now();
+        },
         lost: (camera) => {
           held[name].delete(camera);
           lost.push(`${name}:${camera}`);
+          lostAt[`${name}:${camera}`] = Date.now();
         },
       });
     const redisA = connect();
@@ -111,10 +118,15 @@ describe.skipIf(!haveRedis)('the cluster on a real Redis', () => {
     redisA.disconnect(); // a is cut off: it cannot renew
     const cutAt = Date.now();
     await waitFor(() => held.b.size === 3, 4 * leaseMs + 2000, 'b to hold every camera');
-    // a stops its cameras once its leases have surely run out, and not before b could have them.
     await waitFor(() => held.a.size === 0, 2 * leaseMs, 'a to stop its cameras');
-    expect(Date.now() - cutAt).toBeGreaterThanOrEqual(leaseMs);
     expect(lost.filter((l) => l.startsWith('a:')).sort()).toEqual(expect.arrayContaining(aHad.map((c) => `a:${c}`)));
+    for (const camera of aHad) {
+      // a stops a camera just before the lease it last asked for can run out (counted from before its
+      // request reached Redis, so within one lease of the cut), and so before b can take it: never
+      // two workers on one camera.
+      expect(lostAt[`a:${camera}`]! - cutAt, camera).toBeLessThanOrEqual(leaseMs);
+      expect(lostAt[`a:${camera}`], camera).toBeLessThanOrEqual(acquiredAt[`b:${camera}`]!);
+    }
     await b.stop();
     await a.stop().catch(() => undefined); // its Redis is gone: it can let nothing go, only stop trying
     expect(await connect().mget(cameras.map((c) => keys.lease(c)))).toEqual([null, null, null]);
