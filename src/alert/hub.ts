@@ -316,7 +316,7 @@ export class AlertHub {
     const at = this.kept.findIndex((alert) => alert.id === after);
     const missed = at === -1 ? [] : this.kept.slice(at + 1).filter((alert) => matches(subscriber.filter, alert.fields));
     const room = Math.max(0, this.options.subscriberQueue - 2);
-    const replayed = missed.slice(missed.length - Math.min(room, missed.length));
+    const replayed = missed.slice(Math.max(0, missed.length - room));
     const left = missed.length - replayed.length;
     let message: string | undefined;
     if (at === -1)

@@ -46,8 +46,6 @@ export interface LeaseHandlers {
 
 export class CameraLeases {
   private readonly held = new Map<string, number>();
-  /** When each held lease was last taken or renewed (this process's clock). */
-  private readonly renewedAt = new Map<string, number>();
   /** Per held camera: stops it just before its lease can run out in Redis, unless renewed first. */
   private readonly expiry = new Map<string, NodeJS.Timeout>();
   private timer: NodeJS.Timeout | undefined;
@@ -79,16 +77,10 @@ export class CameraLeases {
     this.ticking = this.ticking
       .then(() => this.round())
       .catch((err: Error) => {
+        // Unrenewed leases stop by their expiry timers.
         log.warn({ err: err.message }, 'camera leases: round failed; retrying');
-        this.dropUnrenewed();
       });
     return this.ticking;
-  }
-
-  /** Without Redis a lease cannot be renewed: once its time is out, another worker may hold the camera (the expiry timers act first). */
-  private dropUnrenewed(): void {
-    const now = Date.now();
-    for (const camera of [...this.held.keys()]) if (now - (this.renewedAt.get(camera) ?? 0) >= this.leaseMs) this.drop(camera, 'expired');
   }
 
   private async round(): Promise<void> {
@@ -124,19 +116,16 @@ export class CameraLeases {
    * waits as long as Redis does not answer).
    */
   private renewed(camera: string, asked: number): void {
-    this.renewedAt.set(camera, asked);
     clearTimeout(this.expiry.get(camera));
     const margin = Math.min(200, Math.floor(this.leaseMs / 10));
-    const timer = setTimeout(() => {
-      if (this.held.has(camera) && this.renewedAt.get(camera) === asked) this.drop(camera, 'expired');
-    }, Math.max(0, asked + this.leaseMs - margin - Date.now()));
+    // Re-armed by every renewal and cleared by drop(): when it fires, the camera is held and unrenewed.
+    const timer = setTimeout(() => this.drop(camera, 'expired'), Math.max(0, asked + this.leaseMs - margin - Date.now()));
     timer.unref();
     this.expiry.set(camera, timer);
   }
 
   private drop(camera: string, reason: 'expired' | 'released'): void {
     this.held.delete(camera);
-    this.renewedAt.delete(camera);
     clearTimeout(this.expiry.get(camera));
     this.expiry.delete(camera);
     if (reason === 'expired') log.warn({ camera, worker: this.me }, 'camera lease lost: the camera stops here');
