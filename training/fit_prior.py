@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--out', required=True, help='where the prior goes (.pt)')
     p.add_argument('--components', type=int, default=DEFAULT_COMPONENTS)
     p.add_argument('--noise', type=float, default=DEFAULT_NOISE, help='σ² of the fit to the known pixels')
+    p.add_argument('--mirror', action='store_true', help="fit on each face and its mirror image (idgan.prior.fit_prior)")
     p.add_argument('--threads', type=int, default=2)
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -52,11 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     if len(records) <= a.components:
         p.error(f'{a.data} has {len(records)} training faces: too few for {a.components} components')
     faces = read_faces(records)
-    fitted = fit_prior(faces, a.components)
+    fitted = fit_prior(faces, a.components, mirror=a.mirror)
     prior = FacePrior(fitted['mean'], fitted['basis'], fitted['variance'], noise=a.noise)
-    explained = float(fitted['variance'].sum() / faces.reshape(len(faces), -1).var(0).sum())
+    explained = float(fitted['variance'].sum() / faces.reshape(len(faces), -1).var(0).sum())  # of the faces as read
     info = {'data': str(a.data), 'faces': fitted['faces'], 'identities': len({r.identity for r in records}),
-            'components': a.components, 'explained_variance': explained, 'seconds': round(time.time() - started, 1)}
+            'components': a.components, 'mirror': a.mirror, 'explained_variance': explained, 'seconds': round(time.time() - started, 1)}
     save_prior(prior, a.out, info)
     print(f'face prior: {a.components} components of {fitted["faces"]} training faces, '
           f'{100 * explained:.1f} % of their variance, in {info["seconds"]} s → {a.out}')

@@ -43,11 +43,15 @@ def shrink_hole(masks: torch.Tensor) -> torch.Tensor:
     return F.max_pool2d(masks, IMAGE_SIZE // PRIOR_SIZE)
 
 
-def fit_prior(faces: np.ndarray, components: int = DEFAULT_COMPONENTS, seed: int = 0) -> dict:
+def fit_prior(faces: np.ndarray, components: int = DEFAULT_COMPONENTS, seed: int = 0, mirror: bool = False) -> dict:
     """The prior of `faces` (N×64×64×3, float in [0, 1], HWC as read): mean, basis (components×D, rows
-    orthonormal, channel-first pixel order as the network's tensors) and the components' variances."""
+    orthonormal, channel-first pixel order as the network's tensors) and the components' variances.
+    mirror: each face's mirror image joins the fit (an aligned face mirrored is another aligned face),
+    so no side of the face is favoured and there are twice the samples to estimate the basis from."""
     if faces.ndim != 4 or faces.shape[1:] != (PRIOR_SIZE, PRIOR_SIZE, 3):
         raise ValueError(f'expected N×{PRIOR_SIZE}×{PRIOR_SIZE}×3 faces, got {faces.shape}')
+    if mirror:
+        faces = np.concatenate([faces, faces[:, :, ::-1]])
     count = faces.shape[0]
     if not 1 <= components < count:
         raise ValueError(f'{components} components need more than {components} faces, got {count}')

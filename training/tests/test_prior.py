@@ -59,6 +59,17 @@ def test_fit_refuses_what_it_cannot_fit():
         fit_prior(np.zeros((20, 32, 32, 3), np.float32), components=4)
 
 
+def test_a_mirrored_fit_is_symmetric_and_counts_both_sides():
+    faces = low_rank_faces(100)
+    fitted = fit_prior(faces, components=RANK, mirror=True)
+    assert fitted['faces'] == 200
+    mean = fitted['mean'].view(3, PRIOR_SIZE, PRIOR_SIZE)
+    assert torch.allclose(mean, mean.flip(-1), atol=1e-5)
+    # Each component is symmetric or antisymmetric: the fit cannot tell a face from its mirror image.
+    for row in fitted['basis'].view(-1, 3, PRIOR_SIZE, PRIOR_SIZE)[:4]:
+        assert min(float((row - row.flip(-1)).abs().max()), float((row + row.flip(-1)).abs().max())) < 1e-3
+
+
 def test_shrinking_averages_pixels_and_grows_the_hole():
     image = torch.arange(4.0).view(1, 1, 2, 2).repeat(1, 3, 64, 64)
     assert torch.allclose(shrink(image), torch.full((1, 3, 64, 64), 1.5))
