@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from idgan.holes import HOLE_SIZE, IMAGE_SIZE, fill_white, hole_masks, random_holes  # noqa: E402
 from idgan.networks import InpaintNet, generator_config  # noqa: E402
+from idgan.prior import SOLVER_TOLERANCE, load_prior, solver_gap  # noqa: E402
 from onnx_export import ExportError, round_to_half, store_large_weights_as_half, verify_in_node  # noqa: E402
 from onnx_export import check_in_node as check_in_node_with  # noqa: E402
 
@@ -163,11 +164,39 @@ def check_in_node(fixture: Path) -> float:
     """Runs the fixture's model through onnxruntime-node (the service's runtime); the largest abs difference."""
     return check_in_node_with(NODE_PARITY_TOOL, fixture)
 
+def swap_prior(generator: InpaintNet, info: dict, path: str, components: int | None, noise: float | None,
+               cg_steps: int | None) -> None:
+    """Replaces the generator's prior with the one at `path`, checks that the exported (unrolled) solve
+    still agrees with the exact one, and records the swap in `info` (the model's metadata)."""
+    if generator.prior is None:
+        raise ExportError('this generator has no prior to replace (it was trained without --prior)')
+    try:
+        prior = load_prior(path, components, noise)
+    except (FileNotFoundError, ValueError) as err:
+        raise ExportError(str(err)) from err
+    if cg_steps:
+        prior.cg_steps = cg_steps
+    gap = solver_gap(prior)
+    if gap > SOLVER_TOLERANCE:
+        raise ExportError(f'{prior.cg_steps} conjugate-gradient steps leave the fill {gap:.2g} from the exact solve '
+                          f'(at most {SOLVER_TOLERANCE}): give more --cg-steps')
+    trained_on = info.get('prior_components'), info.get('prior_noise')
+    generator.replace_prior(prior)
+    info.update(prior_components=prior.components, prior_noise=prior.noise,
+                prior_swapped={'path': str(path), 'trained_on': {'components': trained_on[0], 'noise': trained_on[1]},
+                               'cg_steps': prior.cg_steps, 'solver_gap': gap})
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--checkpoint', required=True, help='OUT/generator-best.pt or OUT/checkpoint.pt of train.py')
     p.add_argument('--out', required=True, help='the ONNX file, e.g. models/idgan-inpaint.onnx')
     p.add_argument('--fixture', help='parity fixture folder (default var/onnx-parity/<name of --out>)')
+    p.add_argument('--prior', help="another face prior (training/fit_prior.py) in place of the one the generator "
+                                   "was trained on: the prior is not learnt, so one tuned on the selection faces may replace it")
+    p.add_argument('--prior-components', type=int, help="--prior's first N components (default: all)")
+    p.add_argument('--prior-noise', type=float, help="--prior's σ² (default: the one it was fitted with)")
+    p.add_argument('--cg-steps', type=int, help='conjugate-gradient steps of the exported solve (default: the prior\'s)')
     p.add_argument('--skip-node-check', action='store_true',
                    help='write the fixture but do not run it through onnxruntime-node (no node here)')
     return p.parse_args(argv)
@@ -178,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(min(2, torch.get_num_threads()))
     try:
         generator, info = load_generator(a.checkpoint)
+        if a.prior:
+            swap_prior(generator, info, a.prior, a.prior_components, a.prior_noise, a.cg_steps)
         model = export(generator, a.out, {'unmask.template': 'dlib-128-p0.35', 'unmask.input_range': '0..1',
                                           'unmask.training': info})
         fixture = write_parity_fixture(generator, model, a.fixture or REPO_ROOT / 'var' / 'onnx-parity' / model.stem)

@@ -26,26 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from export_onnx import NODE_PARITY_TOOL, OPSET, PARITY_TOLERANCE, parity_inputs, write_parity_fixture  # noqa: E402
 from idgan.holes import IMAGE_SIZE, hole_masks  # noqa: E402
-from idgan.prior import FacePrior, load_prior  # noqa: E402
+from idgan.prior import SOLVER_TOLERANCE, FacePrior, load_prior, solver_gap  # noqa: E402
 from onnx_export import ExportError, round_to_half, store_large_weights_as_half, verify_in_node  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def solver_gap(prior: FacePrior, seed: int = 0, faces: int = 8) -> float:
-    """Largest abs difference between the unrolled solve and the exact one, on faces drawn from the prior
-    itself (so the known pixels look like faces) with seeded 48×48 holes."""
-    rng = torch.Generator().manual_seed(seed)
-    coefficients = torch.randn(faces, prior.components, generator=rng) * prior.variance.sqrt()
-    small = (prior.mean + coefficients @ prior.basis).view(faces, 3, 64, 64).clamp(0, 1)
-    image = torch.nn.functional.interpolate(small, size=(IMAGE_SIZE, IMAGE_SIZE), mode='bilinear', align_corners=False)
-    _, masks = parity_inputs(seed, faces)
-    with torch.no_grad():
-        prior.export_mode = False
-        exact = prior(image, masks)
-        prior.export_mode = True
-        unrolled = prior(image, masks)
-    return float((exact - unrolled).abs().max())
 
 
 def export(prior: FacePrior, out: Path, metadata: dict) -> Path:
@@ -99,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             prior.cg_steps = a.cg_steps
         gap = solver_gap(prior)
         print(f'unrolled solve ({prior.cg_steps} steps) vs exact: max abs difference {gap:.2g} on seeded holes')
-        if gap > 0.02:
+        if gap > SOLVER_TOLERANCE:
             raise ExportError(f'{prior.cg_steps} conjugate-gradient steps leave the fill {gap:.2g} from the exact solve: '
                               'give more --cg-steps')
         info = torch.load(a.prior, map_location='cpu').get('info', {})

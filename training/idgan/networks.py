@@ -105,6 +105,15 @@ class InpaintNet(nn.Module):
         for name in ('mean', 'basis', 'variance'):
             getattr(self.prior, name).copy_(getattr(prior, name))
         self.prior.noise = prior.noise
+
+    def replace_prior(self, prior: FacePrior) -> None:
+        """Puts another fitted prior, of any size, under this trained generator. The prior is closed-form,
+        not learnt: one tuned on the selection faces (more components, another σ², a mirrored fit) may
+        take the place of the one the network was trained on; its fill is the same kind of input."""
+        if self.prior is None:
+            raise ValueError('this generator has no prior to replace (it was trained without --prior)')
+        self.prior = FacePrior(prior.mean.clone(), prior.basis.clone(), prior.variance.clone(), prior.noise, prior.cg_steps)
+
     @property
     def config(self) -> dict:
         """What rebuilds this architecture: InpaintNet(**config)."""

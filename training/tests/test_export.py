@@ -192,3 +192,37 @@ def test_a_generator_on_the_face_prior_exports_as_one_face_a_run_and_matches_in_
     if shutil.which('npx') is None:
         pytest.skip('no node/npx to run onnxruntime-node')
     assert check_in_node(fixture) <= PARITY_TOLERANCE
+
+
+def test_the_export_can_put_a_retuned_prior_under_a_trained_generator(tmp_path, capsys):
+    from idgan.prior import FacePrior, fit_prior, load_prior, save_prior
+    from idgan.trainer import generator_state_from_onnx
+    rng = np.random.default_rng(3)
+    faces = (0.5 + 0.1 * rng.standard_normal((40, 64, 64, 3))).clip(0, 1).astype(np.float32)
+    trained_on = fit_prior(faces, components=8)
+    generator = InpaintNet(width=TINY_WIDTH, prior_components=8, prior_noise=0.01).eval()
+    generator.use_prior(FacePrior(trained_on['mean'], trained_on['basis'], trained_on['variance'], noise=0.01))
+    torch.save({'step': 5, 'width': TINY_WIDTH, 'prior_noise': 0.01, 'generator': generator.state_dict()}, tmp_path / 'best.pt')
+    retuned = fit_prior(faces, components=12, mirror=True)
+    save_prior(FacePrior(retuned['mean'], retuned['basis'], retuned['variance'], noise=0.05), tmp_path / 'prior.pt')
+    out = tmp_path / 'swapped.onnx'
+    assert main(['--checkpoint', str(tmp_path / 'best.pt'), '--out', str(out), '--fixture', str(tmp_path / 'fixture'),
+                 '--prior', str(tmp_path / 'prior.pt'), '--prior-components', '10', '--prior-noise', '0.02',
+                 '--skip-node-check']) == 0
+    state = generator_state_from_onnx(out)
+    assert state['generator']['prior.basis'].shape[0] == 10 and state['prior_noise'] == 0.02
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    swapped = json.loads(meta['unmask.training'])['prior_swapped']
+    assert swapped['trained_on'] == {'components': 8, 'noise': 0.01} and swapped['solver_gap'] <= 0.02
+    # The network's weights are the trained ones; only the prior under them changed.
+    reloaded = InpaintNet(**{k: state[k] for k in ('width', 'prior_components', 'prior_noise')})
+    reloaded.load_state_dict(state['generator'])
+    assert torch.equal(reloaded.blend.bias, generator.blend.bias)
+    expected = load_prior(tmp_path / 'prior.pt', 10, 0.02)
+    assert torch.allclose(reloaded.prior.mean, expected.mean)
+
+    # A generator trained without a prior has none to replace.
+    torch.save({'step': 1, 'width': TINY_WIDTH, 'generator': tiny_generator().state_dict()}, tmp_path / 'plain.pt')
+    assert main(['--checkpoint', str(tmp_path / 'plain.pt'), '--out', str(tmp_path / 'x.onnx'),
+                 '--prior', str(tmp_path / 'prior.pt'), '--skip-node-check']) == 1
+    assert 'has no prior to replace' in capsys.readouterr().err

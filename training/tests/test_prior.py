@@ -9,7 +9,8 @@ import onnx
 import pytest
 import torch
 
-from export_prior import export, main as export_main, solver_gap
+from export_prior import export, main as export_main
+from idgan.prior import solver_gap
 from idgan.holes import hole_masks
 from idgan.prior import PRIOR_SIZE, FacePrior, conjugate_gradient, fit_prior, load_prior, save_prior, shrink, shrink_hole
 
