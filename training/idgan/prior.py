@@ -101,10 +101,10 @@ class FacePrior(nn.Module):
         # B Kᵀ K (x − μ); B times a column, not a vector: onnxruntime's MatMul by a 1-D vector is ~8× slower
         rhs = (self.basis @ centred[:, None] - hole_basis @ centred[hole][:, None])[:, 0]
         ridge = self.noise / self.variance
-        gram = torch.eye(self.components, dtype=face.dtype) - hole_basis @ hole_basis.T
         if not self.export_mode:
+            gram = torch.eye(self.components, dtype=face.dtype) - hole_basis @ hole_basis.T
             return torch.linalg.solve(gram + torch.diag(ridge), rhs)
-        return conjugate_gradient(gram, ridge, rhs, self.cg_steps)
+        return conjugate_gradient(hole_basis, ridge, rhs, self.cg_steps)
 
     def estimate(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The prior's whole face (N×3×128×128, not composited): its conditional mean given the known pixels."""
@@ -123,18 +123,25 @@ class FacePrior(nn.Module):
                 'noise': self.noise, 'cg_steps': self.cg_steps}
 
 
-def conjugate_gradient(matrix: torch.Tensor, ridge: torch.Tensor, rhs: torch.Tensor, steps: int) -> torch.Tensor:
-    """x with (matrix + diag(ridge)) x ≈ rhs, by `steps` Jacobi-preconditioned conjugate-gradient steps
-    (matrix symmetric positive semi-definite, ridge positive): only products and sums, so it unrolls
-    into an ONNX graph."""
-    diagonal = torch.diagonal(matrix) + ridge
+def conjugate_gradient(hole_basis: torch.Tensor, ridge: torch.Tensor, rhs: torch.Tensor, steps: int) -> torch.Tensor:
+    """x with (I − B_H B_Hᵀ + diag(ridge)) x ≈ rhs (B_H = hole_basis, n×|H|, rows of an orthonormal basis;
+    ridge positive), by `steps` Jacobi-preconditioned conjugate-gradient steps: only products and sums,
+    so it unrolls into an ONNX graph. The n×n matrix is never formed: each step multiplies by B_H and
+    B_Hᵀ (4·n·|H| operations), which over 40 steps costs a fraction of forming it (2·n²·|H|)."""
+    hole_basis_t = hole_basis.T.contiguous()  # |H|×n, laid out once: both products below read rows
+    diagonal = 1 - (hole_basis * hole_basis).sum(1) + ridge
+
+    def times_matrix(v: torch.Tensor) -> torch.Tensor:
+        # v as a 1×n row: onnxruntime's MatMul by a 1-D vector is several times slower than by a matrix
+        return v - ((v[None] @ hole_basis) @ hole_basis_t)[0] + ridge * v
+
     x = torch.zeros_like(rhs)
     residual = rhs
     z = residual / diagonal
     direction = z
     rz = (residual * z).sum()
     for _ in range(steps):
-        product = direction @ matrix + ridge * direction  # = matrix @ direction: onnxruntime runs it ~8× faster
+        product = times_matrix(direction)
         alpha = rz / (direction * product).sum().clamp_min(1e-30)
         x = x + alpha * direction
         residual = residual - alpha * product

@@ -97,12 +97,12 @@ def test_the_hole_is_filled_with_the_faces_own_pattern_and_known_pixels_stay(pri
 def test_the_unrolled_solve_matches_the_exact_one(prior):
     assert solver_gap(prior, faces=4) < 1e-3
     rng = torch.Generator().manual_seed(0)
-    a = torch.randn(30, 30, generator=rng)
-    matrix = a @ a.T
-    ridge = torch.rand(30, generator=rng) + 0.1
+    basis = torch.linalg.qr(torch.randn(80, 30, generator=rng))[0].T  # 30 orthonormal rows
+    hole_basis = basis[:, :50]
+    ridge = torch.rand(30, generator=rng) + 0.01
     rhs = torch.randn(30, generator=rng)
-    exact = torch.linalg.solve(matrix + torch.diag(ridge), rhs)
-    assert torch.allclose(conjugate_gradient(matrix, ridge, rhs, 60), exact, atol=1e-4)
+    exact = torch.linalg.solve(torch.eye(30) - hole_basis @ hole_basis.T + torch.diag(ridge), rhs)
+    assert torch.allclose(conjugate_gradient(hole_basis, ridge, rhs, 60), exact, atol=1e-4)
 
 
 def test_saved_prior_loads_cut_to_fewer_components_and_with_another_noise(prior, tmp_path):
