@@ -14,11 +14,18 @@ export const DEFAULT_BENCH_BATCHES = [1, 8, 32, 128];
 
 /** Side of the white block of the paper's protocol (48 of 128). */
 const HOLE = 48;
+/** The `mask` hole, as fractions of the aligned crop: from below the nose to the chin, cheek to cheek. */
+const MASK_HOLE = { left: 0.125, right: 0.875, top: 0.55 };
 
 export interface BenchInpainter extends Inpainter {
   readonly provider: ExecutionProvider;
   readonly fallbacks: ProviderFallback[];
 }
+
+/** square: a 48×48 block at a seeded place (the paper's protocol); mask: the lower face from below the
+ * nose, as a surgical mask covers it (the service's commonest hole, and the largest). */
+export type BenchHole = 'square' | 'mask';
+export const BENCH_HOLES: readonly BenchHole[] = ['square', 'mask'];
 
 export interface InpaintBenchOptions {
   model: string;
@@ -33,6 +40,8 @@ export interface InpaintBenchOptions {
   warmupRuns: number;
   /** CPU threads of the session; 0 = one per core. */
   threads: number;
+  /** The hole each face has (default square): the face prior inside the generator costs more the larger it is. */
+  hole?: BenchHole;
   progress?: (line: string) => void;
   /** The generator's loader; tests pass a fake. Must not fall back from the provider it is given. */
   load?: (path: string, options: OnnxModelOptions) => Promise<BenchInpainter>;
@@ -62,7 +71,7 @@ export interface InpaintBenchResult {
   machine: { cpus: number; cpuModel: string; node: string; onnxruntime: string };
   model: { path: string; id: string; version: string };
   provider: { requested: ProviderChoice; used: ExecutionProvider; fallbacks: ProviderFallback[] };
-  settings: { seconds: number; minRuns: number; warmupRuns: number; threads: number; hole: number };
+  settings: { seconds: number; minRuns: number; warmupRuns: number; threads: number; hole: BenchHole };
   runs: InpaintBenchRun[];
 }
 
@@ -87,7 +96,7 @@ export async function runInpaintBench(options: InpaintBenchOptions): Promise<Inp
   progress(`${options.model} on ${inpainter.provider}${inpainter.fallbacks.length ? ` (not started: ${inpainter.fallbacks.map((f) => f.provider).join(', ')})` : ''}`);
   const runs: InpaintBenchRun[] = [];
   try {
-    const { crops, masks } = syntheticFaces(largest, INPAINT_TEMPLATE.size);
+    const { crops, masks } = syntheticFaces(largest, INPAINT_TEMPLATE.size, 1, options.hole ?? 'square');
     for (const batch of options.batches) {
       const c = crops.slice(0, batch);
       const m = masks.slice(0, batch);
@@ -114,7 +123,7 @@ export async function runInpaintBench(options: InpaintBenchOptions): Promise<Inp
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version, onnxruntime: env.versions.node ?? 'unknown' },
     model: { path: options.model, id: inpainter.id, version: inpainter.version },
     provider: { requested: options.provider, used: inpainter.provider, fallbacks: inpainter.fallbacks },
-    settings: { seconds: options.seconds, minRuns: options.minRuns, warmupRuns: options.warmupRuns, threads: options.threads, hole: HOLE },
+    settings: { seconds: options.seconds, minRuns: options.minRuns, warmupRuns: options.warmupRuns, threads: options.threads, hole: options.hole ?? 'square' },
     runs: withAddedLatency(runs),
   };
 }
@@ -142,10 +151,11 @@ export function withAddedLatency(runs: InpaintBenchRun[]): InpaintBenchRun[] {
 }
 
 /**
- * `count` face-sized crops of seeded noise over a smooth gradient, each with a 48×48 hole at a seeded
- * place: the generator's cost does not depend on what the pixels show, only on how many there are.
+ * `count` face-sized crops of seeded noise over a smooth gradient, each with its hole: a 48×48 block at a
+ * seeded place, or the lower face below the nose (`mask`). The generator's cost does not depend on what
+ * the pixels show, only on how many there are and, through the face prior, on how many are in the hole.
  */
-export function syntheticFaces(count: number, size: number, seed = 1): { crops: RgbImage[]; masks: Uint8Array[] } {
+export function syntheticFaces(count: number, size: number, seed = 1, hole: BenchHole = 'square'): { crops: RgbImage[]; masks: Uint8Array[] } {
   let state = seed >>> 0 || 1;
   const next = () => {
     state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
@@ -160,9 +170,14 @@ export function syntheticFaces(count: number, size: number, seed = 1): { crops: 
       for (let ch = 0; ch < 3; ch++) data[p * 3 + ch] = Math.min(255, Math.floor(base + next() * 32));
     }
     const mask = new Uint8Array(size * size);
-    const x0 = Math.floor(next() * (size - HOLE + 1));
-    const y0 = Math.floor(next() * (size - HOLE + 1));
-    for (let y = y0; y < y0 + HOLE; y++) mask.fill(1, y * size + x0, y * size + x0 + HOLE);
+    if (hole === 'mask') {
+      const [x0, x1, y0] = [Math.round(size * MASK_HOLE.left), Math.round(size * MASK_HOLE.right), Math.round(size * MASK_HOLE.top)];
+      for (let y = y0; y < size; y++) mask.fill(1, y * size + x0, y * size + x1);
+    } else {
+      const x0 = Math.floor(next() * (size - HOLE + 1));
+      const y0 = Math.floor(next() * (size - HOLE + 1));
+      for (let y = y0; y < y0 + HOLE; y++) mask.fill(1, y * size + x0, y * size + x0 + HOLE);
+    }
     crops.push({ width: size, height: size, data });
     masks.push(mask);
   }
@@ -172,7 +187,7 @@ export function syntheticFaces(count: number, size: number, seed = 1): { crops: 
 /** The result as a markdown table (the CLI prints it; the README quotes it). */
 export function inpaintBenchMarkdown(r: InpaintBenchResult): string {
   const lines = [
-    `Inpainting bench: ${r.model.path} (${r.model.version}) on **${r.provider.used}**, ${r.machine.cpus} × ${r.machine.cpuModel}, Node ${r.machine.node}, onnxruntime ${r.machine.onnxruntime}`,
+    `Inpainting bench: ${r.model.path} (${r.model.version}) on **${r.provider.used}**, ${r.machine.cpus} × ${r.machine.cpuModel}, Node ${r.machine.node}, onnxruntime ${r.machine.onnxruntime}; ${r.settings.hole === 'mask' ? 'holes: the lower face (a surgical mask)' : 'holes: 48×48 squares'}`,
     '',
     '| batch | faces/s | ms per batch (p50) | p95 | added latency vs batch 1 (ms) | runs |',
     '|---:|---:|---:|---:|---:|---:|',

@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname } from 'node:path';
 import { Command, Option } from 'commander';
-import { DEFAULT_BENCH_BATCHES, checkBenchOptions, inpaintBenchMarkdown, runInpaintBench } from '../bench/inpaint-bench.ts';
+import { BENCH_HOLES, DEFAULT_BENCH_BATCHES, checkBenchOptions, type BenchHole, inpaintBenchMarkdown, runInpaintBench } from '../bench/inpaint-bench.ts';
 import { DEFAULT_INPAINT_MODEL } from '../../src/repair/idgan.ts';
 import { PROVIDER_CHOICES, ProviderUnavailableError, type ProviderChoice } from '../../src/models/providers.ts';
 
@@ -21,6 +21,7 @@ interface Flags {
   minRuns: string;
   warmup: string;
   threads: string;
+  hole: BenchHole;
 }
 
 export function inpaintBenchCommand(): Command {
@@ -34,6 +35,7 @@ export function inpaintBenchCommand(): Command {
     .option('--min-runs <n>', '…and at least this many runs', '3')
     .option('--warmup <n>', 'unmeasured runs before each batch size', '2')
     .option('--threads <n>', 'CPU threads of the session (0 = one per core)', '0')
+    .addOption(new Option('--hole <kind>', "each face's hole: a 48×48 square at a seeded place, or the lower face a surgical mask covers (the face prior costs more the larger the hole)").choices(BENCH_HOLES).default('square'))
     .action(async (flags: Flags, command: Command) => {
       const options = {
         model: flags.model,
@@ -43,6 +45,7 @@ export function inpaintBenchCommand(): Command {
         minRuns: Number(flags.minRuns),
         warmupRuns: Number(flags.warmup),
         threads: Number(flags.threads),
+        hole: flags.hole,
       };
       try {
         checkBenchOptions(options);

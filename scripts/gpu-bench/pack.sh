@@ -10,16 +10,16 @@
 #                             onnxruntime-node stays outside (native)
 #   node_modules/             onnxruntime-node (dist + bin/napi-v6/linux/x64 only: its WebGPU provider is
 #                             inside libonnxruntime.so.1) and onnxruntime-common (its cjs build), nothing else
-#   models/idgan-inpaint.onnx the generator
 #   deb/libvulkan1_*.deb      Debian's Vulkan loader, for a machine that lacks it and cannot reach a mirror
-#   BUNDLE.json               what went in (versions, model digest, commit)
+#   BUNDLE.json               what went in (versions, commit)
+# The generator is not in it: run.sh takes it from the checkout (models/ is tracked, so the device's copy
+# of the work tree has it), which keeps the bundle under the carry limit whatever the model weighs.
 # It fails when the archive is over MAX_MIB (64; the device's carry limit).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 out=${1:-$repo/var/gpu-bench/bundle.tar.gz}
 max_mib=${MAX_MIB:-64}
-model=${MODEL:-$repo/models/idgan-inpaint.onnx}
 ort=$repo/node_modules/onnxruntime-node
 common=$repo/node_modules/onnxruntime-common
 esbuild=$repo/node_modules/.bin/esbuild
@@ -28,14 +28,13 @@ die() { echo "pack.sh: $*" >&2; exit 1; }
 [[ $(uname -s)/$(uname -m) == Linux/x86_64 ]] || die "packs this machine's Node binary, so it must run on Linux x86_64 (got $(uname -s)/$(uname -m))"
 node=$(readlink -f "$(command -v node)") || die 'no node on PATH'
 "$node" -e 'process.exit(process.config.variables.node_shared ? 1 : 0)' || die "$node is linked to a shared libnode: pack with an official Node build"
-[[ -f $model ]] || die "no generator at $model (MODEL=FILE to pack another)"
 [[ -f $ort/bin/napi-v6/linux/x64/libonnxruntime.so.1 ]] || die "no onnxruntime-node with linux-x64 binaries in $ort: run npm ci"
 [[ -x $esbuild ]] || die "no esbuild in node_modules: run npm ci"
 
 stage=$(mktemp -d "${TMPDIR:-/tmp}/gpu-bench-pack.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 b=$stage/bench
-mkdir -p "$b/models" "$b/deb" "$b/node_modules/onnxruntime-node/bin/napi-v6/linux" "$b/node_modules/onnxruntime-common/dist"
+mkdir -p "$b/deb" "$b/node_modules/onnxruntime-node/bin/napi-v6/linux" "$b/node_modules/onnxruntime-common/dist"
 
 cp "$node" "$b/node"
 # ESM with a require for the CommonJS modules bundled in (commander) and for onnxruntime-node.
@@ -49,7 +48,6 @@ cp -r "$ort/bin/napi-v6/linux/x64" "$b/node_modules/onnxruntime-node/bin/napi-v6
 cp "$common/package.json" "$b/node_modules/onnxruntime-common/"
 cp -r "$common/dist/cjs" "$b/node_modules/onnxruntime-common/dist/"
 find "$b/node_modules" -name '*.map' -delete
-cp "$model" "$b/models/idgan-inpaint.onnx"
 
 # Debian's libvulkan1: from apt's cache, or downloaded with apt when the cache lacks it.
 deb=$(ls /var/cache/apt/archives/libvulkan1_*_amd64.deb 2>/dev/null | tail -n 1 || true)
@@ -61,9 +59,8 @@ else
   echo "pack.sh: warning: no libvulkan1 .deb in apt's cache and apt-get download failed: run.sh will need the machine's own Vulkan loader or a mirror" >&2
 fi
 
-"$node" - "$b" "$model" "$repo" <<'EOF'
-const [dir, model, repo] = process.argv.slice(2);
-const { createHash } = require('node:crypto');
+"$node" - "$b" "$repo" <<'EOF'
+const [dir, repo] = process.argv.slice(2);
 const { execSync } = require('node:child_process');
 const fs = require('node:fs');
 const commit = (() => { try { return execSync('git rev-parse HEAD', { cwd: repo, encoding: 'utf8' }).trim(); } catch { return 'unknown'; } })();
@@ -72,7 +69,6 @@ const manifest = {
   commit,
   node: process.version,
   onnxruntimeNode: JSON.parse(fs.readFileSync(`${dir}/node_modules/onnxruntime-node/package.json`, 'utf8')).version,
-  model: { file: 'models/idgan-inpaint.onnx', from: model, sha256: createHash('sha256').update(fs.readFileSync(model)).digest('hex') },
   vulkanDeb: fs.readdirSync(`${dir}/deb`)[0] ?? null,
 };
 fs.writeFileSync(`${dir}/BUNDLE.json`, JSON.stringify(manifest, null, 2) + '\n');

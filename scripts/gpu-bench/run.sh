@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Run the inpainting bench from a pack.sh bundle on a Linux machine with an NVIDIA GPU (issue 6):
 #
-#   scripts/gpu-bench/run.sh BUNDLE RESULTS_DIR [bench options…]
+#   [MODEL=FILE] scripts/gpu-bench/run.sh BUNDLE RESULTS_DIR [bench options…]
 #   e.g. on the device machine: scripts/gpu-bench/run.sh var/gpu-bench/bundle.tar.gz "$OUT"
+# The generator is MODEL, by default this checkout's models/idgan-inpaint.onnx (the bundle carries none).
 #
 # Unpacks BUNDLE into a temporary folder, makes WebGPU's Vulkan reachable (Debian's libvulkan1 when the
 # loader is missing; an ICD file for the NVIDIA driver when the driver's Vulkan library is there but not
@@ -11,6 +12,7 @@
 #   webgpu.json/.md, cpu.json/.md   the bench's results (webgpu.json says "available": false, and why,
 #                                   where WebGPU cannot start: that is a result, not a failure)
 #   gpu.txt                         the GPU as nvidia-smi names it
+#   model.txt                       the generator benched and its SHA-256
 #   env.txt                         what was found and done for Vulkan
 #   summary.json                    faces/s per batch on each, WebGPU/CPU ratios, the issue's targets
 #   run.log                         this script's whole output
@@ -24,6 +26,9 @@ fi
 bundle=$1 out=$2
 shift 2
 [[ -f $bundle ]] || { echo "run.sh: no bundle at $bundle (make it with scripts/gpu-bench/pack.sh)" >&2; exit 2; }
+model=${MODEL:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/models/idgan-inpaint.onnx}
+[[ -f $model ]] || { echo "run.sh: no generator at $model (MODEL=FILE to bench another)" >&2; exit 2; }
+model=$(cd "$(dirname "$model")" && pwd)/$(basename "$model")
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 exec > >(tee -a "$out/run.log") 2>&1
@@ -35,6 +40,7 @@ tar -xzf "$bundle" -C "$work"
 b=$work/bench
 [[ -x $b/node && -f $b/bench.mjs ]] || { echo "run.sh: $bundle is not a pack.sh bundle (no bench/node, bench/bench.mjs)" >&2; exit 1; }
 cat "$b/BUNDLE.json"
+echo "$model $(sha256sum "$model" | cut -d' ' -f1)" | tee "$out/model.txt"
 
 # The GPU, named.
 if command -v nvidia-smi >/dev/null 2>&1; then
@@ -87,7 +93,7 @@ mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 bench() {
   local provider=$1
   shift
-  (cd "$b" && ./node bench.mjs --model models/idgan-inpaint.onnx --provider "$provider" --out "$out/$provider.json" --seconds 3 "$@")
+  (cd "$b" && ./node bench.mjs --model "$model" --provider "$provider" --out "$out/$provider.json" --seconds 3 "$@")
 }
 set +e
 bench webgpu "$@"

@@ -95,7 +95,7 @@ describe('withAddedLatency', () => {
       machine: { cpus: 2, cpuModel: 'X', node: 'v20', onnxruntime: '1.30.0' },
       model: { path: 'm', id: 'fake', version: 'v' },
       provider: { requested: 'cpu', used: 'cpu', fallbacks: [] },
-      settings: { seconds: 1, minRuns: 1, warmupRuns: 0, threads: 0, hole: 48 },
+      settings: { seconds: 1, minRuns: 1, warmupRuns: 0, threads: 0, hole: 'square' },
       runs: withAddedLatency([run(1, 10), run(8, 25.5)]),
     });
     expect(md).toContain('| 8 | 8.0 | 25.5 | 25.5 | 15.5 | 1 |');
@@ -109,5 +109,14 @@ describe('syntheticFaces', () => {
     expect(a.crops.map((c) => c.data)).toEqual(b.crops.map((c) => c.data));
     for (const mask of a.masks) expect(mask.reduce((s, v) => s + v, 0)).toBe(48 * 48);
     expect(a.masks[0]).not.toEqual(a.masks[1]);
+  });
+
+  it('gives the lower face as the hole of a mask: below the nose, cheek to cheek, the same on every face', () => {
+    const { masks } = syntheticFaces(2, 128, 5, 'mask');
+    expect(masks[0]).toEqual(masks[1]);
+    const at = (x: number, y: number) => masks[0][y * 128 + x];
+    expect([at(64, 127), at(16, 71), at(111, 100)]).toEqual([1, 1, 1]);
+    expect([at(64, 69), at(15, 100), at(112, 100)]).toEqual([0, 0, 0]);
+    expect(masks[0].reduce((s, v) => s + v, 0)).toBe(96 * 58);
   });
 });
