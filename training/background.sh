@@ -10,7 +10,8 @@
 # checkout on the same machine: ${UNMASK_CACHE:-$HOME/.cache/unmask}/
 #   celeba-aligned/        the aligned CelebA set (`npx unmask dataset align`, resumable)
 #   runs/parser/parser.pt  the face parser S (training/train_parser.py)
-#   runs/prior/prior.pt    the Gaussian face prior (training/fit_prior.py), the coarse fill G refines
+#   runs/prior/prior-mirror.pt  the Gaussian face prior (training/fit_prior.py --mirror), the coarse fill G
+#                          refines (earlier runs name runs/prior/prior.pt, the round-4 fit, in their args)
 #   runs/RUN/              checkpoint.pt, generator-best.pt, log.jsonl, train.log, pid, args
 #   logs/                  the alignment's and the parser's output
 # RUN defaults to $IDGAN_RUN, else the name in runs/CURRENT, else the built-in default below. A run's
@@ -26,19 +27,19 @@ CACHE=${UNMASK_CACHE:-$HOME/.cache/unmask}
 DATA="$CACHE/celeba-aligned"
 CROPS=${UNMASK_CELEBA_CROPS:-$ROOT/../shared/data/celeba-crops}
 PARSER_DIR="$CACHE/runs/parser"
-PRIOR="$CACHE/runs/prior/prior.pt"
+PRIOR="$CACHE/runs/prior/prior-mirror.pt"
 LOGS="$CACHE/logs"
 mkdir -p "$CACHE/runs" "$LOGS"
 
-# The long run (models/MODEL_CARD.md, rounds 4–6): round 3's winner (--mirror) on the face prior's
-# fill, drawing a correction of it (--prior-residual), on training faces moved no further than the
-# service's aligned faces are (round 6), from the committed round-4 generator. Its arguments are only
-# read when the run folder has no `args` yet.
-DEFAULT_RUN=wid-r6-aligned
-DEFAULT_ARGS=(--identity-term diversity --width 32 --mirror --batch-size 8 --lr 5e-5 --warmup-steps 0
-              --lambda-adv 3 --threads 2 --val-faces 250 --centre-faces 4 --eval-every 50
+# The long run (models/MODEL_CARD.md, round 7): the committed generator (round 4's network over the
+# mirrored prior) on that prior's fill, with L_R's identity terms from the service's own recognizer
+# (ArcFace) rather than face-api's, on training faces moved no further than the service's aligned faces
+# are (round 6). Its arguments are only read when the run folder has no `args` yet.
+DEFAULT_RUN=wid-r7-arcface
+DEFAULT_ARGS=(--identity-term diversity --recognizer arcface --lambda-r 2e-3 --width 32 --mirror --batch-size 8
+              --lr 5e-5 --warmup-steps 0 --lambda-adv 3 --threads 2 --val-faces 250 --centre-faces 4 --eval-every 50
               --sample-every 100 --checkpoint-every 50 --lr-warmup-steps 100
-              --prior "$PRIOR" --prior-components 800 --prior-noise 0.02 --prior-residual
+              --prior "$PRIOR" --prior-components 1200 --prior-noise 0.01
               --max-rotation-deg 3 --max-shift 0.02)
 
 cmd=${1:-status}
@@ -83,7 +84,7 @@ chain() {
   fi
   if [ ! -f "$PRIOR" ] && grep -qx -- --prior "$OUT/args"; then
     echo "prior: fitting the face prior ($LOGS/prior.log)"
-    nice -n 19 "$PY" -u training/fit_prior.py --data "$DATA" --out "$PRIOR" --components 1200 >> "$LOGS/prior.log" 2>&1 \
+    nice -n 19 "$PY" -u training/fit_prior.py --data "$DATA" --out "$PRIOR" --components 2000 --mirror >> "$LOGS/prior.log" 2>&1 \
       || { echo "fitting the face prior failed (see $LOGS/prior.log)" >&2; exit 1; }
   fi
   local args=()
