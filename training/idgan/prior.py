@@ -180,13 +180,26 @@ def save_prior(prior: FacePrior, path: str | Path, info: dict | None = None) -> 
 
 
 def load_prior(path: str | Path, components: int | None = None, noise: float | None = None) -> FacePrior:
-    """A prior written by training/fit_prior.py, optionally cut to its first `components` or with another noise."""
+    """A prior written by training/fit_prior.py, or the one inside a generator that training/export_onnx.py
+    exported (so that a machine without the cache, a lent GPU, trains on the committed generator's own
+    prior), optionally cut to its first `components` or with another noise."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f'no face prior at {path}: fit one with training/fit_prior.py')
-    state = torch.load(path, map_location='cpu')
+    state = prior_state_from_onnx(path) if path.suffix == '.onnx' else torch.load(path, map_location='cpu')
     if not isinstance(state, dict) or 'basis' not in state:
         raise ValueError(f'{path} is not a face prior written by training/fit_prior.py')
     prior = FacePrior(state['mean'], state['basis'], state['variance'],
                       noise if noise is not None else state['noise'], state.get('cg_steps', DEFAULT_CG_STEPS))
     return prior.truncated(components) if components else prior
+
+
+def prior_state_from_onnx(path: Path) -> dict:
+    """mean, basis (at the half precision the export stores it), variance and σ² of an exported generator's prior."""
+    from .trainer import generator_state_from_onnx  # here: trainer imports this module
+    state = generator_state_from_onnx(path)
+    weights = state['generator']
+    if 'prior.basis' not in weights:
+        raise ValueError(f'{path} is a generator without a face prior (exported from a run without --prior)')
+    return {'mean': weights['prior.mean'], 'basis': weights['prior.basis'], 'variance': weights['prior.variance'],
+            'noise': state['prior_noise']}

@@ -194,7 +194,7 @@ def test_a_generator_on_the_face_prior_exports_as_one_face_a_run_and_matches_in_
     assert check_in_node(fixture) <= PARITY_TOLERANCE
 
 
-def test_the_export_can_put_a_retuned_prior_under_a_trained_generator(tmp_path, capsys):
+def test_the_export_can_put_a_retuned_prior_under_a_trained_generator(tmp_path, capsys, tiny_export):
     from idgan.prior import FacePrior, fit_prior, load_prior, save_prior
     from idgan.trainer import generator_state_from_onnx
     rng = np.random.default_rng(3)
@@ -220,6 +220,12 @@ def test_the_export_can_put_a_retuned_prior_under_a_trained_generator(tmp_path, 
     assert torch.equal(reloaded.blend.bias, generator.blend.bias)
     expected = load_prior(tmp_path / 'prior.pt', 10, 0.02)
     assert torch.allclose(reloaded.prior.mean, expected.mean)
+    # The export's own prior can be read back as a prior (a lent GPU trains on it without the cache).
+    inside = load_prior(out)
+    assert (inside.components, inside.noise) == (10, 0.02)
+    assert torch.allclose(inside.basis, expected.basis, atol=1e-3)  # stored at half precision
+    with pytest.raises(ValueError, match='without a face prior'):
+        load_prior(tiny_export[1])
 
     # A generator trained without a prior has none to replace.
     torch.save({'step': 1, 'width': TINY_WIDTH, 'generator': tiny_generator().state_dict()}, tmp_path / 'plain.pt')
