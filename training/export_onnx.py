@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from idgan.holes import HOLE_SIZE, IMAGE_SIZE, fill_white, hole_masks, random_holes  # noqa: E402
 from idgan.networks import InpaintNet, generator_config  # noqa: E402
-from idgan.prior import SOLVER_TOLERANCE, load_prior, solver_gap  # noqa: E402
+from idgan.prior import SOLVER_TOLERANCE, FacePrior, load_prior, solver_gap  # noqa: E402
 from onnx_export import ExportError, round_to_half, store_large_weights_as_half, verify_in_node  # noqa: E402
 from onnx_export import check_in_node as check_in_node_with  # noqa: E402
 
@@ -164,12 +164,11 @@ def check_in_node(fixture: Path) -> float:
     """Runs the fixture's model through onnxruntime-node (the service's runtime); the largest abs difference."""
     return check_in_node_with(NODE_PARITY_TOOL, fixture)
 
-def swap_prior(generator: InpaintNet, info: dict, path: str, components: int | None, noise: float | None,
-               cg_steps: int | None) -> None:
-    """Replaces the generator's prior with the one at `path`, checks that the exported (unrolled) solve
-    still agrees with the exact one, and records the swap in `info` (the model's metadata)."""
-    if generator.prior is None:
-        raise ExportError('this generator has no prior to replace (it was trained without --prior)')
+def load_checked_prior(path: str | Path, components: int | None, noise: float | None,
+                       cg_steps: int | None) -> tuple[FacePrior, float]:
+    """The face prior at `path` (cut to `components`, with another σ² or number of solver steps) and the
+    largest difference of its unrolled solve, the one an export runs, from the exact one; refused past
+    SOLVER_TOLERANCE."""
     try:
         prior = load_prior(path, components, noise)
     except (FileNotFoundError, ValueError) as err:
@@ -180,11 +179,20 @@ def swap_prior(generator: InpaintNet, info: dict, path: str, components: int | N
     if gap > SOLVER_TOLERANCE:
         raise ExportError(f'{prior.cg_steps} conjugate-gradient steps leave the fill {gap:.2g} from the exact solve '
                           f'(at most {SOLVER_TOLERANCE}): give more --cg-steps')
-    trained_on = info.get('prior_components'), info.get('prior_noise')
+    return prior, gap
+
+
+def swap_prior(generator: InpaintNet, info: dict, path: str, components: int | None, noise: float | None,
+               cg_steps: int | None) -> None:
+    """Replaces the generator's prior with the one at `path` (checked as load_checked_prior does) and records
+    the swap in `info` (the model's metadata)."""
+    if generator.prior is None:
+        raise ExportError('this generator has no prior to replace (it was trained without --prior)')
+    prior, gap = load_checked_prior(path, components, noise, cg_steps)
+    trained_on = {'components': info.get('prior_components'), 'noise': info.get('prior_noise')}
     generator.replace_prior(prior)
     info.update(prior_components=prior.components, prior_noise=prior.noise,
-                prior_swapped={'path': str(path), 'trained_on': {'components': trained_on[0], 'noise': trained_on[1]},
-                               'cg_steps': prior.cg_steps, 'solver_gap': gap})
+                prior_swapped={'path': str(path), 'trained_on': trained_on, 'cg_steps': prior.cg_steps, 'solver_gap': gap})
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
