@@ -224,9 +224,10 @@ export async function openFront(config: Config, gallery: OpenedGallery, cleanup:
     hub,
     events,
     mqtt,
-    publish: (alert, id) => {
+    publish: (alert, id = hub.nextId()) => {
       hub.publish(alert, id);
-      mqtt?.publishAlert(alert);
+      // The same id as the WebSocket's: an MQTT consumer drops a QoS 1 redelivery by it.
+      mqtt?.publishAlert({ ...alert, id });
       onAlert?.(alert);
     },
   };

@@ -161,7 +161,7 @@ export class AlertHub {
    * full is closed (code 4008) instead of waited for. `id` names the alert to subscribers (a cluster
    * gateway passes the events stream's entry id, the same on every gateway); without it the hub numbers it.
    */
-  publish(alert: AlertMessage, id = `${this.epoch}-${++this.sequence}`): number {
+  publish(alert: AlertMessage, id = this.nextId()): number {
     const frameTime = Date.parse(alert.frameTime);
     if (Number.isFinite(frameTime)) frameToAlertSeconds.observe(Math.max(0, Date.now() - frameTime) / 1000);
 
@@ -173,6 +173,11 @@ export class AlertHub {
       if (this.enqueue(subscriber, prepared)) queued++;
     }
     return queued;
+  }
+
+  /** A new alert id of this hub's numbering, for an alert that other outlets (MQTT) carry too. */
+  nextId(): string {
+    return `${this.epoch}-${++this.sequence}`;
   }
 
   /**

@@ -5,6 +5,7 @@
 // The pipeline never waits: publish() only queues. While the broker is away the last `queueSize`
 // messages wait (older ones are dropped and counted) and go out, in order, on reconnect; the retained
 // camera states, the discovery configs and the online status are sent again on every connect.
+// Everything is QoS 1, at least once: an alert's `id` lets a consumer drop the broker's redelivery.
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { AlertMessage } from '../alert/message.ts';
 import type { Config } from '../config.ts';

@@ -132,7 +132,8 @@ describe.skipIf(missing.length > 0)('event history, feedback, retention and MQTT
   let page: Page;
   let lauraId: number;
   const alerts: Received[] = [];
-  const mqttMessages: { topic: string; payload: string }[] = [];
+  /** `dup`: MQTT's DUP flag, on the broker's QoS 1 redelivery of a message it had sent before a restart. */
+  const mqttMessages: { topic: string; payload: string; dup: boolean }[] = [];
   const named = (camera: string, name: string | null, after = 0) =>
     alerts.filter((a) => a.camera === camera && (a.identity?.name ?? null) === name && a.receivedAt > after);
   const seen = () => alerts.map((a) => `${a.camera}:${a.identity?.name ?? 'unknown'}${a.inpaintedJpeg ? ' (repaired)' : ''}`).join(', ');
@@ -162,7 +163,7 @@ describe.skipIf(missing.length > 0)('event history, feedback, retention and MQTT
       broker = await Mosquitto.start();
       // A session the broker keeps through its restart: what is published meanwhile waits for it.
       subscriber = mqtt.connect(broker.url, { clientId: 'history-e2e', clean: false, reconnectPeriod: 200 });
-      subscriber.on('message', (topic, payload) => mqttMessages.push({ topic, payload: payload.toString() }));
+      subscriber.on('message', (topic, payload, packet) => mqttMessages.push({ topic, payload: payload.toString(), dup: packet.dup }));
       await new Promise<void>((resolve, reject) => (subscriber!.once('connect', () => resolve()), subscriber!.once('error', reject)));
       await subscriber.subscribeAsync(['unmask/#', 'homeassistant/#'], { qos: 1 });
     }
@@ -285,8 +286,10 @@ describe.skipIf(missing.length > 0)('event history, feedback, retention and MQTT
     expect(named('gate', ERDOGAN, markedAt + 1500)).toEqual([]);
   });
 
-  it.skipIf(!haveMosquitto)('publishes every alert once on MQTT, through a broker restart, with camera states and discovery', { timeout: 90_000 }, async () => {
-    const events = () => mqttMessages.filter((m) => m.topic === 'unmask/events').map((m) => JSON.parse(m.payload) as AlertMessage);
+  it.skipIf(!haveMosquitto)('publishes every alert once on MQTT, with the WebSocket\'s id, through a broker restart, with camera states and discovery', { timeout: 90_000 }, async () => {
+    const onEvents = () => mqttMessages.filter((m) => m.topic === 'unmask/events');
+    // A repeat is the broker's QoS 1 redelivery (DUP-flagged); a consumer drops it by its id.
+    const events = () => onEvents().filter((m) => !m.dup).map((m) => JSON.parse(m.payload) as AlertMessage);
     await waitFor(() => events().length > 0, 10_000, () => 'an alert on unmask/events');
     // The broker goes away between two alerts, and comes back.
     await waitFor(() => service.mqtt!.stats().inFlight === 0 && service.mqtt!.stats().queued === 0, 10_000, () => 'a quiet moment');
@@ -303,6 +306,9 @@ describe.skipIf(missing.length > 0)('event history, feedback, retention and MQTT
     await new Promise((r) => setTimeout(r, 500));
     const delivered = events().map(key);
     for (const k of expected) expect(delivered.filter((d) => d === k), k).toHaveLength(1);
+    for (const a of alerts.filter((x) => x.receivedAt < until)) expect(events().find((e) => key(e) === key(a))?.id, `${key(a)}: the WebSocket's id`).toBe(a.id);
+    const firstPayloads = new Set(onEvents().filter((m) => !m.dup).map((m) => m.payload));
+    for (const repeat of onEvents().filter((m) => m.dup)) expect(firstPayloads.has(repeat.payload), 'a repeat is the same message').toBe(true);
     expect(service.mqtt!.stats().dropped).toBe(0);
 
     const topics = new Set(mqttMessages.map((m) => m.topic));
