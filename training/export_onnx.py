@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from idgan.holes import HOLE_SIZE, IMAGE_SIZE, fill_white, hole_masks, random_holes  # noqa: E402
 from idgan.networks import InpaintNet, generator_config  # noqa: E402
 from idgan.prior import SOLVER_TOLERANCE, FacePrior, load_prior, solver_gap  # noqa: E402
+from idgan.refine import load_refiner  # noqa: E402
 from onnx_export import ExportError, round_to_half, store_large_weights_as_half, verify_in_node  # noqa: E402
 from onnx_export import check_in_node as check_in_node_with  # noqa: E402
 
@@ -195,6 +196,20 @@ def swap_prior(generator: InpaintNet, info: dict, path: str, components: int | N
                 prior_swapped={'path': str(path), 'trained_on': trained_on, 'cg_steps': prior.cg_steps, 'solver_gap': gap})
 
 
+def attach_refiner(generator: InpaintNet, info: dict, path: str) -> None:
+    """Puts the correction at `path` on the generator's prior and records it in `info`."""
+    if generator.prior is None:
+        raise ExportError('this generator has no prior for a refiner to correct (it was trained without --prior)')
+    try:
+        refiner = load_refiner(path)
+    except (FileNotFoundError, ValueError) as err:
+        raise ExportError(str(err)) from err
+    generator.prior.with_refiner(refiner)
+    saved = torch.load(path, map_location='cpu')
+    info.update(prior_refiner={'path': str(path), 'width': refiner.width, 'step': saved.get('step'),
+                               'selection': saved.get('curve_point')})
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--checkpoint', required=True, help='OUT/generator-best.pt or OUT/checkpoint.pt of train.py')
@@ -205,6 +220,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--prior-components', type=int, help="--prior's first N components (default: all)")
     p.add_argument('--prior-noise', type=float, help="--prior's σ² (default: the one it was fitted with)")
     p.add_argument('--cg-steps', type=int, help='conjugate-gradient steps of the exported solve (default: the prior\'s)')
+    p.add_argument('--prior-refiner', help="a correction of the prior's fill (training/refine_trial.py --save), "
+                                           "trained on the prior the generator is exported with")
     p.add_argument('--skip-node-check', action='store_true',
                    help='write the fixture but do not run it through onnxruntime-node (no node here)')
     return p.parse_args(argv)
@@ -217,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         generator, info = load_generator(a.checkpoint)
         if a.prior:
             swap_prior(generator, info, a.prior, a.prior_components, a.prior_noise, a.cg_steps)
+        if a.prior_refiner:
+            attach_refiner(generator, info, a.prior_refiner)
         model = export(generator, a.out, {'unmask.template': 'dlib-128-p0.35', 'unmask.input_range': '0..1',
                                           'unmask.training': info})
         fixture = write_parity_fixture(generator, model, a.fixture or REPO_ROOT / 'var' / 'onnx-parity' / model.stem)

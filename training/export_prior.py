@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--components', type=int, help='keep the first N components (default: all)')
     p.add_argument('--noise', type=float, help='σ² (default: the one it was fitted with)')
     p.add_argument('--cg-steps', type=int, help='conjugate-gradient steps unrolled into the graph')
+    p.add_argument('--mirror-detail', type=float, default=0.0,
+                   help='weight of the detail mirrored from the known side (idgan.prior.mirrored_detail; 0: none)')
     p.add_argument('--out', required=True)
     p.add_argument('--fixture', help='parity fixture folder (default var/onnx-parity/<name of --out>)')
     p.add_argument('--skip-node-check', action='store_true')
@@ -77,11 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         prior, gap = load_checked_prior(a.prior, a.components, a.noise, a.cg_steps)
         print(f'unrolled solve ({prior.cg_steps} steps) vs exact: max abs difference {gap:.2g} on seeded holes')
+        prior.mirror_detail = a.mirror_detail
         # A fit_prior.py file says how it was fitted; a generator's export holds no such record.
         info = {'from': str(a.prior)} if a.prior.endswith('.onnx') else torch.load(a.prior, map_location='cpu').get('info', {})
         out = export(prior, Path(a.out), {'unmask.template': 'dlib-128-p0.35', 'unmask.input_range': '0..1',
                                            'unmask.prior': {**info, 'components': prior.components, 'noise': prior.noise,
-                                                            'cg_steps': prior.cg_steps, 'solver_gap': gap}})
+                                                            'cg_steps': prior.cg_steps, 'solver_gap': gap,
+                                                            'mirror_detail': prior.mirror_detail, 'detail_sigma': prior.detail_sigma}})
         fixture = write_parity_fixture(prior, out, a.fixture or REPO_ROOT / 'var' / 'onnx-parity' / out.stem)
         print(f'wrote {out} (opset {OPSET}, {out.stat().st_size / 1e6:.1f} MB, {prior.components} components, '
               f'σ² {prior.noise}); parity fixture in {fixture}')

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fit_prior import read_faces  # noqa: E402
 from idgan.data import AlignedFaces, fixed_holes, psnr, read_index  # noqa: E402
 from idgan.holes import fill_white, hole_masks  # noqa: E402
-from idgan.prior import IMAGE_SIZE, PRIOR_SIZE, FacePrior, fit_prior, load_prior, shrink, shrink_hole  # noqa: E402
+from idgan.prior import IMAGE_SIZE, PRIOR_SIZE, FacePrior, fine_departure, fit_prior, load_prior, mirrored_detail, shrink, shrink_hole  # noqa: E402
 
 
 def conditional(prior: FacePrior, face: torch.Tensor, hole: torch.Tensor) -> tuple[torch.Tensor, float]:
@@ -88,28 +88,27 @@ def fit_mixture(faces: np.ndarray, prior: FacePrior, parts: int, components: int
     return MixturePrior(priors, np.bincount(labels) / len(labels))
 
 
-def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    radius = int(3 * sigma)
-    kernel = torch.exp(-torch.arange(-radius, radius + 1).float() ** 2 / (2 * sigma * sigma))
-    kernel = kernel / kernel.sum()
-    channels = x.shape[1]
-    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode='replicate'), kernel.view(1, 1, 1, -1).repeat(channels, 1, 1, 1), groups=channels)
-    return F.conv2d(F.pad(x, (0, 0, radius, radius), mode='replicate'), kernel.view(1, 1, -1, 1).repeat(channels, 1, 1, 1), groups=channels)
-
-
 def mirror_detail(prior: FacePrior, weight: float, sigma: float | None):
-    """The prior's fill plus `weight` × the mirrored known pixels' departure from the prior's face
-    (high-passed at `sigma` px when given), where the mirrored pixel is known."""
+    """The prior's fill plus `weight` × the mirrored known pixels' departure from the prior's face where the
+    mirrored pixel is known: high-passed at `sigma` px as FacePrior(mirror_detail=…) draws it, or in full."""
     def fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         estimate = prior.estimate(image, mask)
-        known = 1 - mask
-        departure = (image - estimate) * known
-        if sigma is not None:  # the local mean of the known departure only, then taken away
-            departure = departure - blur(departure, sigma) / blur(known, sigma).clamp_min(1e-3) * known
-        mirrored_known = mask * known.flip(-1)
-        detail = (estimate + weight * departure.flip(-1) * mirrored_known).clamp(0, 1)
-        return image * known + detail * mask
+        if sigma is not None:
+            detail = mirrored_detail(image, mask, estimate, sigma)
+        else:
+            detail = ((image - estimate) * (1 - mask)).flip(-1) * mask * (1 - mask).flip(-1)
+        return image * (1 - mask) + (estimate + weight * detail).clamp(0, 1) * mask
     return fill
+
+
+def detail_symmetry(prior: FacePrior, image: torch.Tensor, mask: torch.Tensor, sigma: float = 2.0) -> torch.Tensor:
+    """Per face, the cosine between the known pixels' fine departure from the prior's face (as mirrored_detail
+    copies it) and its mirror image, over the pixels known on both sides: how much of what is copied across
+    is this face's own detail (1) and how much is not (0)."""
+    both = (1 - mask) * (1 - mask).flip(-1)
+    fine = fine_departure(image, mask, prior.estimate(image, mask), sigma) * both
+    mirrored = fine.flip(-1)
+    return (fine * mirrored).sum((1, 2, 3)) / ((fine * fine).sum((1, 2, 3)) * (mirrored * mirrored).sum((1, 2, 3))).sqrt().clamp_min(1e-12)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         from idgan.teacher import load_teacher
         arcface = load_teacher('arcface')
     scores = {m: {'psnr': [], 'ssim': []} | ({'arcface_cos': []} if arcface else {}) for m in methods}
+    symmetry: list[float] = []
     for start in range(0, len(val), 25):
         idx = list(range(start, min(start + 25, len(val))))
         images = torch.stack([val[i]['image'] for i in idx])
@@ -156,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         occluded = fill_white(images, mask)
         landmarks = torch.stack([torch.from_numpy(val.records[i].landmarks) for i in idx])
         with torch.no_grad():
+            symmetry += detail_symmetry(prior, occluded, mask).tolist()
             clean = arcface(images, landmarks) if arcface else None
             for name, method in methods.items():
                 out = method(occluded, mask)
@@ -167,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f'{idx[-1] + 1}/{len(val)} faces', flush=True)
     summary = {m: {k: round(float(np.mean(v)), 4) for k, v in s.items()} for m, s in scores.items()}
     report = {'prior': str(a.prior), 'val_faces': len(val), 'hole': '48x48 seeded (idgan.data.fixed_holes)',
-              'seconds': round(time.time() - started), 'methods': summary}
+              'seconds': round(time.time() - started), 'methods': summary,
+              'fine_detail_symmetry': {'mean': round(float(np.mean(symmetry)), 4),
+                                       'quartiles': [round(float(q), 4) for q in np.percentile(symmetry, [25, 50, 75])]}}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(report, indent=2) + '\n')
     for name, s in summary.items():

@@ -14,6 +14,7 @@ from torch.nn.utils import spectral_norm
 
 from .parts import NUM_CLASSES
 from .prior import DEFAULT_NOISE, PRIOR_SIZE, FacePrior
+from .refine import PriorCorrection
 
 # β = sigmoid(bias) where the prior switch starts: the output is 95 % the prior's fill, 5 % the network's,
 # so the network's weights feel the loss from the first step while the fill starts as good as the prior.
@@ -52,12 +53,14 @@ class InpaintNet(nn.Module):
     With the prior, `prior_residual` adds a correction the network draws on top of that blend (a 3×3
     convolution on the last features, zero at the start): round 4's blend stayed at 95 % prior and the
     network's own image never beat the prior's, so the network learns what the prior gets wrong instead.
+    `prior_refiner_width` (round 8): the prior's 64×64 fill is corrected by a small U-Net learnt by
+    regression (refine.py, training/refine_trial.py) before anything else sees it; frozen here as the prior is.
     The new weights start at zero (`load_generator_weights`), so a generator trained without them
     starts with them switched on as exactly the function it was, and learns to use them from there.
     """
 
     def __init__(self, width: int = 40, mirror: bool = False, skips: bool = False, prior_components: int = 0,
-                 prior_noise: float = DEFAULT_NOISE, prior_residual: bool = False):
+                 prior_noise: float = DEFAULT_NOISE, prior_residual: bool = False, prior_refiner_width: int = 0):
         super().__init__()
         if prior_residual and not prior_components:
             raise ValueError('prior_residual corrects the prior\'s fill: it needs prior_components')
@@ -88,6 +91,8 @@ class InpaintNet(nn.Module):
             dims = 3 * PRIOR_SIZE * PRIOR_SIZE
             self.prior = FacePrior(torch.zeros(dims), torch.zeros(prior_components, dims), torch.ones(prior_components),
                                    noise=prior_noise)
+            if prior_refiner_width:
+                self.prior.with_refiner(PriorCorrection(prior_refiner_width))
             self.blend = nn.Conv2d(w1 // 2, 1, 1)
             nn.init.zeros_(self.blend.weight)
             nn.init.constant_(self.blend.bias, _BLEND_START_BIAS)
@@ -113,6 +118,8 @@ class InpaintNet(nn.Module):
         if self.prior is None:
             raise ValueError('this generator has no prior to replace (it was trained without --prior)')
         self.prior = FacePrior(prior.mean.clone(), prior.basis.clone(), prior.variance.clone(), prior.noise, prior.cg_steps)
+        if prior.refiner is not None:
+            self.prior.with_refiner(prior.refiner)
 
     @property
     def config(self) -> dict:
@@ -120,6 +127,8 @@ class InpaintNet(nn.Module):
         config = {'width': self.width, 'mirror': self.mirror, 'skips': self.skips}
         if self.prior is not None:
             config.update(prior_components=self.prior.components, prior_noise=self.prior.noise)
+            if self.prior.refiner is not None:
+                config['prior_refiner_width'] = self.prior.refiner.width
         if self.residual_head is not None:
             config['prior_residual'] = True
         return config
@@ -185,6 +194,8 @@ def generator_config(state: dict) -> dict:
         config['prior_noise'] = float(source.get('prior_noise', DEFAULT_NOISE))
     if 'residual_head.weight' in weights:
         config['prior_residual'] = True
+    if 'prior.refiner.out.weight' in weights:
+        config['prior_refiner_width'] = int(weights['prior.refiner.out.weight'].shape[1])
     return config
 
 

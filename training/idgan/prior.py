@@ -31,6 +31,7 @@ PRIOR_SIZE = 64
 DEFAULT_COMPONENTS = 800
 DEFAULT_NOISE = 0.01
 DEFAULT_CG_STEPS = 40
+DEFAULT_DETAIL_SIGMA = 2.0
 # Largest abs difference in [0, 1] an export's unrolled solve may leave from the exact one.
 SOLVER_TOLERANCE = 0.02
 
@@ -69,7 +70,8 @@ class FacePrior(nn.Module):
     the prior's conditional mean (known pixels unchanged)."""
 
     def __init__(self, mean: torch.Tensor, basis: torch.Tensor, variance: torch.Tensor,
-                 noise: float = DEFAULT_NOISE, cg_steps: int = DEFAULT_CG_STEPS):
+                 noise: float = DEFAULT_NOISE, cg_steps: int = DEFAULT_CG_STEPS,
+                 mirror_detail: float = 0.0, detail_sigma: float = DEFAULT_DETAIL_SIGMA):
         super().__init__()
         if basis.ndim != 2 or basis.shape[1] != 3 * PRIOR_SIZE * PRIOR_SIZE or mean.shape != basis.shape[1:] \
                 or variance.shape != basis.shape[:1]:
@@ -80,19 +82,31 @@ class FacePrior(nn.Module):
         self.register_buffer('mean', mean.float())
         self.register_buffer('basis', basis.float())
         self.register_buffer('variance', variance.float())
+        if mirror_detail < 0 or not detail_sigma > 0:
+            raise ValueError(f'mirror_detail must be 0 or more and detail_sigma positive, got {mirror_detail}, {detail_sigma}')
         self.noise = noise
         self.cg_steps = cg_steps
+        self.mirror_detail = mirror_detail
+        self.detail_sigma = detail_sigma
+        # An optional learnt correction of the 64×64 fill (idgan/refine.py), set by with_refiner.
+        self.refiner: nn.Module | None = None
         self.export_mode = False
 
     @property
     def components(self) -> int:
         return self.basis.shape[0]
 
+    def with_refiner(self, refiner: nn.Module) -> 'FacePrior':
+        """This prior with `refiner` correcting its 64×64 fill (idgan.refine.PriorCorrection, trained on it)."""
+        self.refiner = refiner.eval()
+        return self
+
     def truncated(self, components: int) -> 'FacePrior':
         """The same prior on its first `components` components (the strongest)."""
         if not 1 <= components <= self.components:
             raise ValueError(f'the prior has {self.components} components, asked for {components}')
-        return FacePrior(self.mean, self.basis[:components], self.variance[:components], self.noise, self.cg_steps)
+        return FacePrior(self.mean, self.basis[:components], self.variance[:components], self.noise, self.cg_steps,
+                         self.mirror_detail, self.detail_sigma)
 
     def coefficients(self, face: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
         """One face's coefficients: face D values (hole pixels ignored), hole D booleans."""
@@ -107,20 +121,53 @@ class FacePrior(nn.Module):
         return conjugate_gradient(hole_basis, ridge, rhs, self.cg_steps)
 
     def estimate(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """The prior's whole face (N×3×128×128, not composited): its conditional mean given the known pixels."""
+        """The prior's whole face (N×3×128×128, not composited): its conditional mean given the known pixels.
+        With a refiner, the known pixels are the face's own (at 64×64) and the hole is corrected."""
         faces = shrink(image * (1 - mask)).flatten(1)
         holes = shrink_hole(mask).expand(-1, 3, -1, -1).flatten(1) > 0.5
         # One face at a time: each hole picks other columns of the basis (the export traces batch 1).
         rows = [self.mean + self.coefficients(faces[i], holes[i]) @ self.basis for i in range(image.shape[0])]
         small = torch.stack(rows).view(-1, 3, PRIOR_SIZE, PRIOR_SIZE)
+        if self.refiner is not None:
+            small = self.refiner(faces.view_as(small), shrink_hole(mask), small, whole=True)
         return F.interpolate(small, size=(IMAGE_SIZE, IMAGE_SIZE), mode='bicubic', align_corners=False).clamp(0, 1)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return image * (1 - mask) + self.estimate(image, mask) * mask
+        estimate = self.estimate(image, mask)
+        if self.mirror_detail:
+            estimate = (estimate + self.mirror_detail * mirrored_detail(image, mask, estimate, self.detail_sigma)).clamp(0, 1)
+        return image * (1 - mask) + estimate * mask
 
     def state(self) -> dict:
-        return {'mean': self.mean, 'basis': self.basis, 'variance': self.variance,
-                'noise': self.noise, 'cg_steps': self.cg_steps}
+        return {'mean': self.mean, 'basis': self.basis, 'variance': self.variance, 'noise': self.noise,
+                'cg_steps': self.cg_steps, 'mirror_detail': self.mirror_detail, 'detail_sigma': self.detail_sigma}
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """N×C×H×W blurred by a separable Gaussian of `sigma` px, edges repeated."""
+    radius = max(1, int(3 * sigma))
+    kernel = torch.exp(-torch.arange(-radius, radius + 1, dtype=x.dtype) ** 2 / (2 * sigma * sigma))
+    kernel = kernel / kernel.sum()
+    channels = x.shape[1]
+    rows = kernel.view(1, 1, 1, -1).repeat(channels, 1, 1, 1)
+    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode='replicate'), rows, groups=channels)
+    return F.conv2d(F.pad(x, (0, 0, radius, radius), mode='replicate'), rows.transpose(2, 3), groups=channels)
+
+
+def fine_departure(image: torch.Tensor, mask: torch.Tensor, estimate: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The known pixels' departure from the prior's face, high-passed at `sigma` px (the local mean of the
+    known departure taken away, so that light falling on one side does not count); zero in the hole."""
+    known = 1 - mask
+    departure = (image - estimate) * known
+    local_mean = gaussian_blur(departure, sigma) / gaussian_blur(known, sigma).clamp_min(1e-3)
+    return (departure - local_mean) * known
+
+
+def mirrored_detail(image: torch.Tensor, mask: torch.Tensor, estimate: torch.Tensor, sigma: float) -> torch.Tensor:
+    """fine_departure mirrored onto the hole pixels whose mirror image is known (their own eye's edges, say),
+    zero elsewhere. An aligned face is nearly symmetric, and the prior's conditional mean draws the average
+    of the faces that fit, not this face's own detail."""
+    return fine_departure(image, mask, estimate, sigma).flip(-1) * mask * (1 - mask).flip(-1)
 
 
 def conjugate_gradient(hole_basis: torch.Tensor, ridge: torch.Tensor, rhs: torch.Tensor, steps: int) -> torch.Tensor:
@@ -190,7 +237,8 @@ def load_prior(path: str | Path, components: int | None = None, noise: float | N
     if not isinstance(state, dict) or 'basis' not in state:
         raise ValueError(f'{path} is not a face prior written by training/fit_prior.py')
     prior = FacePrior(state['mean'], state['basis'], state['variance'],
-                      noise if noise is not None else state['noise'], state.get('cg_steps', DEFAULT_CG_STEPS))
+                      noise if noise is not None else state['noise'], state.get('cg_steps', DEFAULT_CG_STEPS),
+                      state.get('mirror_detail', 0.0), state.get('detail_sigma', DEFAULT_DETAIL_SIGMA))
     return prior.truncated(components) if components else prior
 
 

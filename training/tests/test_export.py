@@ -14,7 +14,7 @@ import torch
 
 from export_onnx import (FIXTURE_BATCH, OPSET, PARITY_TOLERANCE, REPO_ROOT, ExportError, check_in_node, export,
                          load_generator, main, write_parity_fixture)
-from idgan.holes import IMAGE_SIZE
+from idgan.holes import IMAGE_SIZE, fill_white, hole_masks
 from idgan.networks import InpaintNet
 
 TINY_DIR = REPO_ROOT / 'var' / 'onnx-parity' / 'tiny-random'
@@ -232,3 +232,44 @@ def test_the_export_can_put_a_retuned_prior_under_a_trained_generator(tmp_path, 
     assert main(['--checkpoint', str(tmp_path / 'plain.pt'), '--out', str(tmp_path / 'x.onnx'),
                  '--prior', str(tmp_path / 'prior.pt'), '--skip-node-check']) == 1
     assert 'has no prior to replace' in capsys.readouterr().err
+
+
+def test_the_export_puts_a_learnt_correction_on_the_prior_and_it_matches_in_node(tmp_path, capsys):
+    from idgan.prior import FacePrior, fit_prior, save_prior
+    from idgan.refine import PriorCorrection
+    from idgan.trainer import generator_state_from_onnx
+    rng = np.random.default_rng(4)
+    faces = (0.5 + 0.1 * rng.standard_normal((40, 64, 64, 3))).clip(0, 1).astype(np.float32)
+    fitted = fit_prior(faces, components=8)
+    prior = FacePrior(fitted['mean'], fitted['basis'], fitted['variance'], noise=0.01)
+    save_prior(prior, tmp_path / 'prior.pt')
+    generator = InpaintNet(width=TINY_WIDTH, prior_components=8, prior_noise=0.01).eval()
+    generator.use_prior(prior)
+    torch.save({'step': 5, 'width': TINY_WIDTH, 'prior_noise': 0.01, 'generator': generator.state_dict()}, tmp_path / 'best.pt')
+    refiner = PriorCorrection(4)
+    torch.manual_seed(7)
+    with torch.no_grad():
+        refiner.out.weight.normal_(0, 0.05)  # a correction that is not zero, so that the parity covers it
+    torch.save({'width': 4, 'step': 100, 'network': refiner.state_dict(), 'curve_point': {'selection_psnr': 1.0}}, tmp_path / 'refiner.pt')
+    out = tmp_path / 'refined.onnx'
+    assert main(['--checkpoint', str(tmp_path / 'best.pt'), '--out', str(out), '--fixture', str(tmp_path / 'fixture'),
+                 '--prior', str(tmp_path / 'prior.pt'), '--prior-refiner', str(tmp_path / 'refiner.pt'),
+                 '--skip-node-check']) == 0
+    state = generator_state_from_onnx(out)
+    assert state['prior_refiner_width'] == 4
+    meta = json.loads({p.key: p.value for p in onnx.load(str(out)).metadata_props}['unmask.training'])
+    assert meta['prior_refiner']['step'] == 100
+    reloaded = InpaintNet(**{k: state[k] for k in ('width', 'prior_components', 'prior_noise', 'prior_refiner_width')})
+    reloaded.load_state_dict(state['generator'])
+    image, mask = fill_white(torch.rand(1, 3, 128, 128), hole_masks(torch.tensor([[30, 20]]))), hole_masks(torch.tensor([[30, 20]]))
+    with torch.no_grad():
+        plain = generator(image, mask)
+        refined = reloaded(image, mask)
+    assert float((plain - refined).abs().max()) > 1e-4  # the correction reaches the output…
+    assert torch.equal(plain * (1 - mask), refined * (1 - mask))  # …inside the hole only
+    assert main(['--checkpoint', str(tmp_path / 'best.pt'), '--out', str(tmp_path / 'x.onnx'),
+                 '--prior-refiner', str(tmp_path / 'best.pt'), '--skip-node-check']) == 1
+    assert 'not a prior correction' in capsys.readouterr().err
+    if shutil.which('npx') is None:
+        pytest.skip('no node/npx to run onnxruntime-node')
+    assert check_in_node(tmp_path / 'fixture') <= PARITY_TOLERANCE

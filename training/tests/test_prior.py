@@ -12,7 +12,7 @@ import torch
 from export_prior import export, main as export_main
 from idgan.prior import solver_gap
 from idgan.holes import hole_masks
-from idgan.prior import PRIOR_SIZE, FacePrior, conjugate_gradient, fit_prior, load_prior, save_prior, shrink, shrink_hole
+from idgan.prior import PRIOR_SIZE, FacePrior, conjugate_gradient, fit_prior, load_prior, mirrored_detail, save_prior, shrink, shrink_hole
 
 D = 3 * PRIOR_SIZE * PRIOR_SIZE
 RANK = 12
@@ -158,3 +158,33 @@ def test_large_weights_are_stored_at_half_precision_and_read_back_through_a_cast
     assert model.graph.node[0].op_type == 'Cast' and list(model.graph.node[0].output) == ['big']
     rounded = round_to_half(torch.from_numpy(weights.copy())).numpy()
     assert np.array_equal(numpy_helper.to_array(stored['big.float16']).astype(np.float32), rounded)
+
+
+def test_mirrored_detail_copies_the_known_sides_fine_detail_and_only_where_its_mirror_is_known():
+    # A symmetric face of fine vertical stripes on a smooth estimate: what the estimate misses is the stripes.
+    stripes = (torch.arange(128) % 4 < 2).float() * 0.2
+    image = (0.4 + stripes).view(1, 1, 1, 128).expand(1, 3, 128, 128).clone()
+    image = (image + image.flip(-1)) / 2
+    estimate = torch.full_like(image, 0.5)
+    one_sided = hole_masks(torch.tensor([[40, 10]]))       # columns 10–57: their mirrors (70–117) are known
+    detail = mirrored_detail(image, one_sided, estimate, sigma=2.0)
+    inside = (slice(None), slice(None), slice(50, 80), slice(20, 48))
+    truth_fine = image - 0.5 - (image - 0.5)[inside].mean()
+    assert float((detail[inside] - truth_fine[inside]).abs().mean()) < 0.02  # the face's own stripes come back
+    assert torch.equal(detail * (1 - one_sided), torch.zeros_like(detail))   # nothing outside the hole
+    centred = hole_masks(torch.tensor([[40, 40]]))          # columns 40–87: mirror of itself, nothing known
+    assert torch.equal(mirrored_detail(image, centred, estimate, sigma=2.0), torch.zeros_like(image))
+
+
+def test_a_prior_with_mirror_detail_keeps_it_through_saving_and_cutting(prior, tmp_path):
+    detailed = FacePrior(prior.mean, prior.basis, prior.variance, prior.noise, prior.cg_steps, mirror_detail=0.5)
+    loaded = load_prior(save_prior(detailed, tmp_path / 'p.pt'), components=RANK)
+    assert (loaded.mirror_detail, loaded.detail_sigma, loaded.components) == (0.5, 2.0, RANK)
+    image = big(low_rank_faces(1, seed=3))
+    mask = hole_masks(torch.tensor([[40, 8]]))
+    with torch.no_grad():
+        plain, with_detail = prior(image, mask), detailed(image, mask)
+    assert torch.equal(plain * (1 - mask), with_detail * (1 - mask))
+    assert float((plain - with_detail).abs().max()) > 0  # the detail changes the hole
+    with pytest.raises(ValueError, match='mirror_detail'):
+        FacePrior(prior.mean, prior.basis, prior.variance, mirror_detail=-1)
