@@ -201,11 +201,10 @@ def attach_refiner(generator: InpaintNet, info: dict, path: str) -> None:
     if generator.prior is None:
         raise ExportError('this generator has no prior for a refiner to correct (it was trained without --prior)')
     try:
-        refiner = load_refiner(path)
+        refiner, saved = load_refiner(path)
     except (FileNotFoundError, ValueError) as err:
         raise ExportError(str(err)) from err
     generator.prior.with_refiner(refiner)
-    saved = torch.load(path, map_location='cpu')
     info.update(prior_refiner={'path': str(path), 'width': refiner.width, 'step': saved.get('step'),
                                'selection': saved.get('curve_point')})
 

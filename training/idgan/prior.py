@@ -105,8 +105,9 @@ class FacePrior(nn.Module):
         """The same prior on its first `components` components (the strongest)."""
         if not 1 <= components <= self.components:
             raise ValueError(f'the prior has {self.components} components, asked for {components}')
-        return FacePrior(self.mean, self.basis[:components], self.variance[:components], self.noise, self.cg_steps,
-                         self.mirror_detail, self.detail_sigma)
+        cut = FacePrior(self.mean, self.basis[:components], self.variance[:components], self.noise, self.cg_steps,
+                        self.mirror_detail, self.detail_sigma)
+        return cut.with_refiner(self.refiner) if self.refiner is not None else cut
 
     def coefficients(self, face: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
         """One face's coefficients: face D values (hole pixels ignored), hole D booleans."""
@@ -124,12 +125,13 @@ class FacePrior(nn.Module):
         """The prior's whole face (N×3×128×128, not composited): its conditional mean given the known pixels.
         With a refiner, the known pixels are the face's own (at 64×64) and the hole is corrected."""
         faces = shrink(image * (1 - mask)).flatten(1)
-        holes = shrink_hole(mask).expand(-1, 3, -1, -1).flatten(1) > 0.5
+        small_holes = shrink_hole(mask)
+        holes = small_holes.expand(-1, 3, -1, -1).flatten(1) > 0.5
         # One face at a time: each hole picks other columns of the basis (the export traces batch 1).
         rows = [self.mean + self.coefficients(faces[i], holes[i]) @ self.basis for i in range(image.shape[0])]
         small = torch.stack(rows).view(-1, 3, PRIOR_SIZE, PRIOR_SIZE)
         if self.refiner is not None:
-            small = self.refiner(faces.view_as(small), shrink_hole(mask), small, whole=True)
+            small = self.refiner(faces.view_as(small), small_holes, small, whole=True)
         return F.interpolate(small, size=(IMAGE_SIZE, IMAGE_SIZE), mode='bicubic', align_corners=False).clamp(0, 1)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -75,11 +75,11 @@ class PriorCorrection(nn.Module):
         return out
 
 
-def load_refiner(path) -> PriorCorrection:
-    """A correction that training/refine_trial.py --save wrote."""
+def load_refiner(path) -> tuple[PriorCorrection, dict]:
+    """A correction that training/refine_trial.py --save wrote, and what the file says of it (step, curve point)."""
     state = torch.load(path, map_location='cpu')
     if not isinstance(state, dict) or 'network' not in state or 'width' not in state:
         raise ValueError(f'{path} is not a prior correction written by training/refine_trial.py --save')
     refiner = PriorCorrection(int(state['width']))
     refiner.load_state_dict(state['network'])
-    return refiner.eval()
+    return refiner.eval(), {k: v for k, v in state.items() if k != 'network'}

@@ -27,6 +27,7 @@ from .losses import (IdentityTerm, LossWeights, discount_weights, discriminator_
 from .networks import (Discriminator, InpaintNet, ParsingNet, composite, generator_config, load_generator_weights,
                        load_parser)
 from .prior import load_prior
+from .refine import PriorCorrection
 from .recognizer import DEFAULT_MANIFEST
 from .teacher import load_teacher
 
@@ -218,6 +219,14 @@ class Trainer:
                              f'says {expected}: leave --parser-classes out to take the file\'s')
         return parser
 
+    def _attach_refiner_of(self, weights: dict[str, torch.Tensor]) -> None:
+        """A generator exported with a correction of its prior (round 8, export_onnx.py --prior-refiner) goes on
+        training over that corrected prior: the correction is built to the weights' width before they are
+        loaded, after the optimiser was made, so that it stays frozen as the prior is."""
+        width = generator_config({'width': self.settings.width, 'generator': weights}).get('prior_refiner_width')
+        if width and self.generator.prior is not None and self.generator.prior.refiner is None:
+            self.generator.prior.with_refiner(PriorCorrection(width).to(self.device))
+
     def _init_generator(self) -> dict | None:
         """Loads --init-generator's weights into a fresh run (a resumed run has its own): a run's
         checkpoint, or a generator exported to ONNX (models/idgan-*.onnx), whose initializers are
@@ -235,6 +244,7 @@ class Trainer:
         config = generator_config(state)
         if config['width'] != self.settings.width:
             raise ValueError(f'{path} is a width-{config["width"]} generator, this run has --width {self.settings.width}')
+        self._attach_refiner_of(state['generator'])
         added = load_generator_weights(self.generator, state['generator'])
         print(f'generator initialised from {path} (its step {state["step"]})'
               + (f'; new parts at zero: {", ".join(added)}' if added else ''))
@@ -415,6 +425,7 @@ class Trainer:
         if state['settings']['weights']['identity_term'] != term:
             raise ValueError(f'{path} was trained with the identity term {state["settings"]["weights"]["identity_term"]!r}, '
                              f'this run has {term!r}: each ablation needs its own --out folder')
+        self._attach_refiner_of(state['generator'])
         self.generator.load_state_dict(state['generator'])
         self.global_d.load_state_dict(state['global_d'])
         self.local_d.load_state_dict(state['local_d'])

@@ -171,3 +171,30 @@ def test_an_ablation_branches_from_another_runs_generator(aligned_set, tmp_path)
 
     with pytest.raises(ValueError, match='width-8 generator, this run has --width 16'):
         Trainer(TrainSettings(**{**branch.settings.__dict__, 'out': str(tmp_path / 'wide'), 'width': 16}))
+
+
+def test_a_run_from_a_generator_with_a_corrected_prior_keeps_the_correction_frozen_and_resumes(aligned_set, tmp_path):
+    from idgan.networks import InpaintNet
+    from idgan.prior import FacePrior, fit_prior, save_prior
+    from idgan.refine import PriorCorrection
+    rng = np.random.default_rng(5)
+    fitted = fit_prior((0.5 + 0.1 * rng.standard_normal((30, 64, 64, 3))).clip(0, 1).astype(np.float32), components=6)
+    prior = FacePrior(fitted['mean'], fitted['basis'], fitted['variance'], noise=0.01)
+    save_prior(prior, tmp_path / 'prior.pt')
+    exported = InpaintNet(width=8, prior_components=6, prior_noise=0.01)
+    exported.use_prior(prior)
+    exported.prior.with_refiner(PriorCorrection(4))
+    with torch.no_grad():
+        exported.prior.refiner.out.weight.normal_(0, 0.05)
+    torch.save({'step': 3, 'width': 8, 'prior_noise': 0.01, 'generator': exported.state_dict()}, tmp_path / 'refined.pt')
+    settings = TrainSettings(data=str(aligned_set), out=str(tmp_path / 'run'), steps=1, warmup_steps=0, batch_size=4,
+                             width=8, log_every=1, sample_every=10, eval_every=10, checkpoint_every=1, val_faces=3,
+                             weights=LossWeights(identity_term=IdentityTerm.NONE), prior=str(tmp_path / 'prior.pt'),
+                             init_generator=str(tmp_path / 'refined.pt'))
+    trainer = Trainer(settings)
+    refiner = trainer.generator.prior.refiner
+    assert refiner is not None and torch.equal(refiner.out.weight, exported.prior.refiner.out.weight)
+    trainer.run()
+    assert torch.equal(trainer.generator.prior.refiner.out.weight, exported.prior.refiner.out.weight)  # frozen
+    resumed = Trainer(TrainSettings(**{**settings.__dict__, 'steps': 2}))
+    assert resumed.step == 1 and torch.equal(resumed.generator.prior.refiner.out.weight, exported.prior.refiner.out.weight)
