@@ -13,11 +13,19 @@ mirrored) and draws a correction inside the hole, zero at the start, trained by 
 Adam (gradients clipped at norm 1). Every --eval-every steps the selection faces (the first 250 validation faces, their seeded
 holes) are scored at 128×128 as eval_generators.py scores the prior, so the curve starts at the prior.
 Holes are drawn --faces-per-hole faces at a time, so that one solve of the prior serves several faces.
+
+With --lambda-r the correction also learns from R (eq. 6, the ArcFace teacher): the corrected 64×64 fill is
+put back into the 128×128 face as the graph puts it (bicubic, inside the hole), the face's ArcFace chip cut
+from its landmarks, and L_R added with weight λ_R: the instance terms alone with --identity-term none (the
+paper's w/oID) or with the identity-diversity hinge against the identity centres (diversity, wID). That is
+the paper's ablation at a cost this CPU can pay (~0.5 s a step), to compare wID with w/oID on equal steps
+(--steps); the selection faces then also get their mean ArcFace cosine to the original at every evaluation.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import time
 from pathlib import Path
@@ -30,10 +38,15 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fit_prior import read_faces  # noqa: E402
-from idgan.data import AlignedFaces, fixed_holes, psnr, read_index  # noqa: E402
+from idgan.centres import load_or_compute_centres, numbered_identities  # noqa: E402
+from idgan.data import IBUG_MIRROR, AlignedFaces, FaceRecord, fixed_holes, load_rgb, psnr, read_index, to_tensor  # noqa: E402
 from idgan.holes import fill_white, hole_masks, random_holes  # noqa: E402
+from idgan.losses import IdentityTerm, LossWeights, recognition_loss  # noqa: E402
+from idgan.occluder_holes import occluder_hole  # noqa: E402
 from idgan.prior import IMAGE_SIZE, PRIOR_SIZE, FacePrior, load_prior, shrink, shrink_hole  # noqa: E402
 from idgan.refine import PriorCorrection  # noqa: E402
+from idgan.teacher import load_teacher  # noqa: E402
+from occlusion.synth import load_mask_templates  # noqa: E402
 
 def prior_fills(prior: FacePrior, faces: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
     """The prior's conditional mean (N×3×64×64) of faces (N×3×64×64) that all share one hole (64×64 bool)."""
@@ -46,21 +59,141 @@ def prior_fills(prior: FacePrior, faces: torch.Tensor, holes: torch.Tensor) -> t
     return (prior.mean + coefficients @ prior.basis).view(-1, 3, PRIOR_SIZE, PRIOR_SIZE)
 
 
-def training_set(data: str, prior: FacePrior, holes_count: int, per_hole: int, seed: int):
-    records = [r for r in read_index(data) if r.split == 'train']
-    faces = read_faces(records, every=5000)
+def training_choice(faces: int, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which training faces (indices into the train records) the trial uses, and which it mirrors."""
     rng = np.random.default_rng(seed)
-    pick = rng.choice(len(faces), holes_count * per_hole, replace=False)
-    flip = rng.random(len(pick)) < 0.5
+    pick = rng.choice(faces, count, replace=False)
+    return pick, rng.random(len(pick)) < 0.5
+
+
+def training_holes(holes_count: int, seed: int) -> torch.Tensor:
+    """The trial's holes at 128×128 (holes_count×1×128×128), one per --faces-per-hole faces."""
+    return hole_masks(random_holes(holes_count, torch.Generator().manual_seed(seed)))
+
+
+def training_set(records: list[FaceRecord], prior: FacePrior, holes_count: int, per_hole: int, seed: int):
+    faces = read_faces(records, every=5000)
+    pick, flip = training_choice(len(faces), holes_count * per_hole, seed)
     chosen = np.stack([faces[j][:, ::-1] if f else faces[j] for j, f in zip(pick, flip)]).transpose(0, 3, 1, 2)
     faces_t = torch.from_numpy(np.ascontiguousarray(chosen))
-    holes = shrink_hole(hole_masks(random_holes(holes_count, torch.Generator().manual_seed(seed))))[:, 0] > 0.5
+    holes = shrink_hole(training_holes(holes_count, seed))[:, 0] > 0.5
     fills = torch.empty_like(faces_t)
     with torch.no_grad():
         for k in range(holes_count):
             part = slice(k * per_hole, (k + 1) * per_hole)
             fills[part] = prior_fills(prior, faces_t[part], holes[k])
     return faces_t, holes.repeat_interleave(per_hole, 0)[:, None].float(), fills
+
+
+def occluder_training_set(records: list[FaceRecord], prior: FacePrior, count: int, seed: int):
+    """`count` training faces (mirrored at random), each with its own occluder-shaped hole drawn on its landmarks
+    as the service's holes come (idgan/occluder_holes.py: masks, hands, scarves, sunglasses, brims, a quarter
+    squares), and the prior's exact fill. One solve a face: ~0.2 s each on this CPU."""
+    pick, flip = training_choice(len(records), count, seed)
+    rng, templates = random.Random(seed), load_mask_templates()
+    faces, holes = torch.empty(count, 3, PRIOR_SIZE, PRIOR_SIZE), torch.empty(count, 1, PRIOR_SIZE, PRIOR_SIZE)
+    fills = torch.empty_like(faces)
+    for n, (j, mirror) in enumerate(zip(pick, flip)):
+        rgb, landmarks = load_rgb(records[j].image), torch.from_numpy(records[j].landmarks[None].astype(np.float32))
+        if mirror:
+            rgb, landmarks = rgb[:, ::-1], mirror_landmarks(landmarks)
+        hole = torch.from_numpy(occluder_hole(landmarks[0].numpy(), rng, templates).astype(np.float32))[None, None]
+        faces[n], holes[n] = shrink(to_tensor(rgb)[None])[0], shrink_hole(hole)[0]
+        known = holes[n].expand(3, -1, -1).flatten() > 0.5
+        with torch.no_grad():
+            fills[n] = (prior.mean + prior.coefficients(faces[n].flatten(), known) @ prior.basis).view(3, PRIOR_SIZE, PRIOR_SIZE)
+        if (n + 1) % 500 == 0:
+            print(f'{n + 1}/{count} occluder-shaped holes filled by the prior', flush=True)
+    return faces, holes, fills
+
+
+def cached_set(path: Path | None, key: dict, make):
+    """(faces, holes, fills) from the cache file when it was made with the same key, else made (and cached)."""
+    cached = torch.load(path) if path is not None and path.is_file() else None
+    if cached is not None and cached['key'] == key:
+        return cached['faces'], cached['holes'], cached['fills']
+    faces, holes, fills = make()
+    if path is not None:
+        torch.save({'key': key, 'faces': faces, 'holes': holes, 'fills': fills}, path)
+    return faces, holes, fills
+
+
+class SelectionFaces:
+    """Validation faces with their holes as the exported graph sees them: the 128×128 originals and holes,
+    and at 64×64 the occluded faces, their holes and the prior's fill."""
+
+    def __init__(self, prior: FacePrior, images: torch.Tensor, masks: torch.Tensor, landmarks: torch.Tensor):
+        self.images, self.masks, self.landmarks = images, masks, landmarks
+        self.faces, self.holes = shrink(fill_white(images, masks) * (1 - masks)), shrink_hole(masks)
+        known = self.holes.expand(-1, 3, -1, -1).flatten(1) > 0.5
+        with torch.no_grad():
+            self.fills = torch.stack([prior.mean + prior.coefficients(self.faces[i].flatten(), known[i]) @ prior.basis
+                                      for i in range(len(images))]).view(-1, 3, PRIOR_SIZE, PRIOR_SIZE)
+
+    def inpainted(self, net: PriorCorrection, whole: bool) -> torch.Tensor:
+        small = torch.cat([net(self.faces[i:i + 50], self.holes[i:i + 50], self.fills[i:i + 50], whole)
+                           for i in range(0, len(self.images), 50)])
+        estimate = F.interpolate(small, size=(IMAGE_SIZE, IMAGE_SIZE), mode='bicubic', align_corners=False).clamp(0, 1)
+        return self.images * (1 - self.masks) + estimate * self.masks
+
+    def psnr(self, out: torch.Tensor) -> float:
+        return float(np.mean([psnr(x, t) for x, t in zip(out.permute(0, 2, 3, 1).numpy(), self.images.permute(0, 2, 3, 1).numpy())]))
+
+
+def mirror_landmarks(landmarks: torch.Tensor, size: int = IMAGE_SIZE) -> torch.Tensor:
+    """N×68×2 landmarks (pixel centres at + ½) of the mirrored crops, in iBUG order again."""
+    out = landmarks.clone()
+    out[..., 0] = size - out[..., 0]
+    return out[:, torch.from_numpy(IBUG_MIRROR)]
+
+
+class RecognitionTerm:
+    """L_R for the trial's faces at 128×128: their images, holes, landmarks and identities as picked."""
+
+    def __init__(self, data: str, records: list[FaceRecord], holes_count: int, per_hole: int, seed: int,
+                 weight: float, identity_term: str, arcface_model: str | None, centre_faces: int):
+        self.weight = weight
+        self.weights = LossWeights(identity_term=IdentityTerm(identity_term))
+        self.teacher = load_teacher('arcface', 'cpu', arcface_model)
+        self.pick, self.flip = training_choice(len(records), holes_count * per_hole, seed)
+        self.records = records
+        self.holes = training_holes(holes_count, seed).repeat_interleave(per_hole, 0)
+        _, labels = numbered_identities(records)
+        self.labels = labels[torch.from_numpy(self.pick)]
+        landmarks = torch.from_numpy(np.stack([records[j].landmarks for j in self.pick]).astype(np.float32))
+        flip = torch.from_numpy(self.flip)
+        self.landmarks = torch.where(flip[:, None, None], mirror_landmarks(landmarks), landmarks)
+        self.centres = None
+        if self.weights.identity_term is not IdentityTerm.NONE:
+            self.centres, path = load_or_compute_centres(data, records, self.teacher, 'cpu', per_identity=centre_faces)
+            print(f'identity centres of {len(self.centres)} training identities: {path}', flush=True)
+
+    def descriptors(self, images: torch.Tensor, landmarks: torch.Tensor, chunk: int = 25) -> torch.Tensor:
+        """R's descriptors of many faces, a few at a time: the graph interpreter keeps every layer's output
+        of a batch, gigabytes for 250 faces."""
+        return torch.cat([self.teacher(images[i:i + chunk], landmarks[i:i + chunk]) for i in range(0, len(images), chunk)])
+
+    def images(self, pick: torch.Tensor) -> torch.Tensor:
+        out = []
+        for i in pick.tolist():
+            rgb = load_rgb(self.records[self.pick[i]].image)
+            out.append(to_tensor(rgb[:, ::-1] if self.flip[i] else rgb))
+        return torch.stack(out)
+
+    def loss(self, corrected: torch.Tensor, pick: torch.Tensor, mirrored: bool):
+        """λ_R·L_R of the corrected 64×64 faces of the training faces `pick` (mirrored as a batch when
+        `mirrored`), and its parts."""
+        images, holes, landmarks = self.images(pick), self.holes[pick], self.landmarks[pick]
+        if mirrored:
+            images, holes, landmarks = images.flip(-1), holes.flip(-1), mirror_landmarks(landmarks)
+        estimate = F.interpolate(corrected, size=(IMAGE_SIZE, IMAGE_SIZE), mode='bicubic', align_corners=False).clamp(0, 1)
+        inpainted = images * (1 - holes) + estimate * holes
+        with torch.no_grad():
+            clean = self.teacher.features(images, landmarks)
+        labels = self.labels[pick]
+        centres = self.centres[labels] if self.centres is not None else None
+        term = recognition_loss(self.teacher.features(inpainted, landmarks), clean, centres, labels, self.weights)
+        return self.weight * term.total, {k: float(v) for k, v in term.parts.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,10 +204,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--noise', type=float, default=0.01)
     p.add_argument('--holes', type=int, default=1500, help='training holes drawn')
     p.add_argument('--faces-per-hole', type=int, default=10)
+    p.add_argument('--occluder-faces', type=int, default=0,
+                   help="also train on this many faces with their own occluder-shaped holes (half of each batch), and select on both")
     p.add_argument('--width', type=int, default=16)
     p.add_argument('--lr', type=float, default=5e-4)
     p.add_argument('--batch-size', type=int, default=16)
     p.add_argument('--minutes', type=float, default=12)
+    p.add_argument('--steps', type=int, help='stop after this many steps (arms compared on equal steps), if --minutes is not spent first')
+    p.add_argument('--lambda-r', type=float, default=0.0, help='λ_R: the weight of L_R (eq. 6, ArcFace) beside the L1; 0 leaves R out')
+    p.add_argument('--identity-term', choices=[t.value for t in IdentityTerm], default=IdentityTerm.DIVERSITY.value,
+                   help="L_R's identity-wise term: none is the paper's w/oID, diversity its wID")
+    p.add_argument('--centre-faces', type=int, default=4, help='faces of each identity that make its centre (as background.sh)')
+    p.add_argument('--arcface-model', help="fr_feature.onnx (default: models/faceplugin/, else the npm package's)")
     p.add_argument('--eval-every', type=int, default=500)
     p.add_argument('--val-faces', type=int, default=250)
     p.add_argument('--threads', type=int, default=2)
@@ -83,78 +224,121 @@ def main(argv: list[str] | None = None) -> int:
                    help='train (and select) on the whole 64×64 face, as the exported graph runs it, not on windows')
     p.add_argument('--init', help='start from the weights of an earlier --save')
     p.add_argument('--data-cache', help='the training faces with their holes and fills (.pt): made once, read after')
-    p.add_argument('--save', help="where the network's weights go (.pt), at the best selection step")
+    p.add_argument('--save', help="where the network's weights go (.pt), at the best selection step (--save-last: the last)")
+    p.add_argument('--save-last', action='store_true', help='save the last step instead: arms compared on equal steps')
     p.add_argument('--out', required=True)
     a = p.parse_args(argv)
+    if a.lambda_r > 0 and a.occluder_faces:
+        p.error('--lambda-r trains on the square-holed faces only: leave out --occluder-faces')
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     started = time.time()
     prior = load_prior(a.prior, a.components, a.noise).eval()
+    records = [r for r in read_index(a.data) if r.split == 'train']
     key = {'prior': str(a.prior), 'components': a.components, 'noise': a.noise, 'holes': a.holes,
            'faces_per_hole': a.faces_per_hole, 'seed': a.seed}
-    cached = torch.load(a.data_cache) if a.data_cache and Path(a.data_cache).is_file() else None
-    if cached is not None and cached['key'] == key:
-        faces, holes, fills = cached['faces'], cached['holes'], cached['fills']
-    else:
-        faces, holes, fills = training_set(a.data, prior, a.holes, a.faces_per_hole, a.seed + 1)
-        if a.data_cache:
-            torch.save({'key': key, 'faces': faces, 'holes': holes, 'fills': fills}, a.data_cache)
+    cache = Path(a.data_cache) if a.data_cache else None
+    faces, holes, fills = cached_set(cache, key, lambda: training_set(records, prior, a.holes, a.faces_per_hole, a.seed + 1))
     print(f'{len(faces)} training faces with the prior\'s fill ({time.time() - started:.0f} s)', flush=True)
+    if a.occluder_faces:
+        occluder_key = {**key, 'holes': 'occluder', 'faces': a.occluder_faces}
+        occluder_cache = cache.with_name(f'{cache.stem}-occluder{a.occluder_faces}{cache.suffix}') if cache else None
+        occluder_set = cached_set(occluder_cache, occluder_key,
+                                  lambda: occluder_training_set(records, prior, a.occluder_faces, a.seed + 2))
+        print(f'{a.occluder_faces} training faces with occluder-shaped holes ({time.time() - started:.0f} s)', flush=True)
 
     val = AlignedFaces(a.data, 'val', None, limit=a.val_faces)
     val_images = torch.stack([val[i]['image'] for i in range(len(val))])
-    val_masks = hole_masks(fixed_holes(len(val)))
-    occluded = fill_white(val_images, val_masks)
-    val_faces, val_holes = shrink(occluded * (1 - val_masks)), shrink_hole(val_masks)
-    val_holes_flat = val_holes.expand(-1, 3, -1, -1).flatten(1) > 0.5
-    with torch.no_grad():
-        val_fills = torch.stack([prior.mean + prior.coefficients(val_faces[i].flatten(), val_holes_flat[i]) @ prior.basis
-                                 for i in range(len(val))]).view(-1, 3, PRIOR_SIZE, PRIOR_SIZE)
+    val_landmarks = torch.stack([val[i]['landmarks'] for i in range(len(val))])
+    selection_sets = {'selection_psnr': SelectionFaces(prior, val_images, hole_masks(fixed_holes(len(val))), val_landmarks)}
+    if a.occluder_faces:  # each face's own occluder-shaped hole, as eval_generators.py --holes occluder draws it
+        val_occluder = AlignedFaces(a.data, 'val', None, limit=a.val_faces, holes='occluder')
+        selection_sets['selection_occluder_psnr'] = SelectionFaces(
+            prior, val_images, torch.stack([val_occluder[i]['hole'] for i in range(len(val))]), val_landmarks)
+
+    recognition = (RecognitionTerm(a.data, records, a.holes, a.faces_per_hole, a.seed + 1, a.lambda_r, a.identity_term,
+                                   a.arcface_model, a.centre_faces) if a.lambda_r > 0 else None)
+    if recognition is not None:
+        with torch.no_grad():
+            val_clean = recognition.descriptors(val_images, val_landmarks)
 
     net = PriorCorrection(a.width)
     if a.init:
         net.load_state_dict(torch.load(a.init, map_location='cpu')['network'])
     optimiser = torch.optim.Adam(net.parameters(), lr=a.lr)
 
-    def selection_psnr(whole: bool = False) -> float:
+    def selection(whole: bool = False) -> dict[str, float]:
+        """The selection faces' mean PSNR (on squares, and with --occluder-faces on occluder-shaped holes too),
+        with R their mean ArcFace cosine to the originals (squares), and the score that picks the best step:
+        the mean of the PSNRs."""
         net.eval()
+        scores = {}
         with torch.no_grad():
-            small = torch.cat([net(val_faces[i:i + 50], val_holes[i:i + 50], val_fills[i:i + 50], whole) for i in range(0, len(val), 50)])
+            for name, faces_set in selection_sets.items():
+                out = faces_set.inpainted(net, whole)
+                scores[name] = round(faces_set.psnr(out), 4)
+                if recognition is not None and name == 'selection_psnr':
+                    cosine = (recognition.descriptors(out, val_landmarks) * val_clean).sum(1).mean()
+                    scores['selection_arcface_cosine'] = round(float(cosine), 4)
         net.train()
-        estimate = F.interpolate(small, size=(IMAGE_SIZE, IMAGE_SIZE), mode='bicubic', align_corners=False).clamp(0, 1)
-        out = val_images * (1 - val_masks) + estimate * val_masks
-        return float(np.mean([psnr(x, t) for x, t in zip(out.permute(0, 2, 3, 1).numpy(), val_images.permute(0, 2, 3, 1).numpy())]))
+        scores['score'] = round(float(np.mean([scores[name] for name in selection_sets])), 4)
+        return scores
 
-    curve = [{'step': 0, 'selection_psnr': round(selection_psnr(a.whole), 4)}]
+    def selection_psnr(whole: bool = False) -> float:
+        return selection(whole)['selection_psnr']
+
+    def save(point: dict) -> None:
+        Path(a.save).parent.mkdir(parents=True, exist_ok=True)
+        torch.save({'width': a.width, 'step': step, 'whole': a.whole, 'init': a.init, 'network': net.state_dict(),
+                    'curve_point': point, 'lambda_r': a.lambda_r,
+                    'identity_term': a.identity_term if a.lambda_r > 0 else None}, a.save)
+
+    curve = [{'step': 0, **selection(a.whole)}]
     print(f'step 0: selection PSNR {curve[0]["selection_psnr"]} ' + (f'(from {a.init})' if a.init else '(the prior alone)'), flush=True)
     step, loss_sum, trained_from = 0, 0.0, time.time()
-    while time.time() - trained_from < a.minutes * 60:
+    parts_sum: dict[str, float] = {}
+    while time.time() - trained_from < a.minutes * 60 and (a.steps is None or step < a.steps):
         pick = torch.randint(0, len(faces), (a.batch_size,))
         face, hole, fill = faces[pick], holes[pick], fills[pick]
-        if step % 2:
+        if a.occluder_faces:  # half the batch from each kind of hole
+            half = torch.randint(0, a.occluder_faces, (a.batch_size // 2,))
+            face, hole, fill = (torch.cat([x[:a.batch_size - len(half)], y[half]]) for x, y in zip((face, hole, fill), occluder_set))
+        mirrored = bool(step % 2)
+        if mirrored:
             face, hole, fill = face.flip(-1), hole.flip(-1), fill.flip(-1)
-        loss = ((net(face, hole, fill, a.whole) - face).abs() * hole).sum() / (3 * hole.sum())
+        corrected = net(face, hole, fill, a.whole)
+        l1 = ((corrected - face).abs() * hole).sum() / (3 * hole.sum())
+        loss = l1
+        if recognition is not None:
+            weighted, parts = recognition.loss(corrected, pick, mirrored)
+            loss = l1 + weighted
+            for k, v in parts.items():
+                parts_sum[k] = parts_sum.get(k, 0.0) + v
         optimiser.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(net.parameters(), 1.0)  # at 2e-3 without it, a run blew up at step ~5,000
         optimiser.step()
         step += 1
-        loss_sum += float(loss)
+        loss_sum += float(l1)
         if step % a.eval_every == 0:
-            curve.append({'step': step, 'l1': round(loss_sum / a.eval_every, 5), 'selection_psnr': round(selection_psnr(a.whole), 4),
-                          'seconds': round(time.time() - trained_from)})
-            loss_sum = 0.0
-            if a.save and curve[-1]['selection_psnr'] > max(c['selection_psnr'] for c in curve[:-1]):
+            curve.append({'step': step, 'l1': round(loss_sum / a.eval_every, 5),
+                          **{f'L_R.{k}': round(v / a.eval_every, 5) for k, v in parts_sum.items()},
+                          **selection(a.whole), 'seconds': round(time.time() - trained_from)})
+            loss_sum, parts_sum = 0.0, {}
+            if a.save and not a.save_last and curve[-1]['score'] > max(c['score'] for c in curve[:-1]):
                 if not a.whole:  # what the exported graph, which runs on the whole face, would score
                     curve[-1]['whole_face_psnr'] = round(selection_psnr(whole=True), 4)
-                Path(a.save).parent.mkdir(parents=True, exist_ok=True)
-                torch.save({'width': a.width, 'step': step, 'whole': a.whole, 'init': a.init, 'network': net.state_dict(),
-                            'curve_point': curve[-1]}, a.save)
+                save(curve[-1])
             print(curve[-1], flush=True)
+    if a.save and a.save_last:
+        if curve[-1]['step'] != step:
+            curve.append({'step': step, **selection(a.whole), 'seconds': round(time.time() - trained_from)})
+        save(curve[-1])
     report = {'prior': str(a.prior), 'whole': a.whole, 'init': a.init, 'components': a.components, 'noise': a.noise, 'training_faces': len(faces),
               'width': a.width, 'parameters': sum(p.numel() for p in net.parameters()), 'lr': a.lr,
-              'batch_size': a.batch_size, 'minutes': a.minutes, 'steps': step, 'val_faces': len(val), 'curve': curve,
-              'best': max(curve, key=lambda c: c['selection_psnr'])}
+              'batch_size': a.batch_size, 'minutes': a.minutes, 'steps': step,
+              'lambda_r': a.lambda_r, 'identity_term': a.identity_term if a.lambda_r > 0 else None, 'val_faces': len(val), 'curve': curve,
+              'occluder_faces': a.occluder_faces, 'best': max(curve, key=lambda c: c['score'])}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(report, indent=2) + '\n')
     print(f'best selection PSNR {report["best"]["selection_psnr"]} at step {report["best"]["step"]}; at step 0 {curve[0]["selection_psnr"]}')
