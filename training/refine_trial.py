@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
                     'identity_term': a.identity_term if a.lambda_r > 0 else None}, a.save)
 
     curve = [{'step': 0, **selection(a.whole)}]
-    print(f'step 0: selection PSNR {curve[0]["selection_psnr"]} ' + (f'(from {a.init})' if a.init else '(the prior alone)'), flush=True)
+    print(f'step 0 ' + (f'(from {a.init})' if a.init else '(the prior alone)') + f': {curve[0]}', flush=True)
     step, loss_sum, trained_from = 0, 0.0, time.time()
     parts_sum: dict[str, float] = {}
     while time.time() - trained_from < a.minutes * 60 and (a.steps is None or step < a.steps):
