@@ -18,7 +18,7 @@ With --lambda-r the correction also learns from R (eq. 6, the ArcFace teacher): 
 put back into the 128×128 face as the graph puts it (bicubic, inside the hole), the face's ArcFace chip cut
 from its landmarks, and L_R added with weight λ_R: the instance terms alone with --identity-term none (the
 paper's w/oID) or with the identity-diversity hinge against the identity centres (diversity, wID). That is
-the paper's ablation at a cost this CPU can pay (~0.5 s a step), to compare wID with w/oID on equal steps
+the paper's ablation at a cost this CPU can pay (~2 s a step on one loaded core), to compare wID with w/oID on equal steps
 (--steps); the selection faces then also get their mean ArcFace cosine to the original at every evaluation.
 """
 from __future__ import annotations
@@ -122,8 +122,8 @@ class SelectionFaces:
     """Validation faces with their holes as the exported graph sees them: the 128×128 originals and holes,
     and at 64×64 the occluded faces, their holes and the prior's fill."""
 
-    def __init__(self, prior: FacePrior, images: torch.Tensor, masks: torch.Tensor, landmarks: torch.Tensor):
-        self.images, self.masks, self.landmarks = images, masks, landmarks
+    def __init__(self, prior: FacePrior, images: torch.Tensor, masks: torch.Tensor):
+        self.images, self.masks = images, masks
         self.faces, self.holes = shrink(fill_white(images, masks) * (1 - masks)), shrink_hole(masks)
         known = self.holes.expand(-1, 3, -1, -1).flatten(1) > 0.5
         with torch.no_grad():
@@ -250,11 +250,11 @@ def main(argv: list[str] | None = None) -> int:
     val = AlignedFaces(a.data, 'val', None, limit=a.val_faces)
     val_images = torch.stack([val[i]['image'] for i in range(len(val))])
     val_landmarks = torch.stack([val[i]['landmarks'] for i in range(len(val))])
-    selection_sets = {'selection_psnr': SelectionFaces(prior, val_images, hole_masks(fixed_holes(len(val))), val_landmarks)}
+    selection_sets = {'selection_psnr': SelectionFaces(prior, val_images, hole_masks(fixed_holes(len(val))))}
     if a.occluder_faces:  # each face's own occluder-shaped hole, as eval_generators.py --holes occluder draws it
         val_occluder = AlignedFaces(a.data, 'val', None, limit=a.val_faces, holes='occluder')
         selection_sets['selection_occluder_psnr'] = SelectionFaces(
-            prior, val_images, torch.stack([val_occluder[i]['hole'] for i in range(len(val))]), val_landmarks)
+            prior, val_images, torch.stack([val_occluder[i]['hole'] for i in range(len(val))]))
 
     recognition = (RecognitionTerm(a.data, records, a.holes, a.faces_per_hole, a.seed + 1, a.lambda_r, a.identity_term,
                                    a.arcface_model, a.centre_faces) if a.lambda_r > 0 else None)
@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
                     'identity_term': a.identity_term if a.lambda_r > 0 else None}, a.save)
 
     curve = [{'step': 0, **selection(a.whole)}]
-    print(f'step 0 ' + (f'(from {a.init})' if a.init else '(the prior alone)') + f': {curve[0]}', flush=True)
+    print('step 0 ' + (f'(from {a.init})' if a.init else '(the prior alone)') + f': {curve[0]}', flush=True)
     step, loss_sum, trained_from = 0, 0.0, time.time()
     parts_sum: dict[str, float] = {}
     while time.time() - trained_from < a.minutes * 60 and (a.steps is None or step < a.steps):
