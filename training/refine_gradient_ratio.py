@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from idgan.data import read_index  # noqa: E402
 from idgan.refine import load_refiner  # noqa: E402
-from refine_trial import RecognitionTerm  # noqa: E402
+from refine_trial import RecognitionTerm, hole_l1  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         for b in range(a.batches):
             pick = torch.randint(0, len(faces), (a.batch_size,), generator=generator)
             out = net(faces[pick], holes[pick], fills[pick], True)
-            l1 = ((out - faces[pick]).abs() * holes[pick]).sum() / (3 * holes[pick].sum())
+            l1 = hole_l1(out, faces[pick], holes[pick])
             ratios.append(norm(recognition.loss(out, pick, bool(b % 2))[0], True) / norm(l1, False))
         report['w/oID' if term == 'none' else 'wID'] = [round(r, 1) for r in ratios]
         print(term, report, flush=True)

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fit_prior import read_faces  # noqa: E402
 from idgan.centres import load_or_compute_centres, numbered_identities  # noqa: E402
-from idgan.data import IBUG_MIRROR, AlignedFaces, FaceRecord, fixed_holes, load_rgb, psnr, read_index, to_tensor  # noqa: E402
+from idgan.data import AlignedFaces, FaceRecord, fixed_holes, load_rgb, mirror_landmarks, psnr, read_index, to_tensor  # noqa: E402
 from idgan.holes import fill_white, hole_masks, random_holes  # noqa: E402
 from idgan.losses import IdentityTerm, LossWeights, recognition_loss  # noqa: E402
 from idgan.occluder_holes import occluder_hole  # noqa: E402
@@ -94,14 +94,13 @@ def occluder_training_set(records: list[FaceRecord], prior: FacePrior, count: in
     faces, holes = torch.empty(count, 3, PRIOR_SIZE, PRIOR_SIZE), torch.empty(count, 1, PRIOR_SIZE, PRIOR_SIZE)
     fills = torch.empty_like(faces)
     for n, (j, mirror) in enumerate(zip(pick, flip)):
-        rgb, landmarks = load_rgb(records[j].image), torch.from_numpy(records[j].landmarks[None].astype(np.float32))
+        rgb, landmarks = load_rgb(records[j].image), records[j].landmarks
         if mirror:
-            rgb, landmarks = rgb[:, ::-1], mirror_landmarks(landmarks)
-        hole = torch.from_numpy(occluder_hole(landmarks[0].numpy(), rng, templates).astype(np.float32))[None, None]
+            rgb, landmarks = rgb[:, ::-1], mirror_landmarks(landmarks, IMAGE_SIZE)
+        hole = torch.from_numpy(occluder_hole(landmarks, rng, templates).astype(np.float32))[None, None]
         faces[n], holes[n] = shrink(to_tensor(rgb)[None])[0], shrink_hole(hole)[0]
-        known = holes[n].expand(3, -1, -1).flatten() > 0.5
         with torch.no_grad():
-            fills[n] = (prior.mean + prior.coefficients(faces[n].flatten(), known) @ prior.basis).view(3, PRIOR_SIZE, PRIOR_SIZE)
+            fills[n] = prior.fill(faces[n:n + 1], holes[n:n + 1])[0]
         if (n + 1) % 500 == 0:
             print(f'{n + 1}/{count} occluder-shaped holes filled by the prior', flush=True)
     return faces, holes, fills
@@ -125,10 +124,8 @@ class SelectionFaces:
     def __init__(self, prior: FacePrior, images: torch.Tensor, masks: torch.Tensor):
         self.images, self.masks = images, masks
         self.faces, self.holes = shrink(fill_white(images, masks) * (1 - masks)), shrink_hole(masks)
-        known = self.holes.expand(-1, 3, -1, -1).flatten(1) > 0.5
         with torch.no_grad():
-            self.fills = torch.stack([prior.mean + prior.coefficients(self.faces[i].flatten(), known[i]) @ prior.basis
-                                      for i in range(len(images))]).view(-1, 3, PRIOR_SIZE, PRIOR_SIZE)
+            self.fills = prior.fill(self.faces, self.holes)
 
     def inpainted(self, net: PriorCorrection, whole: bool) -> torch.Tensor:
         small = torch.cat([net(self.faces[i:i + 50], self.holes[i:i + 50], self.fills[i:i + 50], whole)
@@ -140,11 +137,14 @@ class SelectionFaces:
         return float(np.mean([psnr(x, t) for x, t in zip(out.permute(0, 2, 3, 1).numpy(), self.images.permute(0, 2, 3, 1).numpy())]))
 
 
-def mirror_landmarks(landmarks: torch.Tensor, size: int = IMAGE_SIZE) -> torch.Tensor:
-    """N×68×2 landmarks (pixel centres at + ½) of the mirrored crops, in iBUG order again."""
-    out = landmarks.clone()
-    out[..., 0] = size - out[..., 0]
-    return out[:, torch.from_numpy(IBUG_MIRROR)]
+def hole_l1(corrected: torch.Tensor, faces: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
+    """The mean absolute error of the corrected faces inside their holes (the trial's regression loss)."""
+    return ((corrected - faces).abs() * holes).sum() / (3 * holes.sum())
+
+
+def mirrored_landmarks(landmarks: torch.Tensor) -> torch.Tensor:
+    """idgan.data.mirror_landmarks of N×68×2 crop landmarks, as a float tensor."""
+    return torch.from_numpy(mirror_landmarks(landmarks.numpy(), IMAGE_SIZE).astype(np.float32))
 
 
 class RecognitionTerm:
@@ -162,7 +162,7 @@ class RecognitionTerm:
         self.labels = labels[torch.from_numpy(self.pick)]
         landmarks = torch.from_numpy(np.stack([records[j].landmarks for j in self.pick]).astype(np.float32))
         flip = torch.from_numpy(self.flip)
-        self.landmarks = torch.where(flip[:, None, None], mirror_landmarks(landmarks), landmarks)
+        self.landmarks = torch.where(flip[:, None, None], mirrored_landmarks(landmarks), landmarks)
         self.centres = None
         if self.weights.identity_term is not IdentityTerm.NONE:
             self.centres, path = load_or_compute_centres(data, records, self.teacher, 'cpu', per_identity=centre_faces)
@@ -185,7 +185,7 @@ class RecognitionTerm:
         `mirrored`), and its parts."""
         images, holes, landmarks = self.images(pick), self.holes[pick], self.landmarks[pick]
         if mirrored:
-            images, holes, landmarks = images.flip(-1), holes.flip(-1), mirror_landmarks(landmarks)
+            images, holes, landmarks = images.flip(-1), holes.flip(-1), mirrored_landmarks(landmarks)
         estimate = F.interpolate(corrected, size=(IMAGE_SIZE, IMAGE_SIZE), mode='bicubic', align_corners=False).clamp(0, 1)
         inpainted = images * (1 - holes) + estimate * holes
         with torch.no_grad():
@@ -247,14 +247,13 @@ def main(argv: list[str] | None = None) -> int:
                                   lambda: occluder_training_set(records, prior, a.occluder_faces, a.seed + 2))
         print(f'{a.occluder_faces} training faces with occluder-shaped holes ({time.time() - started:.0f} s)', flush=True)
 
-    val = AlignedFaces(a.data, 'val', None, limit=a.val_faces)
-    val_images = torch.stack([val[i]['image'] for i in range(len(val))])
-    val_landmarks = torch.stack([val[i]['landmarks'] for i in range(len(val))])
+    # With --occluder-faces each item also carries its own occluder-shaped hole, as eval_generators.py --holes occluder draws it.
+    val = AlignedFaces(a.data, 'val', None, limit=a.val_faces, holes='occluder' if a.occluder_faces else 'square')
+    items = [val[i] for i in range(len(val))]
+    val_images, val_landmarks = torch.stack([x['image'] for x in items]), torch.stack([x['landmarks'] for x in items])
     selection_sets = {'selection_psnr': SelectionFaces(prior, val_images, hole_masks(fixed_holes(len(val))))}
-    if a.occluder_faces:  # each face's own occluder-shaped hole, as eval_generators.py --holes occluder draws it
-        val_occluder = AlignedFaces(a.data, 'val', None, limit=a.val_faces, holes='occluder')
-        selection_sets['selection_occluder_psnr'] = SelectionFaces(
-            prior, val_images, torch.stack([val_occluder[i]['hole'] for i in range(len(val))]))
+    if a.occluder_faces:
+        selection_sets['selection_occluder_psnr'] = SelectionFaces(prior, val_images, torch.stack([x['hole'] for x in items]))
 
     recognition = (RecognitionTerm(a.data, records, a.holes, a.faces_per_hole, a.seed + 1, a.lambda_r, a.identity_term,
                                    a.arcface_model, a.centre_faces) if a.lambda_r > 0 else None)
@@ -307,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         if mirrored:
             face, hole, fill = face.flip(-1), hole.flip(-1), fill.flip(-1)
         corrected = net(face, hole, fill, a.whole)
-        l1 = ((corrected - face).abs() * hole).sum() / (3 * hole.sum())
+        l1 = hole_l1(corrected, face, hole)
         loss = l1
         if recognition is not None:
             weighted, parts = recognition.loss(corrected, pick, mirrored)

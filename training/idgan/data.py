@@ -73,6 +73,14 @@ IBUG_MIRROR = np.array(
     + [54, 53, 52, 51, 50, 49, 48] + [59, 58, 57, 56, 55] + [64, 63, 62, 61, 60] + [67, 66, 65])
 
 
+def mirror_landmarks(points: np.ndarray, size: int) -> np.ndarray:
+    """The 68 landmarks (…×68×2, pixel centres at integer + ½) of the left–right mirrored `size` px crop, in
+    iBUG order again."""
+    mirrored = np.array(points, np.float64, copy=True)
+    mirrored[..., 0] = size - mirrored[..., 0]
+    return mirrored[..., IBUG_MIRROR, :]
+
+
 def augment(image: np.ndarray, rng: random.Random, aug: Augmentation, hole: np.ndarray | None = None):
     """One random flip + rotation + shift of an H×W×3 uint8 face, edges replicated (no black corners).
     With `hole` (H×W uint8) the same move is applied to it (nearest neighbour) and (image, hole) returned."""
@@ -100,10 +108,7 @@ def augment_all(image: np.ndarray, rng: random.Random, aug: Augmentation, hole: 
         hole = np.ascontiguousarray(hole[:, ::-1] if flip else hole)
         hole = cv2.warpAffine(hole, matrix, (size, size), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
     if landmarks is not None:
-        points = np.asarray(landmarks, np.float64).copy()
-        if flip:
-            points[:, 0] = size - points[:, 0]
-            points = points[IBUG_MIRROR]
+        points = mirror_landmarks(landmarks, size) if flip else np.asarray(landmarks, np.float64).copy()
         # cv2's matrix works on pixel indices (centres at integers); the landmarks' centres are at + ½.
         points = (points - 0.5) @ matrix[:, :2].T + matrix[:, 2] + 0.5
         landmarks = points.astype(np.float32)

@@ -121,17 +121,22 @@ class FacePrior(nn.Module):
             return torch.linalg.solve(gram + torch.diag(ridge), rhs)
         return conjugate_gradient(hole_basis, ridge, rhs, self.cg_steps)
 
+    def fill(self, faces: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
+        """The conditional mean (N×3×64×64) of faces at the prior's size (N×3×64×64) given all but their
+        holes (N×1×64×64), without the refiner. One face at a time: each hole picks other columns of the
+        basis (the export traces batch 1)."""
+        flat = faces.flatten(1)
+        known = holes.expand(-1, 3, -1, -1).flatten(1) > 0.5
+        rows = [self.mean + self.coefficients(flat[i], known[i]) @ self.basis for i in range(faces.shape[0])]
+        return torch.stack(rows).view(-1, 3, PRIOR_SIZE, PRIOR_SIZE)
+
     def estimate(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The prior's whole face (N×3×128×128, not composited): its conditional mean given the known pixels.
         With a refiner, the known pixels are the face's own (at 64×64) and the hole is corrected."""
-        faces = shrink(image * (1 - mask)).flatten(1)
-        small_holes = shrink_hole(mask)
-        holes = small_holes.expand(-1, 3, -1, -1).flatten(1) > 0.5
-        # One face at a time: each hole picks other columns of the basis (the export traces batch 1).
-        rows = [self.mean + self.coefficients(faces[i], holes[i]) @ self.basis for i in range(image.shape[0])]
-        small = torch.stack(rows).view(-1, 3, PRIOR_SIZE, PRIOR_SIZE)
+        faces, small_holes = shrink(image * (1 - mask)), shrink_hole(mask)
+        small = self.fill(faces, small_holes)
         if self.refiner is not None:
-            small = self.refiner(faces.view_as(small), small_holes, small, whole=True)
+            small = self.refiner(faces, small_holes, small, whole=True)
         return F.interpolate(small, size=(IMAGE_SIZE, IMAGE_SIZE), mode='bicubic', align_corners=False).clamp(0, 1)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

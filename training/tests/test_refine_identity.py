@@ -11,7 +11,7 @@ import torch
 from idgan.arcface import arcface_chip_theta, arcface_input, default_model_path
 from idgan.prior import FacePrior, fit_prior, save_prior, shrink
 from occlusion.synth import MASKTHEFACE_DIR
-from refine_trial import main, mirror_landmarks
+from refine_trial import main, mirrored_landmarks
 from synthetic import face_landmarks, mirrored, write_aligned_set
 
 
@@ -28,9 +28,9 @@ def chip(image: np.ndarray, landmarks: torch.Tensor) -> torch.Tensor:
 def test_mirrored_landmarks_cut_the_mirror_image_of_the_chip():
     image = smooth_image(0)
     landmarks = torch.from_numpy(face_landmarks(dx=3, rotation_deg=5)[None].astype(np.float32))
-    assert torch.allclose(mirror_landmarks(landmarks)[0], torch.from_numpy(mirrored(landmarks[0].numpy())))
+    assert torch.allclose(mirrored_landmarks(landmarks)[0], torch.from_numpy(mirrored(landmarks[0].numpy())))
     original = chip(image, landmarks)
-    flipped = chip(image[:, ::-1], mirror_landmarks(landmarks)).flip(-1)
+    flipped = chip(image[:, ::-1], mirrored_landmarks(landmarks)).flip(-1)
     # Flipping the points without reordering them asks for a reflection, which the chip's fit cannot make.
     unordered = landmarks.clone()
     unordered[..., 0] = 128 - unordered[..., 0]
