@@ -206,7 +206,8 @@ def attach_refiner(generator: InpaintNet, info: dict, path: str) -> None:
         raise ExportError(str(err)) from err
     generator.prior.with_refiner(refiner)
     info.update(prior_refiner={'path': str(path), 'width': refiner.width, 'step': saved.get('step'),
-                               'selection': saved.get('curve_point')})
+                               'selection': saved.get('curve_point'),
+                               **({'blend': saved['blend']} if saved.get('blend') else {})})
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--batches', type=int, default=3)
     p.add_argument('--batch-size', type=int, default=16)
     p.add_argument('--centre-faces', type=int, default=4)
+    p.add_argument('--recognizer', choices=('arcface', 'faceapi'), default='arcface', help='R: ArcFace, or face-api\'s 128-D net')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--out', help='also write the report (.json) here')
     a = p.parse_args(argv)
@@ -47,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
 
     report = {}
     for term in ('none', 'diversity'):
-        recognition = RecognitionTerm(a.data, records, key['holes'], key['faces_per_hole'], key['seed'] + 1, 1.0, term, None, a.centre_faces)
+        recognition = RecognitionTerm(a.data, records, key['holes'], key['faces_per_hole'], key['seed'] + 1, 1.0, term, None, a.centre_faces,
+                                      a.recognizer)
         generator = torch.Generator().manual_seed(0)
         ratios = []
         for b in range(a.batches):
@@ -57,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             ratios.append(norm(recognition.loss(out, pick, bool(b % 2))[0], True) / norm(l1, False))
         report['w/oID' if term == 'none' else 'wID'] = [round(r, 1) for r in ratios]
         print(term, report, flush=True)
-    text = json.dumps({'refiner': a.refiner, 'batch_size': a.batch_size, 'gradient_norm_ratio_L_R_over_L1': report}, indent=2)
+    text = json.dumps({'refiner': a.refiner, 'recognizer': a.recognizer, 'batch_size': a.batch_size, 'gradient_norm_ratio_L_R_over_L1': report}, indent=2)
     print(text)
     if a.out:
         Path(a.out).write_text(text + '\n')

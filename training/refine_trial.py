@@ -148,13 +148,15 @@ def mirrored_landmarks(landmarks: torch.Tensor) -> torch.Tensor:
 
 
 class RecognitionTerm:
-    """L_R for the trial's faces at 128×128: their images, holes, landmarks and identities as picked."""
+    """L_R for the trial's faces at 128×128 with one recognizer R (ArcFace, or face-api's net): their
+    images, holes, landmarks and identities as picked."""
 
     def __init__(self, data: str, records: list[FaceRecord], holes_count: int, per_hole: int, seed: int,
-                 weight: float, identity_term: str, arcface_model: str | None, centre_faces: int):
+                 weight: float, identity_term: str, arcface_model: str | None, centre_faces: int,
+                 recognizer: str = 'arcface'):
         self.weight = weight
         self.weights = LossWeights(identity_term=IdentityTerm(identity_term))
-        self.teacher = load_teacher('arcface', 'cpu', arcface_model)
+        self.teacher = load_teacher(recognizer, 'cpu', arcface_model)
         self.pick, self.flip = training_choice(len(records), holes_count * per_hole, seed)
         self.records = records
         self.holes = training_holes(holes_count, seed).repeat_interleave(per_hole, 0)
@@ -212,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--minutes', type=float, default=12)
     p.add_argument('--steps', type=int, help='stop after this many steps (arms compared on equal steps), if --minutes is not spent first')
     p.add_argument('--lambda-r', type=float, default=0.0, help='λ_R: the weight of L_R (eq. 6, ArcFace) beside the L1; 0 leaves R out')
+    p.add_argument('--lambda-r-faceapi', type=float, default=0.0,
+                   help="the weight of a second L_R with face-api's 128-D net as R, beside ArcFace's (same identity term)")
     p.add_argument('--identity-term', choices=[t.value for t in IdentityTerm], default=IdentityTerm.DIVERSITY.value,
                    help="L_R's identity-wise term: none is the paper's w/oID, diversity its wID")
     p.add_argument('--centre-faces', type=int, default=4, help='faces of each identity that make its centre (as background.sh)')
@@ -228,8 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--save-last', action='store_true', help='save the last step instead: arms compared on equal steps')
     p.add_argument('--out', required=True)
     a = p.parse_args(argv)
-    if a.lambda_r > 0 and a.occluder_faces:
+    if (a.lambda_r > 0 or a.lambda_r_faceapi > 0) and a.occluder_faces:
         p.error('--lambda-r trains on the square-holed faces only: leave out --occluder-faces')
+    if a.lambda_r_faceapi > 0 and a.lambda_r <= 0:
+        p.error("--lambda-r-faceapi adds face-api's net beside ArcFace: give --lambda-r too")
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     started = time.time()
@@ -257,9 +263,12 @@ def main(argv: list[str] | None = None) -> int:
 
     recognition = (RecognitionTerm(a.data, records, a.holes, a.faces_per_hole, a.seed + 1, a.lambda_r, a.identity_term,
                                    a.arcface_model, a.centre_faces) if a.lambda_r > 0 else None)
-    if recognition is not None:
-        with torch.no_grad():
-            val_clean = recognition.descriptors(val_images, val_landmarks)
+    faceapi_recognition = (RecognitionTerm(a.data, records, a.holes, a.faces_per_hole, a.seed + 1, a.lambda_r_faceapi,
+                                           a.identity_term, None, a.centre_faces, 'faceapi') if a.lambda_r_faceapi > 0 else None)
+    # Each R with the name its selection cosine and its loss parts go by.
+    recognitions = [(name, term) for name, term in (('arcface', recognition), ('faceapi', faceapi_recognition)) if term is not None]
+    with torch.no_grad():
+        val_clean = {name: term.descriptors(val_images, val_landmarks) for name, term in recognitions}
 
     net = PriorCorrection(a.width)
     if a.init:
@@ -276,9 +285,10 @@ def main(argv: list[str] | None = None) -> int:
             for name, faces_set in selection_sets.items():
                 out = faces_set.inpainted(net, whole)
                 scores[name] = round(faces_set.psnr(out), 4)
-                if recognition is not None and name == 'selection_psnr':
-                    cosine = (recognition.descriptors(out, val_landmarks) * val_clean).sum(1).mean()
-                    scores['selection_arcface_cosine'] = round(float(cosine), 4)
+                if name == 'selection_psnr':
+                    for r_name, term in recognitions:
+                        cosine = F.cosine_similarity(term.descriptors(out, val_landmarks), val_clean[r_name]).mean()
+                        scores[f'selection_{r_name}_cosine'] = round(float(cosine), 4)
         net.train()
         scores['score'] = round(float(np.mean([scores[name] for name in selection_sets])), 4)
         return scores
@@ -289,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     def save(point: dict) -> None:
         Path(a.save).parent.mkdir(parents=True, exist_ok=True)
         torch.save({'width': a.width, 'step': step, 'whole': a.whole, 'init': a.init, 'network': net.state_dict(),
-                    'curve_point': point, 'lambda_r': a.lambda_r,
+                    'curve_point': point, 'lambda_r': a.lambda_r, 'lambda_r_faceapi': a.lambda_r_faceapi,
                     'identity_term': a.identity_term if a.lambda_r > 0 else None}, a.save)
 
     curve = [{'step': 0, **selection(a.whole)}]
@@ -308,11 +318,12 @@ def main(argv: list[str] | None = None) -> int:
         corrected = net(face, hole, fill, a.whole)
         l1 = hole_l1(corrected, face, hole)
         loss = l1
-        if recognition is not None:
-            weighted, parts = recognition.loss(corrected, pick, mirrored)
-            loss = l1 + weighted
+        for r_name, term in recognitions:
+            weighted, parts = term.loss(corrected, pick, mirrored)
+            loss = loss + weighted
             for k, v in parts.items():
-                parts_sum[k] = parts_sum.get(k, 0.0) + v
+                key = k if r_name == 'arcface' else f'{r_name}.{k}'
+                parts_sum[key] = parts_sum.get(key, 0.0) + v
         optimiser.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(net.parameters(), 1.0)  # at 2e-3 without it, a run blew up at step ~5,000
@@ -336,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {'prior': str(a.prior), 'whole': a.whole, 'init': a.init, 'components': a.components, 'noise': a.noise, 'training_faces': len(faces),
               'width': a.width, 'parameters': sum(p.numel() for p in net.parameters()), 'lr': a.lr,
               'batch_size': a.batch_size, 'minutes': a.minutes, 'steps': step,
-              'lambda_r': a.lambda_r, 'identity_term': a.identity_term if a.lambda_r > 0 else None, 'val_faces': len(val), 'curve': curve,
+              'lambda_r': a.lambda_r, 'lambda_r_faceapi': a.lambda_r_faceapi, 'identity_term': a.identity_term if a.lambda_r > 0 else None, 'val_faces': len(val), 'curve': curve,
               'occluder_faces': a.occluder_faces, 'best': max(curve, key=lambda c: c['score'])}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(report, indent=2) + '\n')

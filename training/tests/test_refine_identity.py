@@ -1,7 +1,9 @@
 """The refiner trial's L_R arms (refine_trial.py --lambda-r): a mirrored face keeps its ArcFace chip, and a
-run with R trains, scores the selection faces' identity and saves the step it was asked for. And its
+run with R trains, scores the selection faces' identity and saves the step it was asked for; face-api's
+net joins as a second R. And its
 occluder-shaped holes (--occluder-faces): trained on beside the squares, cached, and selected on."""
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -9,6 +11,7 @@ import pytest
 import torch
 
 from idgan.arcface import arcface_chip_theta, arcface_input, default_model_path
+from idgan.recognizer import DEFAULT_MANIFEST
 from idgan.prior import FacePrior, fit_prior, save_prior, shrink
 from occlusion.synth import MASKTHEFACE_DIR
 from refine_trial import main, mirrored_landmarks
@@ -68,6 +71,21 @@ def test_a_run_with_the_identity_term_trains_scores_identity_and_saves_the_last_
     state = torch.load(saved)
     assert state['step'] == 3 and state['lambda_r'] == 1e-4 and state['identity_term'] == 'diversity'
     assert float(state['network']['out.weight'].abs().max()) > 0  # it learnt: the correction starts at zero
+
+
+@pytest.mark.skipif(not default_model_path().is_file() or not Path(DEFAULT_MANIFEST).is_file(),
+                    reason='no ArcFace model or face-api weights (npm ci installs them)')
+def test_face_apis_net_joins_arcface_as_a_second_r(tmp_path):
+    out = tmp_path / 'trial.json'
+    assert main(small_set(tmp_path) + ['--steps', '2', '--eval-every', '2', '--lambda-r', '1e-4', '--lambda-r-faceapi', '5e-5',
+                                       '--identity-term', 'diversity', '--centre-faces', '2', '--out', str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report['lambda_r_faceapi'] == 5e-5
+    trained = report['curve'][1]
+    assert {'L_R.identity', 'L_R.faceapi.identity', 'L_R.faceapi.instance_high'} <= set(trained)
+    assert all(-1 <= c['selection_faceapi_cosine'] <= 1 and -1 <= c['selection_arcface_cosine'] <= 1 for c in report['curve'])
+    with pytest.raises(SystemExit):  # face-api's net only joins ArcFace's
+        main(small_set(tmp_path) + ['--lambda-r-faceapi', '5e-5', '--out', str(out)])
 
 
 @pytest.mark.skipif(not MASKTHEFACE_DIR.is_dir(), reason=f'the MaskTheFace occluders are not at {MASKTHEFACE_DIR}')

@@ -2,7 +2,7 @@
 // with and without the service's repair stage (occlusion segmenter + each generator given). The
 // product's question — does inpainting give the name back? — measured the way the service works.
 //
-//   npx tsx training/tools/masked_identification.ts [--lfw DIR] [--people 60] [--strangers 60] [--model FILE]… [--camera-frame [--camera-confidence 0.5]] [--unmasked] [--out FILE]
+//   npx tsx training/tools/masked_identification.ts [--lfw DIR] [--people 60] [--strangers 60] [--model FILE]… [--camera-frame [--camera-confidence 0.5]] [--occluder mask|sunglasses] [--unmasked] [--out FILE]
 //
 // People: the first N LFW folders (sorted) with at least 3 photos. Gallery: each person's photos 2 and 3,
 // clean, detected with the enrollment detector. Probe: photo 1 with MaskTheFace's surgical_blue
@@ -15,6 +15,7 @@
 // after each generator's repair: rank-1 identification over the N people, the mean cosine to the
 // person's own gallery, the share the service would alert with the right name (best match is the
 // person and scores ≥ match.threshold), and the share it would alert with a wrong name. Also:
+//   "<model>, less margin" the repair alone scored as the service scores a covered face: less match.occludedMargin;
 //   "<model>+raw"        the probe as it is and its repair both matched, the better kept (match.matchUnrepaired);
 //   "upper-face"         the upper face alone (ArcFace, rows below match.upperFace.visibleHeight hidden, on a
 //                        gallery seen the same way) against match.upperFace.threshold, the probe's eyes located
@@ -25,6 +26,8 @@
 //                        better of raw and repaired, less match.occludedMargin.
 // The repair stage aligns the segmenter's crop as config occlusion.landmarks says (faceplugin's landmark
 // model on the detector's box, by default), as the service does.
+// --occluder sunglasses: dark lenses over the eyes instead of the mask (lab/eval/sunglasses.ts), placed by the
+// clean photo's landmarks: faces covered above the nose, which the service matches repaired and as they came.
 // --unmasked: the probes and strangers without the mask, to see what the same pipeline does to clean faces.
 // Strangers — the next N folders' people, never enrolled, masked the same way — measure the false
 // alerts each condition costs; a sweep over thresholds shows what the thresholds trade. Probes where
@@ -35,6 +38,7 @@ import { parseArgs } from 'node:util';
 import { INPAINT_TEMPLATE } from '../../src/align/templates.ts';
 import { alignToTemplate } from '../../src/align/warp.ts';
 import { parseConfig } from '../../src/config.ts';
+import { withSunglasses } from '../../lab/eval/sunglasses.ts';
 import { withSurgicalMask } from '../../lab/eval/surgical-mask.ts';
 import { decodeImage } from '../../src/gallery/enroll.ts';
 import { loadModels } from '../../src/models/registry.ts';
@@ -58,11 +62,17 @@ const { values } = parseArgs({
     occlusion: { type: 'string', default: join(root, 'models/occlusion-seg.onnx') },
     'camera-frame': { type: 'boolean', default: false },
     'camera-confidence': { type: 'string', default: '0.5' },
+    occluder: { type: 'string', default: 'mask' },
     unmasked: { type: 'boolean', default: false },
     out: { type: 'string' },
   },
 });
 
+const OCCLUDERS = ['mask', 'sunglasses'];
+if (!OCCLUDERS.includes(values.occluder!)) {
+  console.error(`--occluder must be one of ${OCCLUDERS.join(', ')}, not ${values.occluder}`);
+  process.exit(2);
+}
 const config = parseConfig({ detect: { minConfidence: Number(values['camera-confidence']) } });
 const models = await loadModels(config, 1);
 const segmenter = await OnnxOcclusionSegmenter.load(values.occlusion);
@@ -112,8 +122,14 @@ for (const name of people) {
 
 type Tally = { rank1: number; alerted: number; wrongName: number; ownCosine: number; n: number; fraction: number; strangers: number; strangersAlerted: number };
 /** The probe as it is: masked, or with --unmasked the clean photo (the baseline the masked figures compare with). */
-const AS_IS = values.unmasked ? 'unmasked' : 'masked';
-const conditions = [AS_IS, 'upper-face', 'upper-face, detector eyes', ...repairers.flatMap((r) => [r.name, `${r.name}+raw`, `${r.name}+raw+upper`])];
+const AS_IS = values.unmasked ? 'unmasked' : values.occluder === 'sunglasses' ? 'sunglasses' : 'masked';
+const lessMargin = (model: string) => `${model}, less margin`;
+const conditions = [
+  AS_IS,
+  'upper-face',
+  'upper-face, detector eyes',
+  ...repairers.flatMap((r) => [r.name, lessMargin(r.name), `${r.name}+raw`, `${r.name}+raw+upper`]),
+];
 const tally: Record<string, Tally> = Object.fromEntries(
   conditions.map((c) => [c, { rank1: 0, alerted: 0, wrongName: 0, ownCosine: 0, n: 0, fraction: 0, strangers: 0, strangersAlerted: 0 }]),
 );
@@ -171,9 +187,17 @@ function score(condition: string, name: string | undefined, r: Ranking, fraction
   } else if (alerts) t.wrongName++;
 }
 
+/** The photo with the occluder on; undefined when sunglasses find no face to sit on. */
+async function occluded(photoPath: string): Promise<Buffer | undefined> {
+  if (values.occluder === 'mask') return withSurgicalMask(photoPath, MASK_TEMPLATE);
+  const clean = await centralFace(models.enrollDetector, await decodeImage(readFileSync(photoPath), 1e8));
+  return clean && withSunglasses(photoPath, clean.landmarks);
+}
+
 /** One masked probe through every condition. */
 async function probe(name: string, photoPath: string, stranger: boolean): Promise<boolean> {
-  const masked = values.unmasked ? readFileSync(photoPath) : await withSurgicalMask(photoPath, MASK_TEMPLATE);
+  const masked = values.unmasked ? readFileSync(photoPath) : await occluded(photoPath);
+  if (!masked) return false;
   const image = values['camera-frame'] ? await onCameraFrame(masked) : await decodeImage(masked, 1e8);
   const face = await centralFace(values['camera-frame'] ? models.detector : models.enrollDetector, image);
   if (!face) return false;
@@ -194,6 +218,7 @@ async function probe(name: string, photoPath: string, stranger: boolean): Promis
     if (onUpperFace) belowEyes[model]++;
     const [fixed] = await models.recognizer.embed([repaired.recognizerCrop]);
     score(model, who, ranked([fixed]), fraction);
+    score(lessMargin(model), who, serviceRanking(ranked([fixed]), undefined, occluded), fraction);
     score(`${model}+raw`, who, ranked([raw, fixed]), fraction);
     const main = ranked([raw, fixed]);
     score(`${model}+raw+upper`, who, serviceRanking(main, onUpperFace ? upperRanking : undefined, occluded), fraction);
@@ -237,7 +262,7 @@ const sweep = Object.fromEntries(
 const results = {
   probes_on:
     (values['camera-frame'] ? `a 640×360 camera frame, ${models.detector.id} at ${config.detect.minConfidence}` : `the photo, ${models.enrollDetector.id}`) +
-    (values.unmasked ? ', unmasked' : ''),
+    (values.unmasked ? ', unmasked' : `, wearing ${values.occluder === 'mask' ? 'a surgical mask' : 'sunglasses'}`),
   people: gallery.size,
   probes: gallery.size - noFace,
   probes_without_a_face: noFace,
