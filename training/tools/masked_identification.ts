@@ -2,7 +2,7 @@
 // with and without the service's repair stage (occlusion segmenter + each generator given). The
 // product's question — does inpainting give the name back? — measured the way the service works.
 //
-//   npx tsx training/tools/masked_identification.ts [--lfw DIR] [--people 60] [--strangers 60] [--model FILE]… [--camera-frame [--camera-confidence 0.5]] [--occluder mask|sunglasses] [--unmasked] [--out FILE]
+//   npx tsx training/tools/masked_identification.ts [--lfw DIR] [--people 60] [--strangers 60] [--model FILE]… [--camera-frame [--camera-confidence 0.5]] [--occluder mask|sunglasses|brim] [--unmasked] [--out FILE]
 //
 // People: the first N LFW folders (sorted) with at least 3 photos. Gallery: each person's photos 2 and 3,
 // clean, detected with the enrollment detector. Probe: photo 1 with MaskTheFace's surgical_blue
@@ -26,8 +26,9 @@
 //                        better of raw and repaired, less match.occludedMargin.
 // The repair stage aligns the segmenter's crop as config occlusion.landmarks says (faceplugin's landmark
 // model on the detector's box, by default), as the service does.
-// --occluder sunglasses: dark lenses over the eyes instead of the mask (lab/eval/sunglasses.ts), placed by the
-// clean photo's landmarks: faces covered above the nose, which the service matches repaired and as they came.
+// --occluder sunglasses|brim: dark lenses over the eyes, or a hat brim down to the upper lids, instead of the
+// mask (lab/eval/upper-occluders.ts), placed by the clean photo's landmarks: faces covered above the nose,
+// which the service matches repaired and as they came.
 // --unmasked: the probes and strangers without the mask, to see what the same pipeline does to clean faces.
 // Strangers — the next N folders' people, never enrolled, masked the same way — measure the false
 // alerts each condition costs; a sweep over thresholds shows what the thresholds trade. Probes where
@@ -38,7 +39,7 @@ import { parseArgs } from 'node:util';
 import { INPAINT_TEMPLATE } from '../../src/align/templates.ts';
 import { alignToTemplate } from '../../src/align/warp.ts';
 import { parseConfig } from '../../src/config.ts';
-import { withSunglasses } from '../../lab/eval/sunglasses.ts';
+import { withBrim, withSunglasses } from '../../lab/eval/upper-occluders.ts';
 import { withSurgicalMask } from '../../lab/eval/surgical-mask.ts';
 import { decodeImage } from '../../src/gallery/enroll.ts';
 import { loadModels } from '../../src/models/registry.ts';
@@ -68,7 +69,7 @@ const { values } = parseArgs({
   },
 });
 
-const OCCLUDERS = ['mask', 'sunglasses'];
+const OCCLUDERS = ['mask', 'sunglasses', 'brim'];
 if (!OCCLUDERS.includes(values.occluder!)) {
   console.error(`--occluder must be one of ${OCCLUDERS.join(', ')}, not ${values.occluder}`);
   process.exit(2);
@@ -122,7 +123,7 @@ for (const name of people) {
 
 type Tally = { rank1: number; alerted: number; wrongName: number; ownCosine: number; n: number; fraction: number; strangers: number; strangersAlerted: number };
 /** The probe as it is: masked, or with --unmasked the clean photo (the baseline the masked figures compare with). */
-const AS_IS = values.unmasked ? 'unmasked' : values.occluder === 'sunglasses' ? 'sunglasses' : 'masked';
+const AS_IS = values.unmasked ? 'unmasked' : values.occluder === 'mask' ? 'masked' : values.occluder!;
 const lessMargin = (model: string) => `${model}, less margin`;
 const conditions = [
   AS_IS,
@@ -187,11 +188,12 @@ function score(condition: string, name: string | undefined, r: Ranking, fraction
   } else if (alerts) t.wrongName++;
 }
 
-/** The photo with the occluder on; undefined when sunglasses find no face to sit on. */
+/** The photo with the occluder on; undefined when sunglasses or a brim find no face to sit on. */
 async function occluded(photoPath: string): Promise<Buffer | undefined> {
   if (values.occluder === 'mask') return withSurgicalMask(photoPath, MASK_TEMPLATE);
   const clean = await centralFace(models.enrollDetector, await decodeImage(readFileSync(photoPath), 1e8));
-  return clean && withSunglasses(photoPath, clean.landmarks);
+  if (!clean) return undefined;
+  return values.occluder === 'sunglasses' ? withSunglasses(photoPath, clean.landmarks) : withBrim(photoPath, clean.landmarks);
 }
 
 /** One masked probe through every condition. */
@@ -262,7 +264,7 @@ const sweep = Object.fromEntries(
 const results = {
   probes_on:
     (values['camera-frame'] ? `a 640×360 camera frame, ${models.detector.id} at ${config.detect.minConfidence}` : `the photo, ${models.enrollDetector.id}`) +
-    (values.unmasked ? ', unmasked' : `, wearing ${values.occluder === 'mask' ? 'a surgical mask' : 'sunglasses'}`),
+    (values.unmasked ? ', unmasked' : `, wearing ${values.occluder === 'mask' ? 'a surgical mask' : values.occluder === 'brim' ? 'a hat brim' : 'sunglasses'}`),
   people: gallery.size,
   probes: gallery.size - noFace,
   probes_without_a_face: noFace,
