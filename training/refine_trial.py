@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--width', type=int, default=16)
     p.add_argument('--lr', type=float, default=5e-4)
     p.add_argument('--batch-size', type=int, default=16)
-    p.add_argument('--minutes', type=float, default=12)
+    p.add_argument('--minutes', type=float, help='stop after this much training time (default: 12, or none with --steps)')
     p.add_argument('--steps', type=int, help='stop after this many steps (arms compared on equal steps), if --minutes is not spent first')
     p.add_argument('--lambda-r', type=float, default=0.0, help='λ_R: the weight of L_R (eq. 6, ArcFace) beside the L1; 0 leaves R out')
     p.add_argument('--lambda-r-faceapi', type=float, default=0.0,
@@ -236,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error('--lambda-r trains on the square-holed faces only: leave out --occluder-faces')
     if a.lambda_r_faceapi > 0 and a.lambda_r <= 0:
         p.error("--lambda-r-faceapi adds face-api's net beside ArcFace: give --lambda-r too")
+    if a.minutes is None:  # an arm asked for N steps runs them all, however loaded the machine is
+        a.minutes = float('inf') if a.steps else 12.0
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     started = time.time()
@@ -346,11 +348,13 @@ def main(argv: list[str] | None = None) -> int:
         save(curve[-1])
     report = {'prior': str(a.prior), 'whole': a.whole, 'init': a.init, 'components': a.components, 'noise': a.noise, 'training_faces': len(faces),
               'width': a.width, 'parameters': sum(p.numel() for p in net.parameters()), 'lr': a.lr,
-              'batch_size': a.batch_size, 'minutes': a.minutes, 'steps': step,
+              'batch_size': a.batch_size, 'minutes': a.minutes if a.minutes != float('inf') else None, 'steps': step,
               'lambda_r': a.lambda_r, 'lambda_r_faceapi': a.lambda_r_faceapi, 'identity_term': a.identity_term if a.lambda_r > 0 else None, 'val_faces': len(val), 'curve': curve,
               'occluder_faces': a.occluder_faces, 'best': max(curve, key=lambda c: c['score'])}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(report, indent=2) + '\n')
+    if a.steps and step < a.steps:
+        print(f'stopped at --minutes {a.minutes:g} after {step} of the {a.steps} steps asked for', flush=True)
     print(f'best selection PSNR {report["best"]["selection_psnr"]} at step {report["best"]["step"]}; at step 0 {curve[0]["selection_psnr"]}')
     return 0
 

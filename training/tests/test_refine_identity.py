@@ -65,12 +65,20 @@ def test_a_run_with_the_identity_term_trains_scores_identity_and_saves_the_last_
                                        '--centre-faces', '2', '--save-last', '--save', str(saved), '--out', str(out)]) == 0
     report = json.loads(out.read_text())
     assert report['steps'] == 3 and report['lambda_r'] == 1e-4 and report['identity_term'] == 'diversity'
+    assert report['minutes'] is None  # --steps alone: no time limit cuts the arm short
     assert [c['step'] for c in report['curve']] == [0, 2, 3]
     assert all(-1 <= c['selection_arcface_cosine'] <= 1 for c in report['curve'])
     assert {'L_R.instance_low', 'L_R.instance_high', 'L_R.identity'} <= set(report['curve'][1])
     state = torch.load(saved)
     assert state['step'] == 3 and state['lambda_r'] == 1e-4 and state['identity_term'] == 'diversity'
     assert float(state['network']['out.weight'].abs().max()) > 0  # it learnt: the correction starts at zero
+
+
+def test_an_arm_cut_short_by_its_time_limit_says_so(tmp_path, capsys):
+    out = tmp_path / 'trial.json'
+    assert main(small_set(tmp_path) + ['--steps', '5', '--minutes', '0', '--out', str(out)]) == 0
+    assert json.loads(out.read_text())['steps'] == 0
+    assert 'stopped at --minutes 0 after 0 of the 5 steps' in capsys.readouterr().out
 
 
 @pytest.mark.skipif(not default_model_path().is_file() or not Path(DEFAULT_MANIFEST).is_file(),
