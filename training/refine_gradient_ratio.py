@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from idgan.data import read_index  # noqa: E402
 from idgan.refine import load_refiner  # noqa: E402
-from refine_trial import RecognitionTerm, hole_l1  # noqa: E402
+from refine_trial import IdentityFaces, RecognitionTerm, hole_l1  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,17 +46,18 @@ def main(argv: list[str] | None = None) -> int:
     def norm(loss: torch.Tensor, retain: bool) -> float:
         return float(torch.sqrt(sum((g ** 2).sum() for g in torch.autograd.grad(loss, parameters, retain_graph=retain))))
 
+    identity_faces = IdentityFaces(records, key['holes'], key['faces_per_hole'], key['seed'] + 1)
     report = {}
     for term in ('none', 'diversity'):
-        recognition = RecognitionTerm(a.data, records, key['holes'], key['faces_per_hole'], key['seed'] + 1, 1.0, term, None, a.centre_faces,
-                                      a.recognizer)
+        recognition = RecognitionTerm(a.data, records, 1.0, term, None, a.centre_faces, a.recognizer)
         generator = torch.Generator().manual_seed(0)
         ratios = []
         for b in range(a.batches):
             pick = torch.randint(0, len(faces), (a.batch_size,), generator=generator)
             out = net(faces[pick], holes[pick], fills[pick], True)
             l1 = hole_l1(out, faces[pick], holes[pick])
-            ratios.append(norm(recognition.loss(out, pick, bool(b % 2))[0], True) / norm(l1, False))
+            batch = identity_faces.batch(pick, bool(b % 2))
+            ratios.append(norm(recognition.loss(out, batch)[0], True) / norm(l1, False))
         report['w/oID' if term == 'none' else 'wID'] = [round(r, 1) for r in ratios]
         print(term, report, flush=True)
     text = json.dumps({'refiner': a.refiner, 'recognizer': a.recognizer, 'batch_size': a.batch_size, 'gradient_norm_ratio_L_R_over_L1': report}, indent=2)

@@ -29,6 +29,7 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -147,16 +148,19 @@ def mirrored_landmarks(landmarks: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(mirror_landmarks(landmarks.numpy(), IMAGE_SIZE).astype(np.float32))
 
 
-class RecognitionTerm:
-    """L_R for the trial's faces at 128×128 with one recognizer R (ArcFace, or face-api's net): their
-    images, holes, landmarks and identities as picked."""
+class IdentityBatch(NamedTuple):
+    """One step's training faces at 128×128, as L_R sees them: images, holes, landmarks and identity labels."""
+    images: torch.Tensor
+    holes: torch.Tensor
+    landmarks: torch.Tensor
+    labels: torch.Tensor
 
-    def __init__(self, data: str, records: list[FaceRecord], holes_count: int, per_hole: int, seed: int,
-                 weight: float, identity_term: str, arcface_model: str | None, centre_faces: int,
-                 recognizer: str = 'arcface'):
-        self.weight = weight
-        self.weights = LossWeights(identity_term=IdentityTerm(identity_term))
-        self.teacher = load_teacher(recognizer, 'cpu', arcface_model)
+
+class IdentityFaces:
+    """The trial's training faces with their identities, picked and flipped as its --data-cache's were
+    (the same seed), so that L_R sees the faces the L1 trains on. Read once a step for every R."""
+
+    def __init__(self, records: list[FaceRecord], holes_count: int, per_hole: int, seed: int):
         self.pick, self.flip = training_choice(len(records), holes_count * per_hole, seed)
         self.records = records
         self.holes = training_holes(holes_count, seed).repeat_interleave(per_hole, 0)
@@ -165,6 +169,28 @@ class RecognitionTerm:
         landmarks = torch.from_numpy(np.stack([records[j].landmarks for j in self.pick]).astype(np.float32))
         flip = torch.from_numpy(self.flip)
         self.landmarks = torch.where(flip[:, None, None], mirrored_landmarks(landmarks), landmarks)
+
+    def batch(self, pick: torch.Tensor, mirrored: bool) -> IdentityBatch:
+        """The faces `pick` (mirrored as a batch when `mirrored`)."""
+        images = []
+        for i in pick.tolist():
+            rgb = load_rgb(self.records[self.pick[i]].image)
+            images.append(to_tensor(rgb[:, ::-1] if self.flip[i] else rgb))
+        images = torch.stack(images)
+        holes, landmarks = self.holes[pick], self.landmarks[pick]
+        if mirrored:
+            images, holes, landmarks = images.flip(-1), holes.flip(-1), mirrored_landmarks(landmarks)
+        return IdentityBatch(images, holes, landmarks, self.labels[pick])
+
+
+class RecognitionTerm:
+    """L_R with one recognizer R (ArcFace, or face-api's net) and its identity centres."""
+
+    def __init__(self, data: str, records: list[FaceRecord], weight: float, identity_term: str,
+                 arcface_model: str | None, centre_faces: int, recognizer: str = 'arcface'):
+        self.weight = weight
+        self.weights = LossWeights(identity_term=IdentityTerm(identity_term))
+        self.teacher = load_teacher(recognizer, 'cpu', arcface_model)
         self.centres = None
         if self.weights.identity_term is not IdentityTerm.NONE:
             self.centres, path = load_or_compute_centres(data, records, self.teacher, 'cpu', per_identity=centre_faces)
@@ -175,26 +201,14 @@ class RecognitionTerm:
         of a batch, gigabytes for 250 faces."""
         return torch.cat([self.teacher(images[i:i + chunk], landmarks[i:i + chunk]) for i in range(0, len(images), chunk)])
 
-    def images(self, pick: torch.Tensor) -> torch.Tensor:
-        out = []
-        for i in pick.tolist():
-            rgb = load_rgb(self.records[self.pick[i]].image)
-            out.append(to_tensor(rgb[:, ::-1] if self.flip[i] else rgb))
-        return torch.stack(out)
-
-    def loss(self, corrected: torch.Tensor, pick: torch.Tensor, mirrored: bool):
-        """λ_R·L_R of the corrected 64×64 faces of the training faces `pick` (mirrored as a batch when
-        `mirrored`), and its parts."""
-        images, holes, landmarks = self.images(pick), self.holes[pick], self.landmarks[pick]
-        if mirrored:
-            images, holes, landmarks = images.flip(-1), holes.flip(-1), mirrored_landmarks(landmarks)
+    def loss(self, corrected: torch.Tensor, batch: IdentityBatch):
+        """λ_R·L_R of the corrected 64×64 faces of `batch`, and its parts."""
         estimate = F.interpolate(corrected, size=(IMAGE_SIZE, IMAGE_SIZE), mode='bicubic', align_corners=False).clamp(0, 1)
-        inpainted = images * (1 - holes) + estimate * holes
+        inpainted = batch.images * (1 - batch.holes) + estimate * batch.holes
         with torch.no_grad():
-            clean = self.teacher.features(images, landmarks)
-        labels = self.labels[pick]
-        centres = self.centres[labels] if self.centres is not None else None
-        term = recognition_loss(self.teacher.features(inpainted, landmarks), clean, centres, labels, self.weights)
+            clean = self.teacher.features(batch.images, batch.landmarks)
+        centres = self.centres[batch.labels] if self.centres is not None else None
+        term = recognition_loss(self.teacher.features(inpainted, batch.landmarks), clean, centres, batch.labels, self.weights)
         return self.weight * term.total, {k: float(v) for k, v in term.parts.items()}
 
 
@@ -263,12 +277,11 @@ def main(argv: list[str] | None = None) -> int:
     if a.occluder_faces:
         selection_sets['selection_occluder_psnr'] = SelectionFaces(prior, val_images, torch.stack([x['hole'] for x in items]))
 
-    recognition = (RecognitionTerm(a.data, records, a.holes, a.faces_per_hole, a.seed + 1, a.lambda_r, a.identity_term,
-                                   a.arcface_model, a.centre_faces) if a.lambda_r > 0 else None)
-    faceapi_recognition = (RecognitionTerm(a.data, records, a.holes, a.faces_per_hole, a.seed + 1, a.lambda_r_faceapi,
-                                           a.identity_term, None, a.centre_faces, 'faceapi') if a.lambda_r_faceapi > 0 else None)
+    identity_faces = IdentityFaces(records, a.holes, a.faces_per_hole, a.seed + 1) if a.lambda_r > 0 else None
     # Each R with the name its selection cosine and its loss parts go by.
-    recognitions = [(name, term) for name, term in (('arcface', recognition), ('faceapi', faceapi_recognition)) if term is not None]
+    recognitions = [(name, RecognitionTerm(a.data, records, weight, a.identity_term, model, a.centre_faces, name))
+                    for name, weight, model in (('arcface', a.lambda_r, a.arcface_model), ('faceapi', a.lambda_r_faceapi, None))
+                    if weight > 0]
     with torch.no_grad():
         val_clean = {name: term.descriptors(val_images, val_landmarks) for name, term in recognitions}
 
@@ -320,8 +333,9 @@ def main(argv: list[str] | None = None) -> int:
         corrected = net(face, hole, fill, a.whole)
         l1 = hole_l1(corrected, face, hole)
         loss = l1
+        batch = identity_faces.batch(pick, mirrored) if identity_faces is not None else None
         for r_name, term in recognitions:
-            weighted, parts = term.loss(corrected, pick, mirrored)
+            weighted, parts = term.loss(corrected, batch)
             loss = loss + weighted
             for k, v in parts.items():
                 key = k if r_name == 'arcface' else f'{r_name}.{k}'

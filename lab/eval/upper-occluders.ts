@@ -25,7 +25,7 @@ const mean = (points: readonly Point[]): Point => ({
 
 /** The eye centres of 68 iBUG landmarks (36–41 and 42–47), left first. */
 export function eyeCentres(landmarks: readonly Point[]): [Point, Point] {
-  if (landmarks.length !== 68) throw new Error(`sunglasses need 68 landmarks, got ${landmarks.length}`);
+  if (landmarks.length !== 68) throw new Error(`the occluders are placed by 68 landmarks, got ${landmarks.length}`);
   return [mean(landmarks.slice(36, 42)), mean(landmarks.slice(42, 48))];
 }
 
@@ -55,11 +55,12 @@ export function brimSvg(width: number, height: number, landmarks: readonly Point
   const brows = landmarks.slice(17, 27);
   const lowest = brows.reduce((a, b) => (b.y > a.y ? b : a));
   const edgeAt = (x: number) => (lowest.y + distance * BRIM_DROP + slope * (x - lowest.x)).toFixed(1);
-  const from = (landmarks[0].x - distance / 2).toFixed(1);
-  const to = (landmarks[16].x + distance / 2).toFixed(1);
+  const from = landmarks[0].x - distance / 2;
+  const to = landmarks[16].x + distance / 2;
+  const [x0, x1] = [from.toFixed(1), to.toFixed(1)];
   return (
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">` +
-    `<polygon points="${from},0 ${to},0 ${to},${edgeAt(Number(to))} ${from},${edgeAt(Number(from))}" fill="${BRIM_COLOUR}"/></svg>`
+    `<polygon points="${x0},0 ${x1},0 ${x1},${edgeAt(to)} ${x0},${edgeAt(from)}" fill="${BRIM_COLOUR}"/></svg>`
   );
 }
 

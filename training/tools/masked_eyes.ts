@@ -13,6 +13,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { withSurgicalMask } from '../../lab/eval/surgical-mask.ts';
+import { eyeCentres } from '../../lab/eval/upper-occluders.ts';
 import { decodeImage } from '../../src/gallery/enroll.ts';
 import { FacepluginLandmarker } from '../../src/detect/faceplugin-landmarks.ts';
 import { FaceApiDetector } from '../../lab/tfjs/detector.ts';
@@ -34,9 +35,6 @@ const models = {
   close: async () => {},
 };
 const landmarker = await FacepluginLandmarker.load();
-
-const eyeCentres = (p: readonly Point[]) =>
-  [36, 42].map((s) => ({ x: p.slice(s, s + 6).reduce((a, q) => a + q.x, 0) / 6, y: p.slice(s, s + 6).reduce((a, q) => a + q.y, 0) / 6 }));
 
 function eyeError(found: readonly Point[], reference: readonly Point[]): number {
   const [a, b] = [eyeCentres(found), eyeCentres(reference)];

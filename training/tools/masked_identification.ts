@@ -69,9 +69,10 @@ const { values } = parseArgs({
   },
 });
 
-const OCCLUDERS = ['mask', 'sunglasses', 'brim'];
-if (!OCCLUDERS.includes(values.occluder!)) {
-  console.error(`--occluder must be one of ${OCCLUDERS.join(', ')}, not ${values.occluder}`);
+/** What each --occluder puts on the probes, as the results say it. */
+const OCCLUDERS: Record<string, string> = { mask: 'a surgical mask', sunglasses: 'sunglasses', brim: 'a hat brim' };
+if (!Object.hasOwn(OCCLUDERS, values.occluder!)) {
+  console.error(`--occluder must be one of ${Object.keys(OCCLUDERS).join(', ')}, not ${values.occluder}`);
   process.exit(2);
 }
 const config = parseConfig({ detect: { minConfidence: Number(values['camera-confidence']) } });
@@ -189,7 +190,7 @@ function score(condition: string, name: string | undefined, r: Ranking, fraction
 }
 
 /** The photo with the occluder on; undefined when sunglasses or a brim find no face to sit on. */
-async function occluded(photoPath: string): Promise<Buffer | undefined> {
+async function withOccluder(photoPath: string): Promise<Buffer | undefined> {
   if (values.occluder === 'mask') return withSurgicalMask(photoPath, MASK_TEMPLATE);
   const clean = await centralFace(models.enrollDetector, await decodeImage(readFileSync(photoPath), 1e8));
   if (!clean) return undefined;
@@ -198,7 +199,7 @@ async function occluded(photoPath: string): Promise<Buffer | undefined> {
 
 /** One masked probe through every condition. */
 async function probe(name: string, photoPath: string, stranger: boolean): Promise<boolean> {
-  const masked = values.unmasked ? readFileSync(photoPath) : await occluded(photoPath);
+  const masked = values.unmasked ? readFileSync(photoPath) : await withOccluder(photoPath);
   if (!masked) return false;
   const image = values['camera-frame'] ? await onCameraFrame(masked) : await decodeImage(masked, 1e8);
   const face = await centralFace(values['camera-frame'] ? models.detector : models.enrollDetector, image);
@@ -219,11 +220,12 @@ async function probe(name: string, photoPath: string, stranger: boolean): Promis
     const onUpperFace = repaired.route === 'upper-face';
     if (onUpperFace) belowEyes[model]++;
     const [fixed] = await models.recognizer.embed([repaired.recognizerCrop]);
-    score(model, who, ranked([fixed]), fraction);
-    score(lessMargin(model), who, serviceRanking(ranked([fixed]), undefined, occluded), fraction);
-    score(`${model}+raw`, who, ranked([raw, fixed]), fraction);
-    const main = ranked([raw, fixed]);
-    score(`${model}+raw+upper`, who, serviceRanking(main, onUpperFace ? upperRanking : undefined, occluded), fraction);
+    const alone = ranked([fixed]);
+    const withRaw = ranked([raw, fixed]);
+    score(model, who, alone, fraction);
+    score(lessMargin(model), who, serviceRanking(alone, undefined, occluded), fraction);
+    score(`${model}+raw`, who, withRaw, fraction);
+    score(`${model}+raw+upper`, who, serviceRanking(withRaw, onUpperFace ? upperRanking : undefined, occluded), fraction);
   }
   return true;
 }
@@ -264,7 +266,7 @@ const sweep = Object.fromEntries(
 const results = {
   probes_on:
     (values['camera-frame'] ? `a 640×360 camera frame, ${models.detector.id} at ${config.detect.minConfidence}` : `the photo, ${models.enrollDetector.id}`) +
-    (values.unmasked ? ', unmasked' : `, wearing ${values.occluder === 'mask' ? 'a surgical mask' : values.occluder === 'brim' ? 'a hat brim' : 'sunglasses'}`),
+    (values.unmasked ? ', unmasked' : `, wearing ${OCCLUDERS[values.occluder!]}`),
   people: gallery.size,
   probes: gallery.size - noFace,
   probes_without_a_face: noFace,
