@@ -196,7 +196,7 @@ def swap_prior(generator: InpaintNet, info: dict, path: str, components: int | N
                 prior_swapped={'path': str(path), 'trained_on': trained_on, 'cg_steps': prior.cg_steps, 'solver_gap': gap})
 
 
-def attach_refiner(generator: InpaintNet, info: dict, path: str) -> None:
+def attach_refiner(generator: InpaintNet, info: dict, path: str, mirror_average: bool = False) -> None:
     """Puts the correction at `path` on the generator's prior and records it in `info`."""
     if generator.prior is None:
         raise ExportError('this generator has no prior for a refiner to correct (it was trained without --prior)')
@@ -204,8 +204,9 @@ def attach_refiner(generator: InpaintNet, info: dict, path: str) -> None:
         refiner, saved = load_refiner(path)
     except (FileNotFoundError, ValueError) as err:
         raise ExportError(str(err)) from err
-    generator.prior.with_refiner(refiner)
+    generator.prior.with_refiner(refiner.with_mirror_average(mirror_average))
     info.update(prior_refiner={'path': str(path), 'width': refiner.width, 'step': saved.get('step'),
+                               'mirror_average': mirror_average,
                                'selection': saved.get('curve_point'),
                                **({'blend': saved['blend']} if saved.get('blend') else {})})
 
@@ -222,6 +223,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--cg-steps', type=int, help='conjugate-gradient steps of the exported solve (default: the prior\'s)')
     p.add_argument('--prior-refiner', help="a correction of the prior's fill (training/refine_trial.py --save), "
                                            "trained on the prior the generator is exported with")
+    p.add_argument('--refiner-mirror-average', action='store_true',
+                   help="run the correction on the face and on its mirror image and average the two")
     p.add_argument('--skip-node-check', action='store_true',
                    help='write the fixture but do not run it through onnxruntime-node (no node here)')
     return p.parse_args(argv)
@@ -235,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.prior:
             swap_prior(generator, info, a.prior, a.prior_components, a.prior_noise, a.cg_steps)
         if a.prior_refiner:
-            attach_refiner(generator, info, a.prior_refiner)
+            attach_refiner(generator, info, a.prior_refiner, a.refiner_mirror_average)
         model = export(generator, a.out, {'unmask.template': 'dlib-128-p0.35', 'unmask.input_range': '0..1',
                                           'unmask.training': info})
         fixture = write_parity_fixture(generator, model, a.fixture or REPO_ROOT / 'var' / 'onnx-parity' / model.stem)

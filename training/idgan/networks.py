@@ -60,7 +60,8 @@ class InpaintNet(nn.Module):
     """
 
     def __init__(self, width: int = 40, mirror: bool = False, skips: bool = False, prior_components: int = 0,
-                 prior_noise: float = DEFAULT_NOISE, prior_residual: bool = False, prior_refiner_width: int = 0):
+                 prior_noise: float = DEFAULT_NOISE, prior_residual: bool = False, prior_refiner_width: int = 0,
+                 prior_refiner_mirror_average: bool = False):
         super().__init__()
         if prior_residual and not prior_components:
             raise ValueError('prior_residual corrects the prior\'s fill: it needs prior_components')
@@ -92,7 +93,7 @@ class InpaintNet(nn.Module):
             self.prior = FacePrior(torch.zeros(dims), torch.zeros(prior_components, dims), torch.ones(prior_components),
                                    noise=prior_noise)
             if prior_refiner_width:
-                self.prior.with_refiner(PriorCorrection(prior_refiner_width))
+                self.prior.with_refiner(PriorCorrection(prior_refiner_width).with_mirror_average(prior_refiner_mirror_average))
             self.blend = nn.Conv2d(w1 // 2, 1, 1)
             nn.init.zeros_(self.blend.weight)
             nn.init.constant_(self.blend.bias, _BLEND_START_BIAS)
@@ -129,6 +130,8 @@ class InpaintNet(nn.Module):
             config.update(prior_components=self.prior.components, prior_noise=self.prior.noise)
             if self.prior.refiner is not None:
                 config['prior_refiner_width'] = self.prior.refiner.width
+                if self.prior.refiner.mirror_average:
+                    config['prior_refiner_mirror_average'] = True
         if self.residual_head is not None:
             config['prior_residual'] = True
         return config
@@ -196,6 +199,8 @@ def generator_config(state: dict) -> dict:
         config['prior_residual'] = True
     if 'prior.refiner.out.weight' in weights:
         config['prior_refiner_width'] = int(weights['prior.refiner.out.weight'].shape[1])
+        if (source.get('prior_refiner') or {}).get('mirror_average') or source.get('prior_refiner_mirror_average'):
+            config['prior_refiner_mirror_average'] = True
     return config
 
 

@@ -48,6 +48,14 @@ class PriorCorrection(nn.Module):
         self.out = nn.Conv2d(w, 3, 3, padding=1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        # Whole-face runs may also correct the mirror image and average the two (with_mirror_average).
+        self.mirror_average = False
+
+    def with_mirror_average(self, on: bool = True) -> 'PriorCorrection':
+        """This correction, run on the whole face, also corrects the mirrored face and averages the mirrored-back
+        result with its own: the network is not exactly symmetric, so the two are two estimates of one fill."""
+        self.mirror_average = on
+        return self
 
     def correction(self, composite: torch.Tensor, hole: torch.Tensor, mirrored: torch.Tensor,
                    mirrored_hole: torch.Tensor) -> torch.Tensor:
@@ -65,7 +73,12 @@ class PriorCorrection(nn.Module):
         the hole as trained, or with `whole` on the whole face at once, as the exported graph runs it."""
         composite = face * (1 - hole) + fill * hole
         if whole:
-            return composite + self.correction(composite, hole, composite.flip(-1), hole.flip(-1))
+            if not self.mirror_average:
+                return composite + self.correction(composite, hole, composite.flip(-1), hole.flip(-1))
+            both = self.correction(torch.cat([composite, composite.flip(-1)]), torch.cat([hole, hole.flip(-1)]),
+                                   torch.cat([composite.flip(-1), composite]), torch.cat([hole.flip(-1), hole]))
+            own, mirrored = both.chunk(2)
+            return composite + (own + mirrored.flip(-1)) / 2
         top, left = windows(hole)
         correction = self.correction(cut(composite, top, left), cut(hole, top, left),
                                      cut(composite.flip(-1), top, left), cut(hole.flip(-1), top, left))

@@ -219,13 +219,13 @@ class Trainer:
                              f'says {expected}: leave --parser-classes out to take the file\'s')
         return parser
 
-    def _attach_refiner_of(self, weights: dict[str, torch.Tensor]) -> None:
+    def _attach_refiner_of(self, weights: dict[str, torch.Tensor], mirror_average: bool = False) -> None:
         """A generator exported with a correction of its prior (round 8, export_onnx.py --prior-refiner) goes on
-        training over that corrected prior: the correction is built to the weights' width before they are
-        loaded, after the optimiser was made, so that it stays frozen as the prior is."""
+        training over that corrected prior: the correction is built to the weights' width (and run mirror-averaged
+        if it was exported so) before they are loaded, after the optimiser was made, so that it stays frozen as the prior is."""
         width = generator_config({'width': self.settings.width, 'generator': weights}).get('prior_refiner_width')
         if width and self.generator.prior is not None and self.generator.prior.refiner is None:
-            self.generator.prior.with_refiner(PriorCorrection(width).to(self.device))
+            self.generator.prior.with_refiner(PriorCorrection(width).with_mirror_average(mirror_average).to(self.device))
 
     def _init_generator(self) -> dict | None:
         """Loads --init-generator's weights into a fresh run (a resumed run has its own): a run's
@@ -244,7 +244,7 @@ class Trainer:
         config = generator_config(state)
         if config['width'] != self.settings.width:
             raise ValueError(f'{path} is a width-{config["width"]} generator, this run has --width {self.settings.width}')
-        self._attach_refiner_of(state['generator'])
+        self._attach_refiner_of(state['generator'], config.get('prior_refiner_mirror_average', False))
         added = load_generator_weights(self.generator, state['generator'])
         print(f'generator initialised from {path} (its step {state["step"]})'
               + (f'; new parts at zero: {", ".join(added)}' if added else ''))
@@ -405,7 +405,7 @@ class Trainer:
             'generator': self.generator.state_dict(), 'global_d': self.global_d.state_dict(),
             'local_d': self.local_d.state_dict(), 'opt_g': self.opt_g.state_dict(), 'opt_d': self.opt_d.state_dict(),
             'hole_rng': self.hole_rng.get_state(), 'torch_rng': torch.get_rng_state(),
-            'total_steps_before': self.total_steps_before,
+            'total_steps_before': self.total_steps_before, 'generator_config': self.generator.config,
         }
         tmp = self.out / f'{CHECKPOINT}.tmp'
         torch.save(state, tmp)
@@ -425,7 +425,7 @@ class Trainer:
         if state['settings']['weights']['identity_term'] != term:
             raise ValueError(f'{path} was trained with the identity term {state["settings"]["weights"]["identity_term"]!r}, '
                              f'this run has {term!r}: each ablation needs its own --out folder')
-        self._attach_refiner_of(state['generator'])
+        self._attach_refiner_of(state['generator'], state.get('generator_config', {}).get('prior_refiner_mirror_average', False))
         self.generator.load_state_dict(state['generator'])
         self.global_d.load_state_dict(state['global_d'])
         self.local_d.load_state_dict(state['local_d'])

@@ -270,6 +270,18 @@ def test_the_export_puts_a_learnt_correction_on_the_prior_and_it_matches_in_node
     assert main(['--checkpoint', str(tmp_path / 'best.pt'), '--out', str(tmp_path / 'x.onnx'),
                  '--prior-refiner', str(tmp_path / 'best.pt'), '--skip-node-check']) == 1
     assert 'not a prior correction' in capsys.readouterr().err
+    # --refiner-mirror-average is recorded and comes back with the weights: a reload computes what was exported.
+    averaged = tmp_path / 'averaged.onnx'
+    assert main(['--checkpoint', str(tmp_path / 'best.pt'), '--out', str(averaged), '--fixture', str(tmp_path / 'fixture-averaged'),
+                 '--prior', str(tmp_path / 'prior.pt'), '--prior-refiner', str(tmp_path / 'refiner.pt'),
+                 '--refiner-mirror-average', '--skip-node-check']) == 0
+    state = generator_state_from_onnx(averaged)
+    assert state['prior_refiner_mirror_average'] is True
+    reloaded_averaged = InpaintNet(**{k: v for k, v in state.items() if k not in ('generator', 'step', 'total_steps')})
+    reloaded_averaged.load_state_dict(state['generator'])
+    with torch.no_grad():
+        assert float((reloaded_averaged(image, mask) - refined).abs().max()) > 1e-6
     if shutil.which('npx') is None:
         pytest.skip('no node/npx to run onnxruntime-node')
     assert check_in_node(tmp_path / 'fixture') <= PARITY_TOLERANCE
+    assert check_in_node(tmp_path / 'fixture-averaged') <= PARITY_TOLERANCE

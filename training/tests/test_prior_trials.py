@@ -38,3 +38,21 @@ def test_detail_symmetry_is_one_for_a_mirror_symmetric_face_and_low_for_a_lopsid
     with torch.no_grad():
         assert float(detail_symmetry(prior, symmetric * (1 - mask) + mask, mask)) > 0.99
         assert abs(float(detail_symmetry(prior, lopsided * (1 - mask) + mask, mask))) < 0.2
+
+
+def test_the_mirror_averaged_correction_of_a_mirrored_face_is_the_mirror_image_of_the_faces():
+    torch.manual_seed(2)
+    face, fill = torch.rand(2, 3, PRIOR_SIZE, PRIOR_SIZE), torch.rand(2, 3, PRIOR_SIZE, PRIOR_SIZE)
+    hole = shrink_hole(hole_masks(torch.tensor([[10, 20], [60, 30]])))
+    net = PriorCorrection(8)
+    torch.nn.init.normal_(net.out.weight, std=0.1)
+    with torch.no_grad():
+        plain = net(face, hole, fill, whole=True)
+        plain_of_mirrored = net(face.flip(-1), hole.flip(-1), fill.flip(-1), whole=True)
+        averaged = net.with_mirror_average()(face, hole, fill, whole=True)
+        averaged_of_mirrored = net(face.flip(-1), hole.flip(-1), fill.flip(-1), whole=True)
+    # The network alone is not symmetric; the average of its two estimates is, and it moves only the hole.
+    assert float((plain_of_mirrored.flip(-1) - plain).abs().max()) > 1e-3
+    assert torch.allclose(averaged_of_mirrored.flip(-1), averaged, atol=1e-6)
+    assert torch.allclose((plain + plain_of_mirrored.flip(-1)) / 2, averaged, atol=1e-6)
+    assert torch.equal(averaged * (1 - hole), plain * (1 - hole))

@@ -183,10 +183,10 @@ def test_a_run_from_a_generator_with_a_corrected_prior_keeps_the_correction_froz
     save_prior(prior, tmp_path / 'prior.pt')
     exported = InpaintNet(width=8, prior_components=6, prior_noise=0.01)
     exported.use_prior(prior)
-    exported.prior.with_refiner(PriorCorrection(4))
+    exported.prior.with_refiner(PriorCorrection(4).with_mirror_average())
     with torch.no_grad():
         exported.prior.refiner.out.weight.normal_(0, 0.05)
-    torch.save({'step': 3, 'width': 8, 'prior_noise': 0.01, 'generator': exported.state_dict()}, tmp_path / 'refined.pt')
+    torch.save({'step': 3, **exported.config, 'generator': exported.state_dict()}, tmp_path / 'refined.pt')
     settings = TrainSettings(data=str(aligned_set), out=str(tmp_path / 'run'), steps=1, warmup_steps=0, batch_size=4,
                              width=8, log_every=1, sample_every=10, eval_every=10, checkpoint_every=1, val_faces=3,
                              weights=LossWeights(identity_term=IdentityTerm.NONE), prior=str(tmp_path / 'prior.pt'),
@@ -194,7 +194,9 @@ def test_a_run_from_a_generator_with_a_corrected_prior_keeps_the_correction_froz
     trainer = Trainer(settings)
     refiner = trainer.generator.prior.refiner
     assert refiner is not None and torch.equal(refiner.out.weight, exported.prior.refiner.out.weight)
+    assert refiner.mirror_average  # it runs as it was exported
     trainer.run()
     assert torch.equal(trainer.generator.prior.refiner.out.weight, exported.prior.refiner.out.weight)  # frozen
     resumed = Trainer(TrainSettings(**{**settings.__dict__, 'steps': 2}))
     assert resumed.step == 1 and torch.equal(resumed.generator.prior.refiner.out.weight, exported.prior.refiner.out.weight)
+    assert resumed.generator.prior.refiner.mirror_average
