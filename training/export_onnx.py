@@ -204,6 +204,7 @@ def attach_refiner(generator: InpaintNet, info: dict, path: str, mirror_average:
         refiner, saved = load_refiner(path)
     except (FileNotFoundError, ValueError) as err:
         raise ExportError(str(err)) from err
+    mirror_average = mirror_average or bool(saved.get('mirror_average'))  # a correction trained averaged runs so
     generator.prior.with_refiner(refiner.with_mirror_average(mirror_average))
     info.update(prior_refiner={'path': str(path), 'width': refiner.width, 'step': saved.get('step'),
                                'mirror_average': mirror_average,
@@ -224,7 +225,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--prior-refiner', help="a correction of the prior's fill (training/refine_trial.py --save), "
                                            "trained on the prior the generator is exported with")
     p.add_argument('--refiner-mirror-average', action='store_true',
-                   help="run the correction on the face and on its mirror image and average the two")
+                   help="run the correction on the face and on its mirror image and average the two "
+                        "(always for a correction trained so: refine_trial.py --mirror-average)")
     p.add_argument('--skip-node-check', action='store_true',
                    help='write the fixture but do not run it through onnxruntime-node (no node here)')
     return p.parse_args(argv)

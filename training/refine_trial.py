@@ -240,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--whole', action='store_true',
                    help='train (and select) on the whole 64×64 face, as the exported graph runs it, not on windows')
+    p.add_argument('--mirror-average', action='store_true',
+                   help='with --whole: train and select the correction run on the face and its mirror image, averaged, '
+                        'as export_onnx.py --refiner-mirror-average runs it')
     p.add_argument('--init', help='start from the weights of an earlier --save')
     p.add_argument('--data-cache', help='the training faces with their holes and fills (.pt): made once, read after')
     p.add_argument('--save', help="where the network's weights go (.pt), at the best selection step (--save-last: the last)")
@@ -250,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error('--lambda-r trains on the square-holed faces only: leave out --occluder-faces')
     if a.lambda_r_faceapi > 0 and a.lambda_r <= 0:
         p.error("--lambda-r-faceapi adds face-api's net beside ArcFace: give --lambda-r too")
+    if a.mirror_average and not a.whole:
+        p.error('--mirror-average averages whole-face corrections: give --whole too')
     if a.minutes is None:  # an arm asked for N steps runs them all, however loaded the machine is
         a.minutes = float('inf') if a.steps else 12.0
     torch.set_num_threads(a.threads)
@@ -285,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():
         val_clean = {name: term.descriptors(val_images, val_landmarks) for name, term in recognitions}
 
-    net = PriorCorrection(a.width)
+    net = PriorCorrection(a.width).with_mirror_average(a.mirror_average)
     if a.init:
         net.load_state_dict(torch.load(a.init, map_location='cpu')['network'])
     optimiser = torch.optim.Adam(net.parameters(), lr=a.lr)
@@ -313,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def save(point: dict) -> None:
         Path(a.save).parent.mkdir(parents=True, exist_ok=True)
-        torch.save({'width': a.width, 'step': step, 'whole': a.whole, 'init': a.init, 'network': net.state_dict(),
+        torch.save({'width': a.width, 'step': step, 'whole': a.whole, 'mirror_average': a.mirror_average, 'init': a.init,
+                    'network': net.state_dict(),
                     'curve_point': point, 'lambda_r': a.lambda_r, 'lambda_r_faceapi': a.lambda_r_faceapi,
                     'identity_term': a.identity_term if a.lambda_r > 0 else None}, a.save)
 
@@ -360,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         if curve[-1]['step'] != step:
             curve.append({'step': step, **selection(a.whole), 'seconds': round(time.time() - trained_from)})
         save(curve[-1])
-    report = {'prior': str(a.prior), 'whole': a.whole, 'init': a.init, 'components': a.components, 'noise': a.noise, 'training_faces': len(faces),
+    report = {'prior': str(a.prior), 'whole': a.whole, 'mirror_average': a.mirror_average, 'init': a.init, 'components': a.components, 'noise': a.noise, 'training_faces': len(faces),
               'width': a.width, 'parameters': sum(p.numel() for p in net.parameters()), 'lr': a.lr,
               'batch_size': a.batch_size, 'minutes': a.minutes if a.minutes != float('inf') else None, 'steps': step,
               'lambda_r': a.lambda_r, 'lambda_r_faceapi': a.lambda_r_faceapi, 'identity_term': a.identity_term if a.lambda_r > 0 else None, 'val_faces': len(val), 'curve': curve,

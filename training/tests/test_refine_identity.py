@@ -74,6 +74,20 @@ def test_a_run_with_the_identity_term_trains_scores_identity_and_saves_the_last_
     assert float(state['network']['out.weight'].abs().max()) > 0  # it learnt: the correction starts at zero
 
 
+def test_an_arm_trained_mirror_averaged_says_so_and_exports_averaged(tmp_path):
+    from export_onnx import attach_refiner
+    from idgan.networks import InpaintNet
+    out, saved = tmp_path / 'trial.json', tmp_path / 'refiner.pt'
+    args = small_set(tmp_path) + ['--steps', '2', '--eval-every', '2', '--save-last', '--save', str(saved), '--out', str(out)]
+    assert main(args + ['--mirror-average']) == 0
+    assert json.loads(out.read_text())['mirror_average'] is True and torch.load(saved)['mirror_average'] is True
+    generator, info = InpaintNet(width=4, prior_components=4), {}
+    attach_refiner(generator, info, str(saved))  # not asked for: the saved correction says it
+    assert generator.prior.refiner.mirror_average and info['prior_refiner']['mirror_average'] is True
+    with pytest.raises(SystemExit):  # windows are not mirror images of each other
+        main([a for a in args if a != '--whole'] + ['--mirror-average'])
+
+
 def test_an_arm_cut_short_by_its_time_limit_says_so(tmp_path, capsys):
     out = tmp_path / 'trial.json'
     assert main(small_set(tmp_path) + ['--steps', '5', '--minutes', '0', '--out', str(out)]) == 0
