@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import signal
 import sys
 import time
 from pathlib import Path
@@ -323,11 +324,15 @@ def main(argv: list[str] | None = None) -> int:
                     'curve_point': point, 'lambda_r': a.lambda_r, 'lambda_r_faceapi': a.lambda_r_faceapi,
                     'identity_term': a.identity_term if a.lambda_r > 0 else None}, a.save)
 
+    # SIGTERM or Ctrl-C ends the step in progress; the arm then saves and reports as if its time were up.
+    stop_signal: list[str] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda number, _frame: stop_signal.append(signal.Signals(number).name))
     curve = [{'step': 0, **selection(a.whole)}]
     print('step 0 ' + (f'(from {a.init})' if a.init else '(the prior alone)') + f': {curve[0]}', flush=True)
     step, loss_sum, trained_from = 0, 0.0, time.time()
     parts_sum: dict[str, float] = {}
-    while time.time() - trained_from < a.minutes * 60 and (a.steps is None or step < a.steps):
+    while time.time() - trained_from < a.minutes * 60 and (a.steps is None or step < a.steps) and not stop_signal:
         pick = torch.randint(0, len(faces), (a.batch_size,))
         face, hole, fill = faces[pick], holes[pick], fills[pick]
         if a.occluder_faces:  # half the batch from each kind of hole
@@ -370,10 +375,13 @@ def main(argv: list[str] | None = None) -> int:
               'width': a.width, 'parameters': sum(p.numel() for p in net.parameters()), 'lr': a.lr,
               'batch_size': a.batch_size, 'minutes': a.minutes if a.minutes != float('inf') else None, 'steps': step,
               'lambda_r': a.lambda_r, 'lambda_r_faceapi': a.lambda_r_faceapi, 'identity_term': a.identity_term if a.lambda_r > 0 else None, 'val_faces': len(val), 'curve': curve,
-              'occluder_faces': a.occluder_faces, 'best': max(curve, key=lambda c: c['score'])}
+              'occluder_faces': a.occluder_faces, 'best': max(curve, key=lambda c: c['score']),
+              'stopped_by': stop_signal[0] if stop_signal else None}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(report, indent=2) + '\n')
-    if a.steps and step < a.steps:
+    if stop_signal:
+        print(f'stopped by {stop_signal[0]} after {step} steps' + (f' of the {a.steps} asked for' if a.steps else ''), flush=True)
+    elif a.steps and step < a.steps:
         print(f'stopped at --minutes {a.minutes:g} after {step} of the {a.steps} steps asked for', flush=True)
     print(f'best selection PSNR {report["best"]["selection_psnr"]} at step {report["best"]["step"]}; at step 0 {curve[0]["selection_psnr"]}')
     return 0

@@ -88,6 +88,31 @@ def test_an_arm_trained_mirror_averaged_says_so_and_exports_averaged(tmp_path):
         main([a for a in args if a != '--whole'] + ['--mirror-average'])
 
 
+def test_an_arm_stopped_by_sigterm_ends_its_step_saves_and_reports(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    out, saved = tmp_path / 'trial.json', tmp_path / 'refiner.pt'
+    script = Path(__file__).resolve().parents[1] / 'refine_trial.py'
+    arm = subprocess.Popen([sys.executable, str(script)] + small_set(tmp_path)
+                           + ['--steps', '1000000', '--eval-every', '1000000', '--save-last', '--save', str(saved), '--out', str(out)],
+                           stdout=subprocess.PIPE, text=True)
+    lines = []
+    for line in arm.stdout:  # the handler is in place once step 0 is scored
+        lines.append(line)
+        if line.startswith('step 0'):
+            break
+    time.sleep(1)
+    arm.send_signal(signal.SIGTERM)
+    rest, _ = arm.communicate(timeout=60)
+    assert arm.returncode == 0, ''.join(lines) + rest
+    report = json.loads(out.read_text())
+    assert report['stopped_by'] == 'SIGTERM' and report['steps'] < 1000000
+    assert f"stopped by SIGTERM after {report['steps']} steps" in rest
+    assert torch.load(saved)['step'] == report['steps']  # the last step was saved
+
+
 def test_an_arm_cut_short_by_its_time_limit_says_so(tmp_path, capsys):
     out = tmp_path / 'trial.json'
     assert main(small_set(tmp_path) + ['--steps', '5', '--minutes', '0', '--out', str(out)]) == 0
