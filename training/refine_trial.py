@@ -29,6 +29,7 @@ import random
 import signal
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
@@ -213,6 +214,20 @@ class RecognitionTerm:
         return self.weight * term.total, {k: float(v) for k, v in term.parts.items()}
 
 
+@contextmanager
+def stop_requests():
+    """While inside, SIGTERM and SIGINT are noted (their names, in the list yielded) instead of ending the process;
+    the handlers before are put back on leaving, so a caller in the same process (a test) keeps its own."""
+    requested: list[str] = []
+    previous = {sig: signal.signal(sig, lambda number, _frame: requested.append(signal.Signals(number).name))
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield requested
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--data', required=True)
@@ -325,48 +340,46 @@ def main(argv: list[str] | None = None) -> int:
                     'identity_term': a.identity_term if a.lambda_r > 0 else None}, a.save)
 
     # SIGTERM or Ctrl-C ends the step in progress; the arm then saves and reports as if its time were up.
-    stop_signal: list[str] = []
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda number, _frame: stop_signal.append(signal.Signals(number).name))
-    curve = [{'step': 0, **selection(a.whole)}]
-    print('step 0 ' + (f'(from {a.init})' if a.init else '(the prior alone)') + f': {curve[0]}', flush=True)
-    step, loss_sum, trained_from = 0, 0.0, time.time()
-    parts_sum: dict[str, float] = {}
-    while time.time() - trained_from < a.minutes * 60 and (a.steps is None or step < a.steps) and not stop_signal:
-        pick = torch.randint(0, len(faces), (a.batch_size,))
-        face, hole, fill = faces[pick], holes[pick], fills[pick]
-        if a.occluder_faces:  # half the batch from each kind of hole
-            half = torch.randint(0, a.occluder_faces, (a.batch_size // 2,))
-            face, hole, fill = (torch.cat([x[:a.batch_size - len(half)], y[half]]) for x, y in zip((face, hole, fill), occluder_set))
-        mirrored = bool(step % 2)
-        if mirrored:
-            face, hole, fill = face.flip(-1), hole.flip(-1), fill.flip(-1)
-        corrected = net(face, hole, fill, a.whole)
-        l1 = hole_l1(corrected, face, hole)
-        loss = l1
-        batch = identity_faces.batch(pick, mirrored) if identity_faces is not None else None
-        for r_name, term in recognitions:
-            weighted, parts = term.loss(corrected, batch)
-            loss = loss + weighted
-            for k, v in parts.items():
-                key = k if r_name == 'arcface' else f'{r_name}.{k}'
-                parts_sum[key] = parts_sum.get(key, 0.0) + v
-        optimiser.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(net.parameters(), 1.0)  # at 2e-3 without it, a run blew up at step ~5,000
-        optimiser.step()
-        step += 1
-        loss_sum += float(l1)
-        if step % a.eval_every == 0:
-            curve.append({'step': step, 'l1': round(loss_sum / a.eval_every, 5),
-                          **{f'L_R.{k}': round(v / a.eval_every, 5) for k, v in parts_sum.items()},
-                          **selection(a.whole), 'seconds': round(time.time() - trained_from)})
-            loss_sum, parts_sum = 0.0, {}
-            if a.save and not a.save_last and curve[-1]['score'] > max(c['score'] for c in curve[:-1]):
-                if not a.whole:  # what the exported graph, which runs on the whole face, would score
-                    curve[-1]['whole_face_psnr'] = round(selection_psnr(whole=True), 4)
-                save(curve[-1])
-            print(curve[-1], flush=True)
+    with stop_requests() as stop_signal:
+        curve = [{'step': 0, **selection(a.whole)}]
+        print('step 0 ' + (f'(from {a.init})' if a.init else '(the prior alone)') + f': {curve[0]}', flush=True)
+        step, loss_sum, trained_from = 0, 0.0, time.time()
+        parts_sum: dict[str, float] = {}
+        while time.time() - trained_from < a.minutes * 60 and (a.steps is None or step < a.steps) and not stop_signal:
+            pick = torch.randint(0, len(faces), (a.batch_size,))
+            face, hole, fill = faces[pick], holes[pick], fills[pick]
+            if a.occluder_faces:  # half the batch from each kind of hole
+                half = torch.randint(0, a.occluder_faces, (a.batch_size // 2,))
+                face, hole, fill = (torch.cat([x[:a.batch_size - len(half)], y[half]]) for x, y in zip((face, hole, fill), occluder_set))
+            mirrored = bool(step % 2)
+            if mirrored:
+                face, hole, fill = face.flip(-1), hole.flip(-1), fill.flip(-1)
+            corrected = net(face, hole, fill, a.whole)
+            l1 = hole_l1(corrected, face, hole)
+            loss = l1
+            batch = identity_faces.batch(pick, mirrored) if identity_faces is not None else None
+            for r_name, term in recognitions:
+                weighted, parts = term.loss(corrected, batch)
+                loss = loss + weighted
+                for k, v in parts.items():
+                    key = k if r_name == 'arcface' else f'{r_name}.{k}'
+                    parts_sum[key] = parts_sum.get(key, 0.0) + v
+            optimiser.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(net.parameters(), 1.0)  # at 2e-3 without it, a run blew up at step ~5,000
+            optimiser.step()
+            step += 1
+            loss_sum += float(l1)
+            if step % a.eval_every == 0:
+                curve.append({'step': step, 'l1': round(loss_sum / a.eval_every, 5),
+                              **{f'L_R.{k}': round(v / a.eval_every, 5) for k, v in parts_sum.items()},
+                              **selection(a.whole), 'seconds': round(time.time() - trained_from)})
+                loss_sum, parts_sum = 0.0, {}
+                if a.save and not a.save_last and curve[-1]['score'] > max(c['score'] for c in curve[:-1]):
+                    if not a.whole:  # what the exported graph, which runs on the whole face, would score
+                        curve[-1]['whole_face_psnr'] = round(selection_psnr(whole=True), 4)
+                    save(curve[-1])
+                print(curve[-1], flush=True)
     if a.save and a.save_last:
         if curve[-1]['step'] != step:
             curve.append({'step': step, **selection(a.whole), 'seconds': round(time.time() - trained_from)})

@@ -219,13 +219,15 @@ class Trainer:
                              f'says {expected}: leave --parser-classes out to take the file\'s')
         return parser
 
-    def _attach_refiner_of(self, weights: dict[str, torch.Tensor], mirror_average: bool = False) -> None:
+    def _attach_refiner_of(self, config: dict) -> None:
         """A generator exported with a correction of its prior (round 8, export_onnx.py --prior-refiner) goes on
-        training over that corrected prior: the correction is built to the weights' width (and run mirror-averaged
-        if it was exported so) before they are loaded, after the optimiser was made, so that it stays frozen as the prior is."""
-        width = generator_config({'width': self.settings.width, 'generator': weights}).get('prior_refiner_width')
+        training over that corrected prior: the correction is built as its saved generator_config says (width, and
+        mirror-averaged if it was exported so) before the weights are loaded, after the optimiser was made, so that
+        it stays frozen as the prior is."""
+        width = config.get('prior_refiner_width')
         if width and self.generator.prior is not None and self.generator.prior.refiner is None:
-            self.generator.prior.with_refiner(PriorCorrection(width).with_mirror_average(mirror_average).to(self.device))
+            refiner = PriorCorrection(width).with_mirror_average(config.get('prior_refiner_mirror_average', False))
+            self.generator.prior.with_refiner(refiner.to(self.device))
 
     def _init_generator(self) -> dict | None:
         """Loads --init-generator's weights into a fresh run (a resumed run has its own): a run's
@@ -244,7 +246,7 @@ class Trainer:
         config = generator_config(state)
         if config['width'] != self.settings.width:
             raise ValueError(f'{path} is a width-{config["width"]} generator, this run has --width {self.settings.width}')
-        self._attach_refiner_of(state['generator'], config.get('prior_refiner_mirror_average', False))
+        self._attach_refiner_of(config)
         added = load_generator_weights(self.generator, state['generator'])
         print(f'generator initialised from {path} (its step {state["step"]})'
               + (f'; new parts at zero: {", ".join(added)}' if added else ''))
@@ -425,7 +427,8 @@ class Trainer:
         if state['settings']['weights']['identity_term'] != term:
             raise ValueError(f'{path} was trained with the identity term {state["settings"]["weights"]["identity_term"]!r}, '
                              f'this run has {term!r}: each ablation needs its own --out folder')
-        self._attach_refiner_of(state['generator'], state.get('generator_config', {}).get('prior_refiner_mirror_average', False))
+        self._attach_refiner_of(generator_config({'width': self.settings.width, **state.get('generator_config', {}),
+                                                  'generator': state['generator']}))
         self.generator.load_state_dict(state['generator'])
         self.global_d.load_state_dict(state['global_d'])
         self.local_d.load_state_dict(state['local_d'])

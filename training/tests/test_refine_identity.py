@@ -113,6 +113,13 @@ def test_an_arm_stopped_by_sigterm_ends_its_step_saves_and_reports(tmp_path):
     assert torch.load(saved)['step'] == report['steps']  # the last step was saved
 
 
+def test_an_arm_run_in_process_gives_the_callers_signal_handlers_back(tmp_path):
+    import signal
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    assert main(small_set(tmp_path) + ['--steps', '1', '--out', str(tmp_path / 'trial.json')]) == 0
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+
+
 def test_an_arm_cut_short_by_its_time_limit_says_so(tmp_path, capsys):
     out = tmp_path / 'trial.json'
     assert main(small_set(tmp_path) + ['--steps', '5', '--minutes', '0', '--out', str(out)]) == 0
